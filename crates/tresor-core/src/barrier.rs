@@ -1,0 +1,314 @@
+//! The encrypted barrier: everything above it reads and writes plaintext, everything below it
+//! (storage) only ever sees ciphertext.
+//!
+//! Each value is sealed with AES-256-GCM under the keyring's active term; the term is stored in
+//! front of the ciphertext so that after a rotation old entries still open with their own key.
+//! The entry's path is the AEAD's associated data.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use tresor_storage::{BatchOp, Storage};
+use zeroize::Zeroizing;
+
+use crate::crypto::{self, KEY_LEN};
+use crate::error::CoreError;
+
+/// Where the keyring lives, sealed by the root key.
+pub const KEYRING_PATH: &str = "core/keyring";
+const ENTRY_VERSION: u8 = 1;
+
+/// The data encryption keys, one per term, and the root key that seals the keyring itself.
+pub struct Keyring {
+    root_key: Zeroizing<[u8; KEY_LEN]>,
+    terms: BTreeMap<u32, Zeroizing<[u8; KEY_LEN]>>,
+    active: u32,
+    /// When the active term was installed (RFC 3339), for `sys/key-status`.
+    active_since: String,
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredKeyring {
+    active_term: u32,
+    #[serde(default)]
+    active_since: String,
+    keys: Vec<StoredKey>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredKey {
+    term: u32,
+    value: String,
+}
+
+impl Keyring {
+    /// A new keyring with one fresh term.
+    pub fn generate(root_key: Zeroizing<[u8; KEY_LEN]>) -> Result<Self, CoreError> {
+        let mut terms = BTreeMap::new();
+        terms.insert(1, crypto::random_key()?);
+        Ok(Keyring {
+            root_key,
+            terms,
+            active: 1,
+            active_since: now_rfc3339(),
+        })
+    }
+
+    pub fn active_term(&self) -> u32 {
+        self.active
+    }
+
+    pub fn active_since(&self) -> &str {
+        &self.active_since
+    }
+
+    /// Adds a new term and makes it active; old terms stay to decrypt old entries.
+    pub fn rotate(&self) -> Result<Self, CoreError> {
+        let mut terms = self.terms.clone();
+        let next = self.active + 1;
+        terms.insert(next, crypto::random_key()?);
+        Ok(Keyring {
+            root_key: self.root_key.clone(),
+            terms,
+            active: next,
+            active_since: now_rfc3339(),
+        })
+    }
+
+    /// The keyring encrypted under the root key, ready for storage.
+    pub fn seal(&self) -> Result<Vec<u8>, CoreError> {
+        let stored = StoredKeyring {
+            active_term: self.active,
+            active_since: self.active_since.clone(),
+            keys: self
+                .terms
+                .iter()
+                .map(|(term, k)| StoredKey {
+                    term: *term,
+                    value: B64.encode(&k[..]),
+                })
+                .collect(),
+        };
+        let json = Zeroizing::new(serde_json::to_vec(&stored).map_err(CoreError::internal)?);
+        for k in stored.keys {
+            drop(Zeroizing::new(k.value));
+        }
+        Ok(crypto::seal(
+            &self.root_key,
+            KEYRING_PATH.as_bytes(),
+            &json,
+        )?)
+    }
+
+    /// Opens a stored keyring with the root key; fails if the root key is wrong.
+    pub fn open(root_key: Zeroizing<[u8; KEY_LEN]>, sealed: &[u8]) -> Result<Self, CoreError> {
+        let json = crypto::open(&root_key, KEYRING_PATH.as_bytes(), sealed)?;
+        let stored: StoredKeyring = serde_json::from_slice(&json).map_err(CoreError::internal)?;
+        let mut terms = BTreeMap::new();
+        for k in stored.keys {
+            let value = Zeroizing::new(k.value);
+            let bytes = Zeroizing::new(B64.decode(value.as_bytes()).map_err(CoreError::internal)?);
+            let mut key = Zeroizing::new([0u8; KEY_LEN]);
+            if bytes.len() != KEY_LEN {
+                return Err(CoreError::internal("keyring entry of the wrong length"));
+            }
+            key.copy_from_slice(&bytes);
+            terms.insert(k.term, key);
+        }
+        if !terms.contains_key(&stored.active_term) {
+            return Err(CoreError::internal("keyring has no active term"));
+        }
+        Ok(Keyring {
+            root_key,
+            terms,
+            active: stored.active_term,
+            active_since: stored.active_since,
+        })
+    }
+
+    fn encrypt(&self, path: &str, plaintext: &[u8]) -> Result<Vec<u8>, CoreError> {
+        let key = &self.terms[&self.active];
+        let mut out = Vec::with_capacity(5 + 12 + plaintext.len() + 16);
+        out.extend_from_slice(&self.active.to_be_bytes());
+        out.push(ENTRY_VERSION);
+        out.extend_from_slice(&crypto::seal(key, path.as_bytes(), plaintext)?);
+        Ok(out)
+    }
+
+    fn decrypt(&self, path: &str, data: &[u8]) -> Result<Zeroizing<Vec<u8>>, CoreError> {
+        if data.len() < 5 || data[4] != ENTRY_VERSION {
+            return Err(CoreError::internal(format!("corrupt entry at {path}")));
+        }
+        let term = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
+        let key = self
+            .terms
+            .get(&term)
+            .ok_or_else(|| CoreError::internal(format!("no key for term {term} at {path}")))?;
+        crypto::open(key, path.as_bytes(), &data[5..])
+            .map_err(|_| CoreError::internal(format!("entry at {path} failed authentication")))
+    }
+}
+
+/// The barrier over a storage backend. Sealed until a keyring is installed.
+pub struct Barrier {
+    storage: Arc<dyn Storage>,
+    keyring: RwLock<Option<Arc<Keyring>>>,
+}
+
+impl Barrier {
+    pub fn new(storage: Arc<dyn Storage>) -> Self {
+        Barrier {
+            storage,
+            keyring: RwLock::new(None),
+        }
+    }
+
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    pub fn install(&self, keyring: Keyring) {
+        if let Ok(mut k) = self.keyring.write() {
+            *k = Some(Arc::new(keyring));
+        }
+    }
+
+    /// Forgets the keys: every later read or write fails with `Sealed`.
+    pub fn seal(&self) {
+        if let Ok(mut k) = self.keyring.write() {
+            *k = None;
+        }
+    }
+
+    /// Adds a new key term: new writes use it, old entries still open with theirs. The new
+    /// keyring is stored (sealed by the root key) before it is used.
+    pub async fn rotate(&self) -> Result<(u32, String), CoreError> {
+        let rotated = self.keyring()?.rotate()?;
+        self.storage.put(KEYRING_PATH, &rotated.seal()?).await?;
+        let status = (rotated.active_term(), rotated.active_since().to_owned());
+        self.install(rotated);
+        Ok(status)
+    }
+
+    /// The active term and when it was installed.
+    pub fn key_status(&self) -> Result<(u32, String), CoreError> {
+        let k = self.keyring()?;
+        Ok((k.active_term(), k.active_since().to_owned()))
+    }
+
+    fn keyring(&self) -> Result<Arc<Keyring>, CoreError> {
+        self.keyring
+            .read()
+            .ok()
+            .and_then(|k| k.clone())
+            .ok_or(CoreError::Sealed)
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Option<Zeroizing<Vec<u8>>>, CoreError> {
+        let keyring = self.keyring()?;
+        match self.storage.get(path).await? {
+            None => Ok(None),
+            Some(ct) => Ok(Some(keyring.decrypt(path, &ct)?)),
+        }
+    }
+
+    pub async fn put(&self, path: &str, value: &[u8]) -> Result<(), CoreError> {
+        let ct = self.keyring()?.encrypt(path, value)?;
+        Ok(self.storage.put(path, &ct).await?)
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<(), CoreError> {
+        self.keyring()?;
+        Ok(self.storage.delete(path).await?)
+    }
+
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, CoreError> {
+        self.keyring()?;
+        Ok(self.storage.list(prefix).await?)
+    }
+
+    /// Writes several entries atomically (all encrypted, or none written).
+    pub async fn batch(&self, ops: Vec<(String, Option<Vec<u8>>)>) -> Result<(), CoreError> {
+        let keyring = self.keyring()?;
+        let mut out = Vec::with_capacity(ops.len());
+        for (path, value) in ops {
+            out.push(match value {
+                Some(v) => BatchOp::Put(path.clone(), keyring.encrypt(&path, &v)?),
+                None => BatchOp::Delete(path),
+            });
+        }
+        Ok(self.storage.batch(out).await?)
+    }
+
+    /// Reads and decodes a JSON entry.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<Option<T>, CoreError> {
+        match self.get(path).await? {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(
+                serde_json::from_slice(&bytes).map_err(CoreError::internal)?,
+            )),
+        }
+    }
+
+    pub async fn put_json<T: Serialize>(&self, path: &str, value: &T) -> Result<(), CoreError> {
+        let bytes = Zeroizing::new(serde_json::to_vec(value).map_err(CoreError::internal)?);
+        self.put(path, &bytes).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tresor_storage::InmemStorage;
+
+    #[tokio::test]
+    async fn entries_are_ciphertext_and_survive_rotation() {
+        let storage: Arc<dyn Storage> = Arc::new(InmemStorage::new());
+        let barrier = Barrier::new(Arc::clone(&storage));
+        assert!(matches!(barrier.get("x").await, Err(CoreError::Sealed)));
+        let ring = Keyring::generate(crypto::random_key().unwrap()).unwrap();
+        let rotated = ring.rotate().unwrap();
+        barrier.install(ring);
+        barrier.put("a/b", b"plaintext-secret").await.unwrap();
+        let raw = storage.get("a/b").await.unwrap().unwrap();
+        assert!(!raw.windows(6).any(|w| w == b"secret"));
+        assert_eq!(u32::from_be_bytes(raw[..4].try_into().unwrap()), 1);
+
+        barrier.install(rotated);
+        barrier.put("a/c", b"second").await.unwrap();
+        let raw_c = storage.get("a/c").await.unwrap().unwrap();
+        assert_eq!(u32::from_be_bytes(raw_c[..4].try_into().unwrap()), 2);
+        assert_eq!(
+            &barrier.get("a/b").await.unwrap().unwrap()[..],
+            b"plaintext-secret"
+        );
+        assert_eq!(&barrier.get("a/c").await.unwrap().unwrap()[..], b"second");
+
+        // An entry copied to another path does not open there.
+        storage.put("a/d", &raw).await.unwrap();
+        assert!(barrier.get("a/d").await.is_err());
+    }
+
+    #[test]
+    fn keyring_seals_under_the_root_key() {
+        let root = crypto::random_key().unwrap();
+        let ring = Keyring::generate(root.clone()).unwrap().rotate().unwrap();
+        let sealed = ring.seal().unwrap();
+        let opened = Keyring::open(root, &sealed).unwrap();
+        assert_eq!(opened.active_term(), 2);
+        assert_eq!(opened.terms.len(), 2);
+        assert!(Keyring::open(crypto::random_key().unwrap(), &sealed).is_err());
+    }
+}

@@ -1,0 +1,450 @@
+use std::sync::{Arc, RwLock};
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+use tresor_sdk::{Operation, Request, Response};
+use tresor_storage::{BatchOp, Storage};
+use zeroize::Zeroizing;
+
+use crate::barrier::{Barrier, Keyring, KEYRING_PATH};
+use crate::crypto;
+use crate::error::CoreError;
+use crate::mounts::{Mount, MountEntry, MountView, Router, MOUNT_TABLE_PATH};
+use crate::seal::{self, SealConfig, ROOT_KEY_PATH, SEAL_CONFIG_PATH};
+use crate::tokens::{TokenEntry, TokenStore};
+
+const CLUSTER_PATH: &str = "core/cluster";
+
+/// Server-wide settings the core needs from the configuration file.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Seconds; Vault's default is 32 days.
+    pub default_lease_ttl: u64,
+    pub max_lease_ttl: u64,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            default_lease_ttl: 32 * 24 * 3600,
+            max_lease_ttl: 32 * 24 * 3600,
+        }
+    }
+}
+
+/// A request as the server hands it to the core: HTTP is gone, the token is still raw.
+#[derive(Debug, Clone)]
+pub struct CoreRequest {
+    pub id: String,
+    pub operation: Operation,
+    pub path: String,
+    pub data: tresor_sdk::Map,
+    pub token: Option<String>,
+    pub client_addr: Option<std::net::IpAddr>,
+}
+
+pub struct InitResult {
+    pub keys: Vec<Zeroizing<Vec<u8>>>,
+    pub root_token: Zeroizing<String>,
+}
+
+pub struct DevCredentials {
+    pub unseal_key_base64: Zeroizing<String>,
+    pub root_token: Zeroizing<String>,
+}
+
+/// What `sys/seal-status` and `sys/unseal` answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct SealStatus {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub initialized: bool,
+    pub sealed: bool,
+    pub t: u32,
+    pub n: u32,
+    pub progress: u32,
+    pub nonce: String,
+    pub version: &'static str,
+    pub build_date: &'static str,
+    pub migration: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    pub recovery_seal: bool,
+    pub storage_type: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ClusterInfo {
+    pub name: String,
+    pub id: String,
+}
+
+/// Everything that exists only while unsealed.
+pub(crate) struct Active {
+    pub router: Router,
+    pub tokens: TokenStore,
+    pub cluster: ClusterInfo,
+    /// Serialises changes to the mount table so that concurrent mounts cannot lose each other.
+    pub mount_lock: Mutex<()>,
+}
+
+#[derive(Default)]
+struct UnsealProgress {
+    shares: Vec<Zeroizing<Vec<u8>>>,
+    nonce: String,
+}
+
+pub struct Core {
+    barrier: Arc<Barrier>,
+    config: CoreConfig,
+    active: RwLock<Option<Arc<Active>>>,
+    /// Also serialises init, unseal and seal against each other.
+    unseal: Mutex<UnsealProgress>,
+}
+
+impl Core {
+    pub fn new(storage: Arc<dyn Storage>, config: CoreConfig) -> Self {
+        Core {
+            barrier: Arc::new(Barrier::new(storage)),
+            config,
+            active: RwLock::new(None),
+            unseal: Mutex::new(UnsealProgress::default()),
+        }
+    }
+
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+
+    pub(crate) fn barrier(&self) -> &Arc<Barrier> {
+        &self.barrier
+    }
+
+    pub fn storage_type(&self) -> &'static str {
+        self.barrier.storage().kind()
+    }
+
+    pub(crate) fn active(&self) -> Result<Arc<Active>, CoreError> {
+        self.active
+            .read()
+            .ok()
+            .and_then(|a| a.clone())
+            .ok_or(CoreError::Sealed)
+    }
+
+    pub fn is_sealed(&self) -> bool {
+        self.active.read().map(|a| a.is_none()).unwrap_or(true)
+    }
+
+    async fn seal_config(&self) -> Result<Option<SealConfig>, CoreError> {
+        match self.barrier.storage().get(SEAL_CONFIG_PATH).await? {
+            None => Ok(None),
+            Some(b) => Ok(Some(
+                serde_json::from_slice(&b).map_err(CoreError::internal)?,
+            )),
+        }
+    }
+
+    pub async fn is_initialized(&self) -> Result<bool, CoreError> {
+        Ok(self.seal_config().await?.is_some())
+    }
+
+    /// `sys/init`: creates the keys and the root token, and leaves the server sealed.
+    pub async fn initialize(
+        &self,
+        config: SealConfig,
+        root_token_id: Option<String>,
+    ) -> Result<InitResult, CoreError> {
+        config.validate()?;
+        let _guard = self.unseal.lock().await;
+        if self.is_initialized().await? {
+            return Err(CoreError::AlreadyInitialized);
+        }
+        let unseal_key = crypto::random_key()?;
+        let root_key = crypto::random_key()?;
+        let keyring = Keyring::generate(root_key.clone())?;
+        let keys = seal::split_unseal_key(&unseal_key, config)?;
+        let sealed_root = seal::seal_root_key(&unseal_key, &root_key)?;
+        let sealed_ring = keyring.seal()?;
+        self.barrier.install(keyring);
+        let root_token = self.write_initial_state(root_token_id).await;
+        self.barrier.seal();
+        let root_token = root_token?;
+        // The seal config goes last: until it is there, the server counts as uninitialised.
+        self.barrier
+            .storage()
+            .batch(vec![
+                BatchOp::Put(ROOT_KEY_PATH.into(), sealed_root),
+                BatchOp::Put(KEYRING_PATH.into(), sealed_ring),
+                BatchOp::Put(
+                    SEAL_CONFIG_PATH.into(),
+                    serde_json::to_vec(&config).map_err(CoreError::internal)?,
+                ),
+            ])
+            .await?;
+        tracing::info!("core: security barrier initialized");
+        Ok(InitResult { keys, root_token })
+    }
+
+    async fn write_initial_state(
+        &self,
+        root_token_id: Option<String>,
+    ) -> Result<Zeroizing<String>, CoreError> {
+        let mut id = [0u8; 4];
+        crypto::fill_random(&mut id)?;
+        let cluster = ClusterInfo {
+            name: format!("vault-cluster-{}", hex::encode(id)),
+            id: uuid::Uuid::new_v4().to_string(),
+        };
+        self.barrier.put_json(CLUSTER_PATH, &cluster).await?;
+        self.barrier
+            .put_json(MOUNT_TABLE_PATH, &Vec::<MountEntry>::new())
+            .await?;
+        let tokens = TokenStore::load(Arc::clone(&self.barrier)).await?;
+        tokens.create_root(root_token_id).await
+    }
+
+    /// `sys/unseal` with one share (or `reset`).
+    pub async fn unseal(&self, key: Option<&str>, reset: bool) -> Result<SealStatus, CoreError> {
+        let config = self.seal_config().await?.ok_or(CoreError::NotInitialized)?;
+        let mut progress = self.unseal.lock().await;
+        if reset {
+            *progress = UnsealProgress::default();
+            drop(progress);
+            return self.seal_status().await;
+        }
+        if !self.is_sealed() {
+            drop(progress);
+            return self.seal_status().await;
+        }
+        let key = key.ok_or_else(|| {
+            CoreError::invalid(
+                "'key' must be specified in request body as JSON, or 'reset' set to true",
+            )
+        })?;
+        let share = seal::decode_share(key)?;
+        // A share already given does not count twice (constant-time comparison of secrets).
+        let repeated = progress.shares.iter().any(|s| {
+            s.len() == share.len() && bool::from(subtle::ConstantTimeEq::ct_eq(&s[..], &share[..]))
+        });
+        if !repeated {
+            if progress.shares.is_empty() {
+                progress.nonce = uuid::Uuid::new_v4().to_string();
+            }
+            progress.shares.push(share);
+        }
+        if (progress.shares.len() as u32) < config.secret_threshold {
+            drop(progress);
+            return self.seal_status().await;
+        }
+        let shares = std::mem::take(&mut *progress);
+        let result = self.open_with_shares(&shares.shares, config).await;
+        drop(progress);
+        result?;
+        self.seal_status().await
+    }
+
+    async fn open_with_shares(
+        &self,
+        shares: &[Zeroizing<Vec<u8>>],
+        config: SealConfig,
+    ) -> Result<(), CoreError> {
+        let unseal_key = seal::combine_shares(shares, config)?;
+        let storage = self.barrier.storage();
+        let sealed_root = storage
+            .get(ROOT_KEY_PATH)
+            .await?
+            .ok_or_else(|| CoreError::internal("root key missing from storage"))?;
+        let root_key = seal::open_root_key(&unseal_key, &sealed_root)?;
+        let sealed_ring = storage
+            .get(KEYRING_PATH)
+            .await?
+            .ok_or_else(|| CoreError::internal("keyring missing from storage"))?;
+        let keyring = Keyring::open(root_key, &sealed_ring)?;
+        self.barrier.install(keyring);
+        match self.load_active().await {
+            Ok(active) => {
+                if let Ok(mut a) = self.active.write() {
+                    *a = Some(Arc::new(active));
+                }
+                tracing::info!("core: vault is unsealed");
+                Ok(())
+            }
+            Err(e) => {
+                self.barrier.seal();
+                Err(e)
+            }
+        }
+    }
+
+    async fn load_active(&self) -> Result<Active, CoreError> {
+        let cluster: ClusterInfo = self
+            .barrier
+            .get_json(CLUSTER_PATH)
+            .await?
+            .ok_or_else(|| CoreError::internal("cluster info missing"))?;
+        let tokens = TokenStore::load(Arc::clone(&self.barrier)).await?;
+        let router = Router::default();
+        let table: Vec<MountEntry> = self
+            .barrier
+            .get_json(MOUNT_TABLE_PATH)
+            .await?
+            .unwrap_or_default();
+        for entry in table {
+            let mount = self.build_mount(entry)?;
+            mount.backend.initialize(&mount.view).await?;
+            router.insert(mount);
+        }
+        Ok(Active {
+            router,
+            tokens,
+            cluster,
+            mount_lock: Mutex::new(()),
+        })
+    }
+
+    pub(crate) fn build_mount(&self, entry: MountEntry) -> Result<Mount, CoreError> {
+        let backend =
+            tresor_engines::new_backend(&entry.kind, &entry.options).ok_or_else(|| {
+                CoreError::invalid(format!("plugin not found in the catalog: {}", entry.kind))
+            })?;
+        let view = MountView::new(Arc::clone(&self.barrier), entry.storage_prefix());
+        Ok(Mount {
+            entry,
+            backend,
+            view,
+        })
+    }
+
+    /// Forgets every key; the server answers 503 until unsealed again.
+    pub async fn seal(&self) {
+        let mut progress = self.unseal.lock().await;
+        *progress = UnsealProgress::default();
+        if let Ok(mut a) = self.active.write() {
+            *a = None;
+        }
+        self.barrier.seal();
+        tracing::info!("core: vault is sealed");
+    }
+
+    pub async fn seal_status(&self) -> Result<SealStatus, CoreError> {
+        let config = self.seal_config().await?;
+        let (shares, nonce) = {
+            let p = self.unseal.lock().await;
+            (p.shares.len() as u32, p.nonce.clone())
+        };
+        let active = self.active().ok();
+        Ok(SealStatus {
+            kind: "shamir",
+            initialized: config.is_some(),
+            sealed: active.is_none(),
+            t: config.map(|c| c.secret_threshold).unwrap_or(0),
+            n: config.map(|c| c.secret_shares).unwrap_or(0),
+            progress: if active.is_some() { 0 } else { shares },
+            nonce: if active.is_some() {
+                String::new()
+            } else {
+                nonce
+            },
+            version: crate::VAULT_VERSION,
+            build_date: "",
+            migration: false,
+            cluster_name: active.as_ref().map(|a| a.cluster.name.clone()),
+            cluster_id: active.as_ref().map(|a| a.cluster.id.clone()),
+            recovery_seal: false,
+            storage_type: self.storage_type(),
+        })
+    }
+
+    /// The cluster's name and id, once unsealed.
+    pub fn cluster(&self) -> Option<(String, String)> {
+        self.active()
+            .ok()
+            .map(|a| (a.cluster.name.clone(), a.cluster.id.clone()))
+    }
+
+    /// Dev mode: initialise with one share, unseal, and mount KV v2 at `secret/`.
+    pub async fn setup_dev(
+        &self,
+        root_token_id: Option<String>,
+    ) -> Result<DevCredentials, CoreError> {
+        let init = self
+            .initialize(
+                SealConfig {
+                    secret_shares: 1,
+                    secret_threshold: 1,
+                },
+                root_token_id,
+            )
+            .await?;
+        let key_b64 =
+            Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&init.keys[0][..]));
+        self.unseal(Some(&key_b64), false).await?;
+        let mut data = tresor_sdk::Map::new();
+        data.insert("type".into(), "kv".into());
+        data.insert("description".into(), "key/value secret storage".into());
+        data.insert("options".into(), serde_json::json!({"version": "2"}));
+        self.handle(CoreRequest {
+            id: uuid::Uuid::new_v4().to_string(),
+            operation: Operation::Update,
+            path: "sys/mounts/secret".into(),
+            data,
+            token: Some(init.root_token.to_string()),
+            client_addr: None,
+        })
+        .await?;
+        Ok(DevCredentials {
+            unseal_key_base64: key_b64,
+            root_token: init.root_token,
+        })
+    }
+
+    /// Every authenticated request: token, authorisation, then the system backend or a mount.
+    pub async fn handle(&self, req: CoreRequest) -> Result<Option<Response>, CoreError> {
+        let active = self.active()?;
+        let token = self.authenticate(&active, &req).await?;
+        self.authorize(&token, &req)?;
+        if let Some(sys_path) = req.path.strip_prefix("sys/") {
+            let sys_path = sys_path.to_owned();
+            return crate::sys::handle(self, &active, &sys_path, req).await;
+        }
+        let (mount, rel) = active
+            .router
+            .route(&req.path)
+            .ok_or_else(|| CoreError::NoRoute(req.path.clone()))?;
+        let backend_req = Request {
+            id: req.id,
+            operation: req.operation,
+            path: rel,
+            data: req.data,
+            client_addr: req.client_addr,
+            mount_point: mount.entry.path.clone(),
+        };
+        Ok(mount.backend.handle(&backend_req, &mount.view).await?)
+    }
+
+    async fn authenticate(
+        &self,
+        active: &Active,
+        req: &CoreRequest,
+    ) -> Result<TokenEntry, CoreError> {
+        let token = req.token.as_deref().unwrap_or("");
+        active
+            .tokens
+            .lookup(token)
+            .await?
+            .ok_or(CoreError::PermissionDenied)
+    }
+
+    /// Only the root token exists yet; policies slot in here.
+    fn authorize(&self, token: &TokenEntry, _req: &CoreRequest) -> Result<(), CoreError> {
+        if token.is_root() {
+            Ok(())
+        } else {
+            Err(CoreError::PermissionDenied)
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The few primitives the core needs, all from aws-lc-rs.
+
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use zeroize::Zeroizing;
+
+pub const KEY_LEN: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("cipher: message authentication failed")]
+    Open,
+    #[error("ciphertext too short")]
+    Truncated,
+    #[error("random number generator failed")]
+    Random,
+}
+
+pub fn fill_random(buf: &mut [u8]) -> Result<(), CryptoError> {
+    aws_lc_rs::rand::fill(buf).map_err(|_| CryptoError::Random)
+}
+
+pub fn random_key() -> Result<Zeroizing<[u8; KEY_LEN]>, CryptoError> {
+    let mut k = Zeroizing::new([0u8; KEY_LEN]);
+    fill_random(&mut k[..])?;
+    Ok(k)
+}
+
+fn aead_key(key: &[u8; KEY_LEN]) -> LessSafeKey {
+    // AES-256 accepts exactly 32 bytes, which the type guarantees.
+    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).expect("32-byte AES-256 key"))
+}
+
+/// AES-256-GCM with a random nonce: returns `nonce || ciphertext || tag`. The `aad` binds the
+/// ciphertext to where it is stored, so entries cannot be swapped between keys.
+pub fn seal(key: &[u8; KEY_LEN], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    fill_random(&mut nonce)?;
+    let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + 16);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(plaintext);
+    let mut body = out.split_off(NONCE_LEN);
+    aead_key(key)
+        .seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut body,
+        )
+        .map_err(|_| CryptoError::Open)?;
+    out.extend_from_slice(&body);
+    body.iter_mut().for_each(|b| *b = 0);
+    Ok(out)
+}
+
+/// Opens what [`seal`] made.
+pub fn open(
+    key: &[u8; KEY_LEN],
+    aad: &[u8],
+    data: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    if data.len() < NONCE_LEN + 16 {
+        return Err(CryptoError::Truncated);
+    }
+    let (nonce, body) = data.split_at(NONCE_LEN);
+    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Truncated)?;
+    let mut buf = Zeroizing::new(body.to_vec());
+    let len = aead_key(key)
+        .open_in_place(nonce, Aad::from(aad), &mut buf[..])
+        .map_err(|_| CryptoError::Open)?
+        .len();
+    buf.truncate(len);
+    Ok(buf)
+}
+
+/// HMAC-SHA256, for salted hashes of tokens.
+pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
+    let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+    let tag = aws_lc_rs::hmac::sign(&k, msg);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(tag.as_ref());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_tamper() {
+        let key = random_key().unwrap();
+        let ct = seal(&key, b"path", b"hello").unwrap();
+        assert_eq!(&open(&key, b"path", &ct).unwrap()[..], b"hello");
+        assert!(open(&key, b"other", &ct).is_err());
+        let mut bad = ct.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        assert!(open(&key, b"path", &bad).is_err());
+        assert!(open(&key, b"path", &ct[..10]).is_err());
+    }
+}

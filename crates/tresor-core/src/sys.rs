@@ -1,0 +1,442 @@
+//! The system backend: `sys/…` routes that change or show the core's own state.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use tresor_sdk::{ttl, Map, Operation, Response};
+
+use crate::core::{Active, Core, CoreRequest};
+use crate::crypto;
+use crate::error::CoreError;
+use crate::mounts::{normalize_mount_path, MountConfig, MountEntry, MOUNT_TABLE_PATH};
+
+pub(crate) async fn handle(
+    core: &Core,
+    active: &Arc<Active>,
+    path: &str,
+    req: CoreRequest,
+) -> Result<Option<Response>, CoreError> {
+    use Operation::*;
+    let op = req.operation;
+    match path {
+        "mounts" | "mounts/" if op == Read => Ok(Some(list_mounts(active))),
+        "remount" if op.is_write() => remount(core, active, &req.data).await,
+        "seal" if op.is_write() => {
+            core.seal().await;
+            Ok(None)
+        }
+        "internal/ui/mounts" if op == Read => Ok(Some(ui_mounts(active))),
+        "key-status" if op == Read => {
+            let (term, since) = core.barrier().key_status()?;
+            Ok(Some(key_status(term, since)))
+        }
+        "rotate" if op.is_write() => {
+            let (term, since) = core.barrier().rotate().await?;
+            tracing::info!(term, "core: security barrier key rotated");
+            let _ = since;
+            Ok(None)
+        }
+        _ => {
+            if let Some(rest) = path.strip_prefix("internal/ui/mounts/") {
+                if op == Read {
+                    return ui_mount(active, rest);
+                }
+                return Err(tresor_sdk::Error::UnsupportedOperation.into());
+            }
+            if let Some(rest) = path.strip_prefix("mounts/") {
+                if let Some(mount) = rest.strip_suffix("/tune") {
+                    return match op {
+                        Read => read_tune(core, active, mount),
+                        Create | Update => tune(core, active, mount, &req.data).await,
+                        _ => Err(tresor_sdk::Error::UnsupportedOperation.into()),
+                    };
+                }
+                return match op {
+                    Read => read_mount(active, rest),
+                    Create | Update => enable(core, active, rest, &req.data).await,
+                    Delete => disable(active, rest, core).await,
+                    _ => Err(tresor_sdk::Error::UnsupportedOperation.into()),
+                };
+            }
+            Err(tresor_sdk::Error::UnsupportedPath.into())
+        }
+    }
+}
+
+fn key_status(term: u32, install_time: String) -> Response {
+    let mut data = Map::new();
+    data.insert("term".into(), term.into());
+    data.insert("install_time".into(), install_time.into());
+    data.insert("encryptions".into(), 0.into());
+    Response::data(data)
+}
+
+fn system_mount_api() -> Value {
+    json!({
+        "accessor": "system",
+        "config": {"default_lease_ttl": 0, "force_no_cache": false, "max_lease_ttl": 0},
+        "deprecation_status": "supported",
+        "description": "system endpoints used for control, policy and debugging",
+        "external_entropy_access": false,
+        "local": false,
+        "options": null,
+        "plugin_version": "",
+        "running_plugin_version": format!("v{}+builtin.tresor", env!("CARGO_PKG_VERSION")),
+        "running_sha256": "",
+        "seal_wrap": true,
+        "type": "system",
+        "uuid": "",
+    })
+}
+
+fn list_mounts(active: &Active) -> Response {
+    let mut data = Map::new();
+    for e in active.router.entries() {
+        data.insert(e.path.clone(), e.to_api());
+    }
+    data.insert("sys/".into(), system_mount_api());
+    Response::data(data)
+}
+
+fn ui_mounts(active: &Active) -> Response {
+    let mut secret = Map::new();
+    for e in active.router.entries() {
+        secret.insert(e.path.clone(), e.to_api());
+    }
+    secret.insert("sys/".into(), system_mount_api());
+    let mut data = Map::new();
+    data.insert("secret".into(), Value::Object(secret));
+    data.insert("auth".into(), Value::Object(Map::new()));
+    Response::data(data)
+}
+
+/// `sys/internal/ui/mounts/<path>`: the mount that serves `path`, with its path.
+fn ui_mount(active: &Active, path: &str) -> Result<Option<Response>, CoreError> {
+    let (mount, _) = active.router.route(path).ok_or_else(|| {
+        CoreError::invalid(format!(
+            "no mount found for path \"{}\"",
+            path.trim_end_matches('/')
+        ))
+    })?;
+    let mut api = mount.entry.to_api();
+    if let Value::Object(m) = &mut api {
+        m.insert("path".into(), Value::String(mount.entry.path.clone()));
+    }
+    match api {
+        Value::Object(m) => Ok(Some(Response::data(m))),
+        _ => Err(CoreError::internal("mount entry is not an object")),
+    }
+}
+
+fn read_mount(active: &Active, path: &str) -> Result<Option<Response>, CoreError> {
+    let path = normalize_mount_path(path)?;
+    let mount = active
+        .router
+        .get(&path)
+        .ok_or_else(|| CoreError::invalid(format!("No secret engine mount at {path}")))?;
+    match mount.entry.to_api() {
+        Value::Object(m) => Ok(Some(Response::data(m))),
+        _ => Err(CoreError::internal("mount entry is not an object")),
+    }
+}
+
+fn string_map(field: &str, v: Option<&Value>) -> Result<BTreeMap<String, String>, CoreError> {
+    let mut out = BTreeMap::new();
+    match v {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for (k, v) in m {
+                let s = match v {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    other => {
+                        return Err(CoreError::invalid(format!(
+                            "{field}.{k} must be a string, got {other}"
+                        )))
+                    }
+                };
+                out.insert(k.clone(), s);
+            }
+        }
+        Some(other) => {
+            return Err(CoreError::invalid(format!(
+                "{field} must be an object, got {other}"
+            )))
+        }
+    }
+    Ok(out)
+}
+
+fn duration(v: Option<&Value>, field: &str) -> Result<Option<u64>, CoreError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        // Vault's tune accepts "system" to mean "back to the default".
+        Some(Value::String(s)) if s == "system" || s.is_empty() => Ok(Some(0)),
+        Some(v) => ttl::parse_value(v)
+            .map(Some)
+            .map_err(|e| CoreError::invalid(format!("unable to parse {field}: {e}"))),
+    }
+}
+
+fn parse_mount_config(config: Option<&Value>) -> Result<MountConfig, CoreError> {
+    let config = match config {
+        None | Some(Value::Null) => return Ok(MountConfig::default()),
+        Some(Value::Object(m)) => m,
+        Some(other) => {
+            return Err(CoreError::invalid(format!(
+                "config must be an object, got {other}"
+            )))
+        }
+    };
+    Ok(MountConfig {
+        default_lease_ttl: duration(config.get("default_lease_ttl"), "default lease TTL")?
+            .unwrap_or(0),
+        max_lease_ttl: duration(config.get("max_lease_ttl"), "max lease TTL")?.unwrap_or(0),
+    })
+}
+
+fn check_ttls(core: &Core, c: &MountConfig) -> Result<(), CoreError> {
+    let max = if c.max_lease_ttl == 0 {
+        core.config().max_lease_ttl
+    } else {
+        c.max_lease_ttl
+    };
+    if c.max_lease_ttl > core.config().max_lease_ttl {
+        return Err(CoreError::invalid(
+            "given max TTL is greater than the system max TTL",
+        ));
+    }
+    if c.default_lease_ttl > max {
+        return Err(CoreError::invalid(
+            "given default lease TTL greater than max lease TTL",
+        ));
+    }
+    Ok(())
+}
+
+async fn save_table(core: &Core, active: &Active) -> Result<(), CoreError> {
+    core.barrier()
+        .put_json(MOUNT_TABLE_PATH, &active.router.entries())
+        .await
+}
+
+async fn enable(
+    core: &Core,
+    active: &Active,
+    path: &str,
+    data: &Map,
+) -> Result<Option<Response>, CoreError> {
+    let path = normalize_mount_path(path)?;
+    let mut kind = match data.get("type") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        _ => {
+            return Err(CoreError::invalid(
+                "backend type must be specified as a string",
+            ))
+        }
+    };
+    let mut options = string_map("options", data.get("options"))?;
+    if kind == "kv-v2" {
+        kind = "kv".into();
+        options.insert("version".into(), "2".into());
+    }
+    let description = match data.get("description") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => {
+            return Err(CoreError::invalid(format!(
+                "description must be a string, got {other}"
+            )))
+        }
+    };
+    let config = parse_mount_config(data.get("config"))?;
+    check_ttls(core, &config)?;
+    let _guard = active.mount_lock.lock().await;
+    if let Some(why) = active.router.conflict(&path) {
+        return Err(CoreError::invalid(why));
+    }
+    let mut acc = [0u8; 4];
+    crypto::fill_random(&mut acc)?;
+    let entry = MountEntry {
+        path: path.clone(),
+        accessor: format!("{}_{}", kind.replace('-', "_"), hex::encode(acc)),
+        kind,
+        description,
+        uuid: uuid::Uuid::new_v4().to_string(),
+        options,
+        config,
+        local: matches!(data.get("local"), Some(Value::Bool(true))),
+        seal_wrap: matches!(data.get("seal_wrap"), Some(Value::Bool(true))),
+    };
+    let mount = core.build_mount(entry)?;
+    mount.backend.initialize(&mount.view).await?;
+    active.router.insert(mount);
+    if let Err(e) = save_table(core, active).await {
+        active.router.remove(&path);
+        return Err(e);
+    }
+    tracing::info!(path = %path, "core: successful mount");
+    Ok(None)
+}
+
+async fn disable(active: &Active, path: &str, core: &Core) -> Result<Option<Response>, CoreError> {
+    let path = normalize_mount_path(path)?;
+    let _guard = active.mount_lock.lock().await;
+    // Vault answers success for a path with nothing mounted.
+    let Some(mount) = active.router.remove(&path) else {
+        return Ok(None);
+    };
+    if let Err(e) = save_table(core, active).await {
+        let entry = mount.entry.clone();
+        active.router.insert(core.build_mount(entry)?);
+        return Err(e);
+    }
+    mount.view.clear().await?;
+    tracing::info!(path = %path, "core: successfully unmounted");
+    Ok(None)
+}
+
+fn tune_answer(core: &Core, entry: &MountEntry) -> Response {
+    let pick = |v: u64, d: u64| if v == 0 { d } else { v };
+    let mut data = Map::new();
+    data.insert("description".into(), entry.description.clone().into());
+    data.insert(
+        "default_lease_ttl".into(),
+        pick(
+            entry.config.default_lease_ttl,
+            core.config().default_lease_ttl,
+        )
+        .into(),
+    );
+    data.insert(
+        "max_lease_ttl".into(),
+        pick(entry.config.max_lease_ttl, core.config().max_lease_ttl).into(),
+    );
+    data.insert("force_no_cache".into(), false.into());
+    if !entry.options.is_empty() {
+        data.insert("options".into(), json!(entry.options));
+    }
+    Response::data(data)
+}
+
+fn read_tune(core: &Core, active: &Active, path: &str) -> Result<Option<Response>, CoreError> {
+    let path = normalize_mount_path(path)?;
+    if path == "sys/" {
+        let entry = MountEntry {
+            path,
+            kind: "system".into(),
+            description: "system endpoints used for control, policy and debugging".into(),
+            accessor: "system".into(),
+            uuid: String::new(),
+            options: BTreeMap::new(),
+            config: MountConfig::default(),
+            local: false,
+            seal_wrap: true,
+        };
+        return Ok(Some(tune_answer(core, &entry)));
+    }
+    let mount = active
+        .router
+        .get(&path)
+        .ok_or_else(|| CoreError::invalid(format!("cannot fetch sysview for path \"{path}\"")))?;
+    Ok(Some(tune_answer(core, &mount.entry)))
+}
+
+async fn tune(
+    core: &Core,
+    active: &Active,
+    path: &str,
+    data: &Map,
+) -> Result<Option<Response>, CoreError> {
+    let path = normalize_mount_path(path)?;
+    let _guard = active.mount_lock.lock().await;
+    let mount = active.router.get(&path).ok_or_else(|| {
+        CoreError::invalid(format!("cannot tune \"{path}\": no mount at that path"))
+    })?;
+    let mut entry = mount.entry.clone();
+    if let Some(d) = duration(data.get("default_lease_ttl"), "default lease TTL")? {
+        entry.config.default_lease_ttl = d;
+    }
+    if let Some(m) = duration(data.get("max_lease_ttl"), "max lease TTL")? {
+        entry.config.max_lease_ttl = m;
+    }
+    check_ttls(core, &entry.config)?;
+    match data.get("description") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => entry.description = s.clone(),
+        Some(other) => {
+            return Err(CoreError::invalid(format!(
+                "description must be a string, got {other}"
+            )))
+        }
+    }
+    let new_options = string_map("options", data.get("options"))?;
+    let mut rebuild = false;
+    for (k, v) in new_options {
+        if k == "version" {
+            let old = entry
+                .options
+                .get("version")
+                .map(String::as_str)
+                .unwrap_or("1");
+            if entry.kind == "kv" && old == "2" && v == "1" {
+                return Err(CoreError::invalid("cannot downgrade mount from version 2"));
+            }
+            if entry.kind == "kv" && !matches!(v.as_str(), "1" | "2") {
+                return Err(CoreError::invalid(format!("invalid version \"{v}\"")));
+            }
+            rebuild |= old != v;
+        }
+        entry.options.insert(k, v);
+    }
+    let previous = mount.entry.clone();
+    let new_mount = core.build_mount(entry)?;
+    if rebuild {
+        // A version change rebuilds the backend; KV v2 upgrades v1 data in place on initialise.
+        new_mount.backend.initialize(&new_mount.view).await?;
+    }
+    active.router.insert(new_mount);
+    if let Err(e) = save_table(core, active).await {
+        active.router.insert(core.build_mount(previous)?);
+        return Err(e);
+    }
+    Ok(None)
+}
+
+async fn remount(core: &Core, active: &Active, data: &Map) -> Result<Option<Response>, CoreError> {
+    let field = |name: &str| match data.get(name) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        _ => Err(CoreError::invalid(
+            "both 'from' and 'to' path must be specified as a string",
+        )),
+    };
+    let from = normalize_mount_path(&field("from")?)?;
+    let to = normalize_mount_path(&field("to")?)?;
+    let _guard = active.mount_lock.lock().await;
+    let mount = active
+        .router
+        .get(&from)
+        .ok_or_else(|| CoreError::invalid(format!("no matching mount at \"{from}\"")))?;
+    active.router.remove(&from);
+    if let Some(why) = active.router.conflict(&to) {
+        active.router.insert(core.build_mount(mount.entry.clone())?);
+        return Err(CoreError::invalid(why));
+    }
+    // The storage view is keyed by the mount's uuid, so moving the path moves no data.
+    let mut entry = mount.entry.clone();
+    entry.path = to.clone();
+    active.router.insert(core.build_mount(entry)?);
+    if let Err(e) = save_table(core, active).await {
+        active.router.remove(&to);
+        active.router.insert(core.build_mount(mount.entry.clone())?);
+        return Err(e);
+    }
+    let mut out = Map::new();
+    out.insert(
+        "migration_id".into(),
+        uuid::Uuid::new_v4().to_string().into(),
+    );
+    Ok(Some(Response::data(out)))
+}

@@ -1,0 +1,826 @@
+//! KV version 2: versioned secrets with per-key metadata, check-and-set, soft delete, undelete,
+//! destroy, and automatic expiry of old versions.
+//!
+//! Storage layout inside the mount's view:
+//! - `config`: the mount-wide settings;
+//! - `metadata/<path>`: one [`KeyMetadata`] per secret (listing `metadata/` lists secrets);
+//! - `versions/<path>/<n>`: the data of version `n` (the `/<digits>` suffix cannot collide with
+//!   another secret's key because secret paths never end in a version number of another path);
+//! - `upgraded`: marker that v1 data, if there was any, has been moved into this layout.
+//!
+//! Writes to one secret are serialised by a striped lock so concurrent writers never lose a
+//! version; metadata and version data change together in one atomic batch.
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+use tresor_sdk::{ttl, Backend, Error, Map, Operation, Request, Response, Result, StorageView};
+
+use super::check_path;
+
+const CONFIG_KEY: &str = "config";
+const UPGRADED_KEY: &str = "upgraded";
+const DEFAULT_MAX_VERSIONS: u32 = 10;
+const LOCK_STRIPES: usize = 64;
+const MAX_CUSTOM_METADATA_KEYS: usize = 64;
+const MAX_CUSTOM_METADATA_KEY_LEN: usize = 128;
+const MAX_CUSTOM_METADATA_VALUE_LEN: usize = 512;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Config {
+    max_versions: u32,
+    cas_required: bool,
+    /// Seconds; 0 disables.
+    delete_version_after: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct VersionMeta {
+    created_time: OffsetDateTime,
+    deletion_time: Option<OffsetDateTime>,
+    destroyed: bool,
+}
+
+impl VersionMeta {
+    fn is_deleted(&self, now: OffsetDateTime) -> bool {
+        self.deletion_time.is_some_and(|t| t <= now)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct KeyMetadata {
+    current_version: u64,
+    oldest_version: u64,
+    created_time: OffsetDateTime,
+    updated_time: OffsetDateTime,
+    max_versions: u32,
+    cas_required: bool,
+    delete_version_after: u64,
+    custom_metadata: BTreeMap<String, String>,
+    versions: BTreeMap<u64, VersionMeta>,
+}
+
+impl KeyMetadata {
+    fn new(now: OffsetDateTime) -> Self {
+        KeyMetadata {
+            current_version: 0,
+            oldest_version: 0,
+            created_time: now,
+            updated_time: now,
+            max_versions: 0,
+            cas_required: false,
+            delete_version_after: 0,
+            custom_metadata: BTreeMap::new(),
+            versions: BTreeMap::new(),
+        }
+    }
+
+    fn custom_metadata_json(&self) -> Value {
+        if self.custom_metadata.is_empty() {
+            Value::Null
+        } else {
+            json!(self.custom_metadata)
+        }
+    }
+
+    fn to_api(&self) -> Map {
+        let mut versions = Map::new();
+        for (n, v) in &self.versions {
+            versions.insert(
+                n.to_string(),
+                json!({
+                    "created_time": fmt_time(v.created_time),
+                    "deletion_time": v.deletion_time.map(fmt_time).unwrap_or_default(),
+                    "destroyed": v.destroyed,
+                }),
+            );
+        }
+        let mut m = Map::new();
+        m.insert("cas_required".into(), self.cas_required.into());
+        m.insert("created_time".into(), fmt_time(self.created_time).into());
+        m.insert("current_version".into(), self.current_version.into());
+        m.insert("custom_metadata".into(), self.custom_metadata_json());
+        m.insert(
+            "delete_version_after".into(),
+            ttl::format_go(self.delete_version_after).into(),
+        );
+        m.insert("max_versions".into(), self.max_versions.into());
+        m.insert("oldest_version".into(), self.oldest_version.into());
+        m.insert("updated_time".into(), fmt_time(self.updated_time).into());
+        m.insert("versions".into(), Value::Object(versions));
+        m
+    }
+
+    /// The metadata block answered with a version's data.
+    fn version_api(&self, n: u64) -> Map {
+        let mut m = Map::new();
+        let v = self.versions.get(&n);
+        m.insert(
+            "created_time".into(),
+            v.map(|v| fmt_time(v.created_time))
+                .unwrap_or_default()
+                .into(),
+        );
+        m.insert("custom_metadata".into(), self.custom_metadata_json());
+        m.insert(
+            "deletion_time".into(),
+            v.and_then(|v| v.deletion_time.map(fmt_time))
+                .unwrap_or_default()
+                .into(),
+        );
+        m.insert(
+            "destroyed".into(),
+            v.map(|v| v.destroyed).unwrap_or(false).into(),
+        );
+        m.insert("version".into(), n.into());
+        m
+    }
+}
+
+fn fmt_time(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+fn version_key(path: &str, n: u64) -> String {
+    format!("versions/{path}/{n}")
+}
+
+fn metadata_key(path: &str) -> String {
+    format!("metadata/{path}")
+}
+
+pub struct KvV2 {
+    locks: Vec<Mutex<()>>,
+}
+
+impl Default for KvV2 {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl KvV2 {
+    pub fn new() -> Self {
+        KvV2 {
+            locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+        }
+    }
+
+    fn lock_for(&self, path: &str) -> &Mutex<()> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        path.hash(&mut h);
+        &self.locks[(h.finish() as usize) % LOCK_STRIPES]
+    }
+
+    async fn config(&self, view: &dyn StorageView) -> Result<Config> {
+        Ok(match view.get(CONFIG_KEY).await? {
+            Some(b) => serde_json::from_slice(&b)?,
+            None => Config::default(),
+        })
+    }
+
+    async fn metadata(&self, view: &dyn StorageView, path: &str) -> Result<Option<KeyMetadata>> {
+        match view.get(&metadata_key(path)).await? {
+            Some(b) => Ok(Some(serde_json::from_slice(&b)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn save_metadata(
+        &self,
+        view: &dyn StorageView,
+        path: &str,
+        meta: &KeyMetadata,
+        mut extra: Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<()> {
+        extra.push((metadata_key(path), Some(serde_json::to_vec(meta)?)));
+        view.batch(extra).await
+    }
+}
+
+#[async_trait]
+impl Backend for KvV2 {
+    async fn initialize(&self, view: &dyn StorageView) -> Result<()> {
+        if view.get(UPGRADED_KEY).await?.is_some() {
+            return Ok(());
+        }
+        upgrade_from_v1(view).await?;
+        view.put(UPGRADED_KEY, b"1").await
+    }
+
+    async fn handle(&self, req: &Request, view: &dyn StorageView) -> Result<Option<Response>> {
+        check_path(&req.path)?;
+        let path = req.path.as_str();
+        let op = req.operation;
+        if path == "config" {
+            return match op {
+                Operation::Read => self.read_config(view).await,
+                Operation::Create | Operation::Update => self.write_config(req, view).await,
+                _ => Err(Error::UnsupportedOperation),
+            };
+        }
+        let (kind, key) = match path.split_once('/') {
+            Some((kind, key)) => (kind, key),
+            None => (path, ""),
+        };
+        if kind == "metadata" && op == Operation::List {
+            return self.list(key, view).await;
+        }
+        if key.is_empty() {
+            return Err(Error::UnsupportedPath);
+        }
+        match (kind, op) {
+            ("data", Operation::Read) => self.read_data(req, key, view).await,
+            ("data", Operation::Create | Operation::Update) => {
+                self.write_data(req, key, view).await
+            }
+            ("data", Operation::Patch) => self.patch_data(req, key, view).await,
+            ("data", Operation::Delete) => self.delete_latest(key, view).await,
+            ("metadata", Operation::Read) => self.read_metadata(key, view).await,
+            ("metadata", Operation::Create | Operation::Update) => {
+                self.write_metadata(req, key, view, false).await
+            }
+            ("metadata", Operation::Patch) => self.write_metadata(req, key, view, true).await,
+            ("metadata", Operation::Delete) => self.delete_metadata(key, view).await,
+            ("delete", Operation::Create | Operation::Update) => {
+                self.change_versions(req, key, view, VersionChange::Delete)
+                    .await
+            }
+            ("undelete", Operation::Create | Operation::Update) => {
+                self.change_versions(req, key, view, VersionChange::Undelete)
+                    .await
+            }
+            ("destroy", Operation::Create | Operation::Update) => {
+                self.change_versions(req, key, view, VersionChange::Destroy)
+                    .await
+            }
+            ("subkeys", Operation::Read) => self.subkeys(req, key, view).await,
+            ("data" | "metadata" | "delete" | "undelete" | "destroy" | "subkeys", _) => {
+                Err(Error::UnsupportedOperation)
+            }
+            _ => Err(Error::UnsupportedPath),
+        }
+    }
+
+    async fn exists(&self, req: &Request, view: &dyn StorageView) -> Result<Option<bool>> {
+        let path = req.path.as_str();
+        if path == "config" {
+            return Ok(Some(true));
+        }
+        match path.split_once('/') {
+            Some(("data" | "metadata", key)) => Ok(Some(self.metadata(view, key).await?.is_some())),
+            _ => Ok(None),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum VersionChange {
+    Delete,
+    Undelete,
+    Destroy,
+}
+
+impl KvV2 {
+    async fn read_config(&self, view: &dyn StorageView) -> Result<Option<Response>> {
+        let c = self.config(view).await?;
+        let mut m = Map::new();
+        m.insert("cas_required".into(), c.cas_required.into());
+        m.insert(
+            "delete_version_after".into(),
+            ttl::format_go(c.delete_version_after).into(),
+        );
+        m.insert("max_versions".into(), c.max_versions.into());
+        Ok(Some(Response::data(m)))
+    }
+
+    async fn write_config(
+        &self,
+        req: &Request,
+        view: &dyn StorageView,
+    ) -> Result<Option<Response>> {
+        let mut c = self.config(view).await?;
+        if let Some(n) = req.int_field("max_versions")? {
+            c.max_versions = u32::try_from(n)
+                .map_err(|_| Error::invalid("max_versions must be a non-negative integer"))?;
+        }
+        if let Some(b) = req.bool_field("cas_required")? {
+            c.cas_required = b;
+        }
+        if let Some(d) = req.duration_field("delete_version_after")? {
+            c.delete_version_after = d;
+        }
+        view.put(CONFIG_KEY, &serde_json::to_vec(&c)?).await?;
+        Ok(None)
+    }
+
+    async fn list(&self, prefix: &str, view: &dyn StorageView) -> Result<Option<Response>> {
+        let prefix = if prefix.is_empty() || prefix.ends_with('/') {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}/")
+        };
+        let keys = view.list(&metadata_key(&prefix)).await?;
+        Ok((!keys.is_empty()).then(|| Response::list(keys)))
+    }
+
+    async fn read_data(
+        &self,
+        req: &Request,
+        key: &str,
+        view: &dyn StorageView,
+    ) -> Result<Option<Response>> {
+        let Some(meta) = self.metadata(view, key).await? else {
+            return Ok(None);
+        };
+        let requested = req.int_field("version")?.unwrap_or(0);
+        if requested < 0 {
+            return Err(Error::invalid("version must be a non-negative integer"));
+        }
+        let n = if requested == 0 {
+            meta.current_version
+        } else {
+            requested as u64
+        };
+        let Some(v) = meta.versions.get(&n) else {
+            return Ok(None);
+        };
+        if v.destroyed || v.is_deleted(now()) {
+            let mut body = Map::new();
+            body.insert("data".into(), Value::Null);
+            body.insert("metadata".into(), Value::Object(meta.version_api(n)));
+            return Err(Error::NotFound(Some(body)));
+        }
+        let data: Value = match view.get(&version_key(key, n)).await? {
+            Some(b) => serde_json::from_slice(&b)?,
+            None => Value::Null,
+        };
+        let mut out = Map::new();
+        out.insert("data".into(), data);
+        out.insert("metadata".into(), Value::Object(meta.version_api(n)));
+        Ok(Some(Response::data(out)))
+    }
+
+    /// Checks `options.cas` against the key; `cas_required` on key or mount makes it mandatory.
+    fn check_cas(req: &Request, config: &Config, meta: Option<&KeyMetadata>) -> Result<()> {
+        let options = req.map_field("options")?.unwrap_or_default();
+        let cas = match options.get("cas") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                    .ok_or_else(|| Error::invalid("cas must be a non-negative integer"))?,
+            ),
+        };
+        let required = config.cas_required || meta.is_some_and(|m| m.cas_required);
+        match cas {
+            None if required => Err(Error::invalid(
+                "check-and-set parameter required for this call",
+            )),
+            None => Ok(()),
+            Some(c) if c != meta.map(|m| m.current_version).unwrap_or(0) => Err(Error::Conflict(
+                "check-and-set parameter did not match the current version".into(),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
+    async fn write_data(
+        &self,
+        req: &Request,
+        key: &str,
+        view: &dyn StorageView,
+    ) -> Result<Option<Response>> {
+        let data = match req.get("data") {
+            Some(Value::Object(m)) => m.clone(),
+            Some(Value::String(s)) => serde_json::from_str::<Map>(s)
+                .map_err(|_| Error::invalid("data must be a JSON object"))?,
+            Some(_) => return Err(Error::invalid("data must be a JSON object")),
+            None => return Err(Error::invalid("no data provided")),
+        };
+        let _guard = self.lock_for(key).lock().await;
+        let config = self.config(view).await?;
+        let existing = self.metadata(view, key).await?;
+        Self::check_cas(req, &config, existing.as_ref())?;
+        self.store_version(key, view, &config, existing, data).await
+    }
+
+    async fn store_version(
+        &self,
+        key: &str,
+        view: &dyn StorageView,
+        config: &Config,
+        existing: Option<KeyMetadata>,
+        data: Map,
+    ) -> Result<Option<Response>> {
+        let t = now();
+        let mut meta = existing.unwrap_or_else(|| KeyMetadata::new(t));
+        let n = meta.current_version + 1;
+        let dva = effective_delete_after(config, &meta);
+        meta.current_version = n;
+        meta.updated_time = t;
+        if meta.oldest_version == 0 {
+            meta.oldest_version = n;
+        }
+        meta.versions.insert(
+            n,
+            VersionMeta {
+                created_time: t,
+                deletion_time: (dva > 0).then(|| t + time::Duration::seconds(dva as i64)),
+                destroyed: false,
+            },
+        );
+        let mut ops = vec![(version_key(key, n), Some(serde_json::to_vec(&data)?))];
+        ops.extend(prune_versions(key, config, &mut meta));
+        self.save_metadata(view, key, &meta, ops).await?;
+        Ok(Some(Response::data(meta.version_api(n))))
+    }
+
+    async fn patch_data(
+        &self,
+        req: &Request,
+        key: &str,
+        view: &dyn StorageView,
+    ) -> Result<Option<Response>> {
+        let patch = match req.get("data") {
+            Some(Value::Object(m)) => m.clone(),
+            _ => return Err(Error::invalid("no data provided")),
+        };
+        let _guard = self.lock_for(key).lock().await;
+        let config = self.config(view).await?;
+        let Some(meta) = self.metadata(view, key).await? else {
+            return Ok(None);
+        };
+        let n = meta.current_version;
+        let live = meta
+            .versions
+            .get(&n)
+            .is_some_and(|v| !v.destroyed && !v.is_deleted(now()));
+        if !live {
+            return Ok(None);
+        }
+        Self::check_cas(req, &config, Some(&meta))?;
+        let mut current: Value = match view.get(&version_key(key, n)).await? {
+            Some(b) => serde_json::from_slice(&b)?,
+            None => return Ok(None),
+        };
+        merge_patch(&mut current, &Value::Object(patch));
+        let Value::Object(merged) = current else {
+            return Err(Error::internal("patched secret is not an object"));
+        };
+        self.store_version(key, view, &config, Some(meta), merged)
+            .await
+    }
+
+    async fn delete_latest(&self, key: &str, view: &dyn StorageView) -> Result<Option<Response>> {
+        let _guard = self.lock_for(key).lock().await;
+        let Some(mut meta) = self.metadata(view, key).await? else {
+            return Ok(None);
+        };
+        let t = now();
+        let n = meta.current_version;
+        if let Some(v) = meta.versions.get_mut(&n) {
+            if !v.destroyed && !v.is_deleted(t) {
+                v.deletion_time = Some(t);
+                self.save_metadata(view, key, &meta, Vec::new()).await?;
+            }
+        }
+        Ok(None)
+    }
+
+    async fn change_versions(
+        &self,
+        req: &Request,
+        key: &str,
+        view: &dyn StorageView,
+        change: VersionChange,
+    ) -> Result<Option<Response>> {
+        let versions = parse_versions(req)?;
+        let _guard = self.lock_for(key).lock().await;
+        let Some(mut meta) = self.metadata(view, key).await? else {
+            return Ok(None);
+        };
+        let t = now();
+        let mut ops = Vec::new();
+        for n in versions {
+            let Some(v) = meta.versions.get_mut(&n) else {
+                continue;
+            };
+            if v.destroyed {
+                continue;
+            }
+            match change {
+                VersionChange::Delete => {
+                    if !v.is_deleted(t) {
+                        v.deletion_time = Some(t);
+                    }
+                }
+                VersionChange::Undelete => v.deletion_time = None,
+                VersionChange::Destroy => {
+                    v.destroyed = true;
+                    ops.push((version_key(key, n), None));
+                }
+            }
+        }
+        self.save_metadata(view, key, &meta, ops).await?;
+        Ok(None)
+    }
+
+    async fn read_metadata(&self, key: &str, view: &dyn StorageView) -> Result<Option<Response>> {
+        Ok(self
+            .metadata(view, key)
+            .await?
+            .map(|m| Response::data(m.to_api())))
+    }
+
+    async fn write_metadata(
+        &self,
+        req: &Request,
+        key: &str,
+        view: &dyn StorageView,
+        patch: bool,
+    ) -> Result<Option<Response>> {
+        let _guard = self.lock_for(key).lock().await;
+        let existing = self.metadata(view, key).await?;
+        if patch && existing.is_none() {
+            return Ok(None);
+        }
+        let config = self.config(view).await?;
+        let t = now();
+        let mut meta = existing.unwrap_or_else(|| KeyMetadata::new(t));
+        if let Some(n) = req.int_field("max_versions")? {
+            meta.max_versions = u32::try_from(n)
+                .map_err(|_| Error::invalid("max_versions must be a non-negative integer"))?;
+        }
+        if let Some(b) = req.bool_field("cas_required")? {
+            meta.cas_required = b;
+        }
+        if let Some(d) = req.duration_field("delete_version_after")? {
+            meta.delete_version_after = d;
+        }
+        if let Some(custom) = req.map_field("custom_metadata")? {
+            let mut next = if patch {
+                meta.custom_metadata.clone()
+            } else {
+                BTreeMap::new()
+            };
+            for (k, v) in custom {
+                match v {
+                    Value::Null if patch => {
+                        next.remove(&k);
+                    }
+                    Value::String(s) => {
+                        next.insert(k, s);
+                    }
+                    other => {
+                        return Err(Error::invalid(format!(
+                            "custom_metadata values must be strings; \"{k}\" is {other}"
+                        )))
+                    }
+                }
+            }
+            validate_custom_metadata(&next)?;
+            meta.custom_metadata = next;
+        }
+        meta.updated_time = t;
+        let ops = prune_versions(key, &config, &mut meta);
+        self.save_metadata(view, key, &meta, ops).await?;
+        Ok(None)
+    }
+
+    async fn delete_metadata(&self, key: &str, view: &dyn StorageView) -> Result<Option<Response>> {
+        let _guard = self.lock_for(key).lock().await;
+        let Some(meta) = self.metadata(view, key).await? else {
+            return Ok(None);
+        };
+        let mut ops: Vec<(String, Option<Vec<u8>>)> = meta
+            .versions
+            .keys()
+            .map(|n| (version_key(key, *n), None))
+            .collect();
+        ops.push((metadata_key(key), None));
+        view.batch(ops).await?;
+        Ok(None)
+    }
+
+    async fn subkeys(
+        &self,
+        req: &Request,
+        key: &str,
+        view: &dyn StorageView,
+    ) -> Result<Option<Response>> {
+        let depth = req.int_field("depth")?.unwrap_or(0);
+        if depth < 0 {
+            return Err(Error::invalid("depth must be a non-negative integer"));
+        }
+        let resp = self.read_data(req, key, view).await?;
+        let Some(resp) = resp else { return Ok(None) };
+        let Some(mut data) = resp.data else {
+            return Ok(None);
+        };
+        let secret = data.remove("data").unwrap_or(Value::Null);
+        let mut out = Map::new();
+        out.insert("subkeys".into(), subkeys_of(&secret, depth as usize, 1));
+        out.insert(
+            "metadata".into(),
+            data.remove("metadata").unwrap_or(Value::Null),
+        );
+        Ok(Some(Response::data(out)))
+    }
+}
+
+fn effective_delete_after(config: &Config, meta: &KeyMetadata) -> u64 {
+    match (meta.delete_version_after, config.delete_version_after) {
+        (0, c) => c,
+        (k, 0) => k,
+        (k, c) => k.min(c),
+    }
+}
+
+/// Drops the oldest versions beyond the effective `max_versions`; returns the deletions.
+fn prune_versions(
+    key: &str,
+    config: &Config,
+    meta: &mut KeyMetadata,
+) -> Vec<(String, Option<Vec<u8>>)> {
+    let max = match (meta.max_versions, config.max_versions) {
+        (0, 0) => DEFAULT_MAX_VERSIONS,
+        (0, c) => c,
+        (k, 0) => k,
+        (k, c) => k.min(c),
+    } as usize;
+    let mut ops = Vec::new();
+    while meta.versions.len() > max {
+        let Some((&n, _)) = meta.versions.iter().next() else {
+            break;
+        };
+        meta.versions.remove(&n);
+        ops.push((version_key(key, n), None));
+    }
+    if let Some((&n, _)) = meta.versions.iter().next() {
+        meta.oldest_version = n;
+    }
+    ops
+}
+
+fn parse_versions(req: &Request) -> Result<Vec<u64>> {
+    let bad = || Error::invalid("versions must be a list of positive integers");
+    let items: Vec<Value> = match req.get("versions") {
+        None => return Err(Error::invalid("no version number provided")),
+        Some(Value::Array(a)) => a.clone(),
+        Some(Value::String(s)) => s
+            .split(',')
+            .map(|p| Value::String(p.trim().to_owned()))
+            .collect(),
+        Some(v @ Value::Number(_)) => vec![v.clone()],
+        Some(_) => return Err(bad()),
+    };
+    let out: Vec<u64> = items
+        .iter()
+        .map(|v| match v {
+            Value::Number(n) => n.as_u64().ok_or_else(bad),
+            Value::String(s) => s.parse().map_err(|_| bad()),
+            _ => Err(bad()),
+        })
+        .collect::<Result<_>>()?;
+    if out.is_empty() {
+        return Err(Error::invalid("no version number provided"));
+    }
+    Ok(out)
+}
+
+fn validate_custom_metadata(m: &BTreeMap<String, String>) -> Result<()> {
+    if m.len() > MAX_CUSTOM_METADATA_KEYS {
+        return Err(Error::invalid(format!(
+            "custom_metadata may not have more than {MAX_CUSTOM_METADATA_KEYS} keys"
+        )));
+    }
+    for (k, v) in m {
+        if k.is_empty() || k.len() > MAX_CUSTOM_METADATA_KEY_LEN {
+            return Err(Error::invalid(format!(
+                "custom_metadata key \"{k}\" must be 1 to {MAX_CUSTOM_METADATA_KEY_LEN} bytes"
+            )));
+        }
+        if v.len() > MAX_CUSTOM_METADATA_VALUE_LEN {
+            return Err(Error::invalid(format!(
+                "custom_metadata value of \"{k}\" is longer than {MAX_CUSTOM_METADATA_VALUE_LEN} bytes"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// RFC 7386 JSON merge patch, as Vault applies it to KV v2 data.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(p) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    if let Value::Object(t) = target {
+        for (k, v) in p {
+            if v.is_null() {
+                t.remove(k);
+            } else {
+                merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+    }
+}
+
+/// The shape of a secret without its values: leaves become `null`.
+fn subkeys_of(v: &Value, max_depth: usize, depth: usize) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let inner = if v.is_object() && (max_depth == 0 || depth < max_depth) {
+                        subkeys_of(v, max_depth, depth + 1)
+                    } else {
+                        Value::Null
+                    };
+                    (k.clone(), inner)
+                })
+                .collect(),
+        ),
+        _ => Value::Null,
+    }
+}
+
+/// Moves every v1 entry (a plain key at the mount's root) into the v2 layout as version 1.
+async fn upgrade_from_v1(view: &dyn StorageView) -> Result<()> {
+    let mut pending = vec![String::new()];
+    let t = now();
+    while let Some(dir) = pending.pop() {
+        for child in view.list(&dir).await? {
+            let full = format!("{dir}{child}");
+            if dir.is_empty()
+                && matches!(
+                    child.as_str(),
+                    "metadata/" | "versions/" | CONFIG_KEY | UPGRADED_KEY
+                )
+            {
+                continue;
+            }
+            if child.ends_with('/') {
+                pending.push(full);
+                continue;
+            }
+            let Some(data) = view.get(&full).await? else {
+                continue;
+            };
+            let mut meta = KeyMetadata::new(t);
+            meta.current_version = 1;
+            meta.oldest_version = 1;
+            meta.versions.insert(
+                1,
+                VersionMeta {
+                    created_time: t,
+                    deletion_time: None,
+                    destroyed: false,
+                },
+            );
+            view.batch(vec![
+                (version_key(&full, 1), Some(data)),
+                (metadata_key(&full), Some(serde_json::to_vec(&meta)?)),
+                (full.clone(), None),
+            ])
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_patch_follows_rfc7386() {
+        let mut t = json!({"a": "b", "c": {"d": "e", "f": "g"}});
+        merge_patch(&mut t, &json!({"a": "z", "c": {"f": null}, "n": 1}));
+        assert_eq!(t, json!({"a": "z", "c": {"d": "e"}, "n": 1}));
+    }
+
+    #[test]
+    fn subkeys_respect_depth() {
+        let v = json!({"a": {"b": {"c": 1}}, "d": 2});
+        assert_eq!(
+            subkeys_of(&v, 0, 1),
+            json!({"a": {"b": {"c": null}}, "d": null})
+        );
+        assert_eq!(subkeys_of(&v, 1, 1), json!({"a": null, "d": null}));
+    }
+}

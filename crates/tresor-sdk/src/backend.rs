@@ -1,0 +1,35 @@
+use async_trait::async_trait;
+
+use crate::{Request, Response, Result};
+
+/// A mount's private slice of the encrypted store. Keys are relative to the mount; values are
+/// plaintext here because the barrier below encrypts them. `list` answers Vault's way: the
+/// immediate children of `prefix`, sub-folders with a trailing `/`, in order.
+#[async_trait]
+pub trait StorageView: Send + Sync {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    async fn put(&self, key: &str, value: &[u8]) -> Result<()>;
+    async fn delete(&self, key: &str) -> Result<()>;
+    async fn list(&self, prefix: &str) -> Result<Vec<String>>;
+    /// Applies every write or none: `Some(value)` puts, `None` deletes.
+    async fn batch(&self, ops: Vec<(String, Option<Vec<u8>>)>) -> Result<()>;
+}
+
+/// Every secrets engine and auth method. `handle` answers `Ok(None)` when there is nothing to
+/// return (HTTP 204, or 404 for a read).
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// Runs once when the mount comes up (mount, unseal, tune): a place for upgrades of the
+    /// backend's own storage layout.
+    async fn initialize(&self, _view: &dyn StorageView) -> Result<()> {
+        Ok(())
+    }
+
+    async fn handle(&self, req: &Request, view: &dyn StorageView) -> Result<Option<Response>>;
+
+    /// Whether something exists at the request's path, so that the core can tell `create` from
+    /// `update` for the ACL. `None`: the path makes no such distinction (always `update`).
+    async fn exists(&self, _req: &Request, _view: &dyn StorageView) -> Result<Option<bool>> {
+        Ok(None)
+    }
+}

@@ -1,0 +1,50 @@
+use serde_json::Value;
+
+/// Errors a backend (or the storage under it) reports. The HTTP status each maps to is decided in
+/// one place, the server's error module; here we only say what went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed or breaks a rule of the backend (400).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// Nothing at that path (404), optionally with a body Vault still returns (KV v2 metadata of
+    /// a deleted version).
+    #[error("not found")]
+    NotFound(Option<crate::Map>),
+    /// The path is not served by this backend (404 "unsupported path").
+    #[error("unsupported path")]
+    UnsupportedPath,
+    /// The path exists but not for this operation (405 "unsupported operation").
+    #[error("unsupported operation")]
+    UnsupportedOperation,
+    /// A check-and-set or similar precondition failed (400 with Vault's message).
+    #[error("{0}")]
+    Conflict(String),
+    /// Storage or crypto failed underneath (500). The message must not contain secret material.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Error::InvalidRequest(msg.into())
+    }
+    pub fn internal(msg: impl std::fmt::Display) -> Self {
+        Error::Internal(msg.to_string())
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Internal(format!("malformed stored entry: {e}"))
+    }
+}
+
+/// Values that are not of the JSON type a field wants are a 400 naming the field.
+pub fn type_error(field: &str, want: &str, got: &Value) -> Error {
+    Error::InvalidRequest(format!(
+        "error converting input for field \"{field}\": expected {want}, got {got}"
+    ))
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,19 @@
+//! What every Tresor backend shares.
+//!
+//! A backend (secrets engine or auth method) sees a [`Request`] relative to its own mount and a
+//! [`StorageView`] of its own keys, and answers with a [`Response`] or an [`Error`]. It never sees
+//! HTTP, tokens, or another mount: the core has already authenticated and authorised the request.
+
+mod backend;
+mod error;
+mod request;
+mod response;
+pub mod ttl;
+
+pub use backend::{Backend, StorageView};
+pub use error::{Error, Result};
+pub use request::{Operation, Request};
+pub use response::Response;
+
+/// A JSON object, the shape of every request body and response `data` in Vault's API.
+pub type Map = serde_json::Map<String, serde_json::Value>;

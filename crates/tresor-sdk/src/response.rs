@@ -1,0 +1,34 @@
+use serde_json::Value;
+
+use crate::Map;
+
+/// A backend's answer. The server wraps it in Vault's envelope.
+#[derive(Debug, Clone, Default)]
+pub struct Response {
+    pub data: Option<Map>,
+    pub warnings: Vec<String>,
+}
+
+impl Response {
+    pub fn data(data: Map) -> Self {
+        Response {
+            data: Some(data),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The answer to a LIST: `{"keys": [...]}`.
+    pub fn list(keys: Vec<String>) -> Self {
+        let mut data = Map::new();
+        data.insert(
+            "keys".into(),
+            Value::Array(keys.into_iter().map(Value::String).collect()),
+        );
+        Response::data(data)
+    }
+
+    pub fn with_warning(mut self, w: impl Into<String>) -> Self {
+        self.warnings.push(w.into());
+        self
+    }
+}

@@ -1,0 +1,570 @@
+//! Vault's server configuration, in HCL or JSON, from one or more files or a directory.
+//!
+//! Both syntaxes are first turned into one JSON shape (a block `listener "tcp" { … }` becomes
+//! `"listener": [{"tcp": {…}}]`, as Vault's own JSON form allows), then read into [`Config`].
+//! Keys Tresor does not use are kept as warnings; a value of the wrong type is an error that names
+//! the file, the line and the key.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorageConfig {
+    pub kind: String,
+    pub options: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerConfig {
+    pub address: String,
+    pub tls_disable: bool,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    pub tls_client_ca_file: Option<PathBuf>,
+    pub tls_min_version: String,
+    pub tls_require_and_verify_client_cert: bool,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        ListenerConfig {
+            address: "127.0.0.1:8200".into(),
+            tls_disable: false,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_client_ca_file: None,
+            tls_min_version: "tls12".into(),
+            tls_require_and_verify_client_cert: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Config {
+    pub storage: Option<StorageConfig>,
+    pub listeners: Vec<ListenerConfig>,
+    pub api_addr: Option<String>,
+    pub cluster_addr: Option<String>,
+    pub ui: bool,
+    pub disable_mlock: bool,
+    pub log_level: Option<String>,
+    pub default_lease_ttl: Option<u64>,
+    pub max_lease_ttl: Option<u64>,
+    /// Keys accepted but not used (yet), for the operator to see at start-up.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("error loading configuration from {file}: {}{message}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
+pub struct ConfigError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// Keys Vault knows that Tresor accepts without acting on them yet.
+const ACCEPTED_UNUSED: &[&str] = &[
+    "seal",
+    "ha_storage",
+    "ha_backend",
+    "telemetry",
+    "plugin_directory",
+    "cluster_name",
+    "disable_cache",
+    "pid_file",
+    "raw_storage_endpoint",
+    "log_format",
+    "log_file",
+    "log_rotate_duration",
+    "log_rotate_bytes",
+    "log_rotate_max_files",
+    "service_registration",
+    "entropy",
+    "user_lockout",
+    "disable_clustering",
+    "disable_performance_standby",
+    "disable_sealwrap",
+    "disable_printable_check",
+    "enable_response_header_hostname",
+    "enable_response_header_raft_node_id",
+    "license_path",
+    "cache_size",
+    "default_max_request_duration",
+    "introspection_endpoint",
+    "imprecise_lease_role_tracking",
+    "enable_ui",
+    "administrative_namespace_path",
+    "detect_deadlocks",
+];
+
+const LISTENER_UNUSED_OK: &[&str] = &[
+    "cluster_address",
+    "tls_cipher_suites",
+    "tls_prefer_server_cipher_suites",
+    "tls_max_version",
+    "tls_disable_client_certs",
+    "x_forwarded_for_authorized_addrs",
+    "x_forwarded_for_hop_skips",
+    "x_forwarded_for_reject_not_authorized",
+    "x_forwarded_for_reject_not_present",
+    "proxy_protocol_behavior",
+    "proxy_protocol_authorized_addrs",
+    "http_idle_timeout",
+    "http_read_header_timeout",
+    "http_read_timeout",
+    "http_write_timeout",
+    "max_request_size",
+    "max_request_duration",
+    "telemetry",
+    "profiling",
+    "inflight_requests_logging",
+    "custom_response_headers",
+    "unauthenticated_metrics_access",
+    "chroot_namespace",
+    "redact_addresses",
+    "redact_cluster_name",
+    "redact_version",
+    "disable_replication_status_endpoints",
+    "purpose",
+    "role",
+];
+
+struct Source<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    /// The first line where `key` is assigned or opens a block, for error messages.
+    fn line_of(&self, key: &str) -> Option<usize> {
+        self.text
+            .lines()
+            .position(|l| {
+                let t = l.trim_start().trim_start_matches('"');
+                t.strip_prefix(key).is_some_and(|rest| {
+                    let rest = rest.trim_start_matches('"').trim_start();
+                    rest.starts_with('=')
+                        || rest.starts_with(':')
+                        || rest.starts_with('{')
+                        || rest.starts_with('"')
+                })
+            })
+            .map(|i| i + 1)
+    }
+
+    fn err(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.to_owned(),
+            line: self.line_of(key),
+            message: format!("key \"{key}\": {}", message.into()),
+        }
+    }
+}
+
+/// Loads and merges the given files (or directories of `.hcl`/`.json` files), in order.
+pub fn load(paths: &[PathBuf]) -> Result<Config, ConfigError> {
+    let mut merged = Config::default();
+    for p in paths {
+        let files = if p.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| io_err(p, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| matches!(f.extension().and_then(|e| e.to_str()), Some("hcl" | "json")))
+                .collect();
+            files.sort();
+            files
+        } else {
+            vec![p.clone()]
+        };
+        for f in files {
+            let text = std::fs::read_to_string(&f).map_err(|e| io_err(&f, e))?;
+            let cfg = parse(&f.display().to_string(), &text)?;
+            merge(&mut merged, cfg);
+        }
+    }
+    Ok(merged)
+}
+
+fn io_err(p: &Path, e: std::io::Error) -> ConfigError {
+    ConfigError {
+        file: p.display().to_string(),
+        line: None,
+        message: e.to_string(),
+    }
+}
+
+fn merge(into: &mut Config, from: Config) {
+    if from.storage.is_some() {
+        into.storage = from.storage;
+    }
+    into.listeners.extend(from.listeners);
+    macro_rules! take {
+        ($($f:ident),*) => { $( if from.$f.is_some() { into.$f = from.$f; } )* };
+    }
+    take!(
+        api_addr,
+        cluster_addr,
+        log_level,
+        default_lease_ttl,
+        max_lease_ttl
+    );
+    into.ui |= from.ui;
+    into.disable_mlock |= from.disable_mlock;
+    into.warnings.extend(from.warnings);
+}
+
+/// Parses one file's text. JSON if it looks like JSON, HCL otherwise.
+pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+    let src = Source { file, text };
+    let root = if text.trim_start().starts_with('{') {
+        serde_json::from_str::<Value>(text).map_err(|e| ConfigError {
+            file: file.to_owned(),
+            line: Some(e.line()),
+            message: format!("invalid JSON: {e}"),
+        })?
+    } else {
+        let body = hcl::parse(text).map_err(|e| ConfigError {
+            file: file.to_owned(),
+            line: None,
+            message: format!("invalid HCL: {e}"),
+        })?;
+        hcl_body_to_json(&body)
+    };
+    let Value::Object(root) = root else {
+        return Err(ConfigError {
+            file: file.to_owned(),
+            line: None,
+            message: "configuration must be an object".into(),
+        });
+    };
+    read_config(&src, root)
+}
+
+fn hcl_body_to_json(body: &hcl::Body) -> Value {
+    let mut out = Map::new();
+    for s in body.iter() {
+        match s {
+            hcl::Structure::Attribute(a) => {
+                let v: hcl::Value = a.expr().clone().into();
+                out.insert(
+                    a.key().to_owned(),
+                    serde_json::to_value(v).unwrap_or(Value::Null),
+                );
+            }
+            hcl::Structure::Block(b) => {
+                let mut inner = hcl_body_to_json(b.body());
+                for label in b.labels().iter().rev() {
+                    let mut m = Map::new();
+                    m.insert(label.as_str().to_owned(), inner);
+                    inner = Value::Object(m);
+                }
+                match out
+                    .entry(b.identifier().to_owned())
+                    .or_insert_with(|| Value::Array(Vec::new()))
+                {
+                    Value::Array(list) => list.push(inner),
+                    other => *other = Value::Array(vec![inner]),
+                }
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// A block given as one object or a list of objects (`listener "tcp" {}` twice, or JSON).
+fn block_list(v: Value) -> Vec<Value> {
+    match v {
+        Value::Array(a) => a,
+        other => vec![other],
+    }
+}
+
+/// A block's type label and its body, e.g. `("tcp", {address: …})`.
+type TypedBlock = (String, Map<String, Value>);
+
+/// `{"tcp": {...}}` entries, flattened to (type, body) pairs.
+fn typed_blocks(src: &Source, key: &str, v: Value) -> Result<Vec<TypedBlock>, ConfigError> {
+    let mut out = Vec::new();
+    for item in block_list(v) {
+        let Value::Object(m) = item else {
+            return Err(src.err(key, "expected a block like `KEY \"type\" { ... }`"));
+        };
+        for (kind, body) in m {
+            for b in block_list(body) {
+                match b {
+                    Value::Object(body) => out.push((kind.clone(), body)),
+                    _ => {
+                        return Err(src.err(key, format!("the \"{kind}\" block must be an object")))
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn as_bool(src: &Source, key: &str, v: &Value) -> Result<bool, ConfigError> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        Value::Number(n) if n.as_i64() == Some(1) => Ok(true),
+        Value::Number(n) if n.as_i64() == Some(0) => Ok(false),
+        Value::String(s) => match s.to_ascii_lowercase().as_str() {
+            "true" | "1" | "t" => Ok(true),
+            "false" | "0" | "f" | "" => Ok(false),
+            _ => Err(src.err(key, format!("expected a boolean, got \"{s}\""))),
+        },
+        other => Err(src.err(key, format!("expected a boolean, got {other}"))),
+    }
+}
+
+fn as_string(src: &Source, key: &str, v: &Value) -> Result<String, ConfigError> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        other => Err(src.err(key, format!("expected a string, got {other}"))),
+    }
+}
+
+fn as_duration(src: &Source, key: &str, v: &Value) -> Result<u64, ConfigError> {
+    tresor_sdk::ttl::parse_value(v).map_err(|e| src.err(key, e))
+}
+
+fn read_config(src: &Source, root: Map<String, Value>) -> Result<Config, ConfigError> {
+    let mut cfg = Config::default();
+    for (key, value) in root {
+        match key.as_str() {
+            "storage" | "backend" => {
+                let mut blocks = typed_blocks(src, &key, value)?;
+                if blocks.len() != 1 {
+                    return Err(src.err(&key, "exactly one storage backend must be given"));
+                }
+                let (kind, options) = blocks.remove(0);
+                cfg.storage = Some(StorageConfig { kind, options });
+            }
+            "listener" => {
+                for (kind, body) in typed_blocks(src, &key, value)? {
+                    if kind != "tcp" {
+                        return Err(
+                            src.err("listener", format!("unsupported listener type \"{kind}\""))
+                        );
+                    }
+                    cfg.listeners
+                        .push(read_listener(src, body, &mut cfg.warnings)?);
+                }
+            }
+            "api_addr" => cfg.api_addr = Some(as_string(src, &key, &value)?),
+            "cluster_addr" => cfg.cluster_addr = Some(as_string(src, &key, &value)?),
+            "ui" => cfg.ui = as_bool(src, &key, &value)?,
+            "disable_mlock" => cfg.disable_mlock = as_bool(src, &key, &value)?,
+            "log_level" => {
+                let level = as_string(src, &key, &value)?.to_ascii_lowercase();
+                if !matches!(
+                    level.as_str(),
+                    "trace" | "debug" | "info" | "warn" | "warning" | "err" | "error"
+                ) {
+                    return Err(src.err(&key, format!("unknown log level \"{level}\"")));
+                }
+                cfg.log_level = Some(level);
+            }
+            "default_lease_ttl" => cfg.default_lease_ttl = Some(as_duration(src, &key, &value)?),
+            "max_lease_ttl" => cfg.max_lease_ttl = Some(as_duration(src, &key, &value)?),
+            k if ACCEPTED_UNUSED.contains(&k) => cfg.warnings.push(format!(
+                "{}: \"{k}\" is accepted but not used by Tresor yet",
+                src.file
+            )),
+            k => cfg
+                .warnings
+                .push(format!("{}: unknown key \"{k}\" ignored", src.file)),
+        }
+    }
+    if let (Some(d), Some(m)) = (cfg.default_lease_ttl, cfg.max_lease_ttl) {
+        if d > m {
+            return Err(src.err(
+                "default_lease_ttl",
+                "default_lease_ttl is greater than max_lease_ttl",
+            ));
+        }
+    }
+    Ok(cfg)
+}
+
+fn read_listener(
+    src: &Source,
+    body: Map<String, Value>,
+    warnings: &mut Vec<String>,
+) -> Result<ListenerConfig, ConfigError> {
+    let mut l = ListenerConfig::default();
+    for (key, v) in body {
+        match key.as_str() {
+            "address" => l.address = as_string(src, &key, &v)?,
+            "tls_disable" => l.tls_disable = as_bool(src, &key, &v)?,
+            "tls_cert_file" => l.tls_cert_file = Some(as_string(src, &key, &v)?.into()),
+            "tls_key_file" => l.tls_key_file = Some(as_string(src, &key, &v)?.into()),
+            "tls_client_ca_file" => l.tls_client_ca_file = Some(as_string(src, &key, &v)?.into()),
+            "tls_min_version" => {
+                let s = as_string(src, &key, &v)?;
+                if !matches!(s.as_str(), "tls10" | "tls11" | "tls12" | "tls13") {
+                    return Err(src.err(
+                        &key,
+                        format!("unknown TLS version \"{s}\"; use tls12 or tls13"),
+                    ));
+                }
+                if matches!(s.as_str(), "tls10" | "tls11") {
+                    warnings.push(format!(
+                        "{}: tls_min_version \"{s}\" is below what Tresor serves; using tls12",
+                        src.file
+                    ));
+                    l.tls_min_version = "tls12".into();
+                } else {
+                    l.tls_min_version = s;
+                }
+            }
+            "tls_require_and_verify_client_cert" => {
+                l.tls_require_and_verify_client_cert = as_bool(src, &key, &v)?
+            }
+            k if LISTENER_UNUSED_OK.contains(&k) => warnings.push(format!(
+                "{}: listener key \"{k}\" is accepted but not used by Tresor yet",
+                src.file
+            )),
+            k => warnings.push(format!(
+                "{}: unknown listener key \"{k}\" ignored",
+                src.file
+            )),
+        }
+    }
+    if !l.tls_disable && (l.tls_cert_file.is_none() || l.tls_key_file.is_none()) {
+        return Err(src.err(
+            "listener",
+            "TLS is enabled (tls_disable is false) but tls_cert_file or tls_key_file is missing",
+        ));
+    }
+    if l.tls_require_and_verify_client_cert && l.tls_client_ca_file.is_none() {
+        return Err(src.err(
+            "tls_require_and_verify_client_cert",
+            "requires tls_client_ca_file to verify client certificates against",
+        ));
+    }
+    Ok(l)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HCL: &str = r#"
+storage "file" {
+  path = "/var/lib/vault"
+}
+
+listener "tcp" {
+  address     = "0.0.0.0:8200"
+  tls_disable = "true"
+}
+
+listener "tcp" {
+  address       = "127.0.0.1:8201"
+  tls_cert_file = "cert.pem"
+  tls_key_file  = "key.pem"
+  tls_min_version = "tls13"
+}
+
+seal "awskms" {
+  region = "us-east-1"
+}
+
+api_addr = "https://vault.example.com:8200"
+cluster_addr = "https://10.0.0.1:8201"
+ui = true
+disable_mlock = true
+log_level = "Info"
+default_lease_ttl = "768h"
+max_lease_ttl = 3600000
+"#;
+
+    #[test]
+    fn reads_vault_hcl() {
+        let c = parse("vault.hcl", HCL).unwrap();
+        let s = c.storage.unwrap();
+        assert_eq!(s.kind, "file");
+        assert_eq!(s.options["path"], "/var/lib/vault");
+        assert_eq!(c.listeners.len(), 2);
+        assert_eq!(c.listeners[0].address, "0.0.0.0:8200");
+        assert!(c.listeners[0].tls_disable);
+        assert_eq!(
+            c.listeners[1].tls_cert_file.as_deref(),
+            Some(Path::new("cert.pem"))
+        );
+        assert_eq!(c.listeners[1].tls_min_version, "tls13");
+        assert_eq!(
+            c.api_addr.as_deref(),
+            Some("https://vault.example.com:8200")
+        );
+        assert!(c.ui && c.disable_mlock);
+        assert_eq!(c.log_level.as_deref(), Some("info"));
+        assert_eq!(c.default_lease_ttl, Some(768 * 3600));
+        assert_eq!(c.max_lease_ttl, Some(3_600_000));
+        assert!(c.warnings.iter().any(|w| w.contains("\"seal\"")));
+    }
+
+    #[test]
+    fn reads_json_with_legacy_spellings() {
+        let json = r#"{
+  "backend": {"inmem": {}},
+  "listener": {"tcp": {"address": "127.0.0.1:9200", "tls_disable": 1}},
+  "max_lease_ttl": "10h",
+  "something_new": 1
+}"#;
+        let c = parse("vault.json", json).unwrap();
+        assert_eq!(c.storage.unwrap().kind, "inmem");
+        assert_eq!(c.listeners.len(), 1);
+        assert!(c.listeners[0].tls_disable);
+        assert_eq!(c.max_lease_ttl, Some(36000));
+        assert!(c.warnings.iter().any(|w| w.contains("something_new")));
+
+        let list = r#"{"storage": {"inmem": {}}, "listener": [{"tcp": {"address": "a:1", "tls_disable": true}}, {"tcp": {"address": "b:2", "tls_disable": true}}]}"#;
+        assert_eq!(parse("v.json", list).unwrap().listeners.len(), 2);
+    }
+
+    #[test]
+    fn bad_values_name_file_line_and_key() {
+        let text = "storage \"inmem\" {}\nlistener \"tcp\" {\n  address = \"127.0.0.1:8200\"\n  tls_disable = \"maybe\"\n}\n";
+        let e = parse("bad.hcl", text).unwrap_err();
+        assert_eq!(e.file, "bad.hcl");
+        assert_eq!(e.line, Some(4));
+        let msg = e.to_string();
+        assert!(
+            msg.contains("bad.hcl") && msg.contains("line 4") && msg.contains("tls_disable"),
+            "{msg}"
+        );
+
+        let e = parse("syntax.hcl", "storage \"inmem\" {\n").unwrap_err();
+        assert!(e.to_string().contains("syntax.hcl"));
+
+        let e = parse("tls.hcl", "listener \"tcp\" {\n address = \"x:1\"\n}\n").unwrap_err();
+        assert!(e.to_string().contains("tls_cert_file"), "{e}");
+
+        let e = parse("j.json", "{\"ui\": \"sometimes\"}").unwrap_err();
+        assert!(e.to_string().contains("\"ui\""), "{e}");
+    }
+
+    #[test]
+    fn files_merge_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("a.hcl"),
+            "storage \"inmem\" {}\nlog_level = \"debug\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("b.json"),
+            r#"{"listener": {"tcp": {"address": "127.0.0.1:1", "tls_disable": true}}, "log_level": "warn"}"#,
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("ignored.txt"), "not config").unwrap();
+        let c = load(&[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(c.storage.unwrap().kind, "inmem");
+        assert_eq!(c.listeners.len(), 1);
+        assert_eq!(c.log_level.as_deref(), Some("warn"));
+    }
+}

@@ -1,0 +1,87 @@
+//! The one place where errors become HTTP statuses and Vault's `{"errors": [...]}` bodies.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tresor_core::CoreError;
+
+use super::handler::envelope;
+
+/// An error on its way out, with the status Vault would answer.
+pub struct ApiError {
+    pub status: StatusCode,
+    pub errors: Vec<String>,
+    /// KV v2 answers a deleted version with 404 and its metadata in a normal envelope.
+    pub data: Option<tresor_sdk::Map>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, msg: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            errors: vec![msg.into()],
+            data: None,
+        }
+    }
+
+    /// A status with Vault's empty error list, as for a missing secret.
+    pub fn bare(status: StatusCode) -> Self {
+        ApiError {
+            status,
+            errors: Vec::new(),
+            data: None,
+        }
+    }
+
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, msg)
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> Self {
+        use tresor_sdk::Error as B;
+        match e {
+            CoreError::Sealed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "Vault is sealed"),
+            CoreError::NotInitialized => ApiError::bad_request("Vault is not initialized"),
+            CoreError::AlreadyInitialized => ApiError::bad_request("Vault is already initialized"),
+            CoreError::PermissionDenied | CoreError::MissingToken => {
+                ApiError::new(StatusCode::FORBIDDEN, "permission denied")
+            }
+            CoreError::InvalidRequest(m) => ApiError::bad_request(m),
+            e @ CoreError::NoRoute(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+            CoreError::Backend(b) => match b {
+                B::InvalidRequest(m) | B::Conflict(m) => ApiError::bad_request(m),
+                B::NotFound(data) => ApiError {
+                    status: StatusCode::NOT_FOUND,
+                    errors: Vec::new(),
+                    data,
+                },
+                B::UnsupportedPath => ApiError::new(StatusCode::NOT_FOUND, "unsupported path"),
+                B::UnsupportedOperation => {
+                    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "unsupported operation")
+                }
+                B::Internal(m) => internal(m),
+            },
+            CoreError::Internal(m) => internal(m),
+        }
+    }
+}
+
+fn internal(detail: String) -> ApiError {
+    // The detail is for the operator's log; the client learns only that it failed.
+    tracing::error!(error = %detail, "internal error");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self.data {
+            Some(data) => {
+                let body = envelope(&uuid::Uuid::new_v4().to_string(), Some(data), &[]);
+                (self.status, axum::Json(body)).into_response()
+            }
+            None => (self.status, axum::Json(json!({ "errors": self.errors }))).into_response(),
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! From an HTTP request to a core request and back.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use serde_json::{json, Value};
+use tresor_core::CoreRequest;
+use tresor_sdk::{Map, Operation};
+
+use super::error::ApiError;
+use super::{sys, AppState, ClientAddr, MAX_REQUEST_SIZE};
+
+/// Vault's response envelope.
+pub fn envelope(request_id: &str, data: Option<Map>, warnings: &[String]) -> Value {
+    json!({
+        "request_id": request_id,
+        "lease_id": "",
+        "renewable": false,
+        "lease_duration": 0,
+        "data": data,
+        "wrap_info": null,
+        "warnings": if warnings.is_empty() { Value::Null } else { json!(warnings) },
+        "auth": null,
+    })
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::bare(StatusCode::NOT_FOUND)
+}
+
+/// The client token: `X-Vault-Token`, else `Authorization: Bearer`.
+fn token(headers: &HeaderMap) -> Option<String> {
+    if let Some(t) = headers.get("x-vault-token").and_then(|v| v.to_str().ok()) {
+        return Some(t.trim().to_owned());
+    }
+    let auth = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, rest) = auth.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim().to_owned())
+}
+
+fn query_map(uri: &Uri) -> Map {
+    let mut m = Map::new();
+    if let Some(q) = uri.query() {
+        for (k, v) in form_pairs(q) {
+            m.insert(k, Value::String(v));
+        }
+    }
+    m
+}
+
+/// `application/x-www-form-urlencoded` pairs, percent-decoded.
+fn form_pairs(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex_val(bytes[i + 1]), hex_val(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+fn truthy(v: Option<&Value>) -> bool {
+    matches!(v, Some(Value::String(s)) if matches!(s.as_str(), "true" | "1" | "t" | "T" | "TRUE" | "True"))
+}
+
+/// Reads a JSON object body; empty means `{}`.
+pub async fn json_body(body: Body) -> Result<Map, ApiError> {
+    let bytes = axum::body::to_bytes(body, MAX_REQUEST_SIZE)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "http: request body too large",
+            )
+        })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(Value::Null) => Ok(Map::new()),
+        Ok(_) => Err(ApiError::bad_request(
+            "failed to parse JSON input: request body must be a JSON object",
+        )),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "failed to parse JSON input: {e}"
+        ))),
+    }
+}
+
+pub async fn v1(
+    State(state): State<Arc<AppState>>,
+    client: Option<Extension<ClientAddr>>,
+    Path(path): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match handle(state, client.map(|c| c.0), path, method, uri, headers, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(
+    state: Arc<AppState>,
+    client: Option<ClientAddr>,
+    path: String,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    if let Some(sys_path) = path.strip_prefix("sys/") {
+        if sys::UNAUTHENTICATED.contains(&sys_path) {
+            return sys::unauthenticated(&state, sys_path, &method, &uri, body).await;
+        }
+    }
+    dispatch(state, client, path, method, uri, headers, body).await
+}
+
+async fn dispatch(
+    state: Arc<AppState>,
+    client: Option<ClientAddr>,
+    path: String,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let query = query_map(&uri);
+    let (operation, data) = match method.as_str() {
+        "GET" => {
+            let mut data = query;
+            if truthy(data.get("list")) {
+                data.remove("list");
+                (Operation::List, data)
+            } else {
+                (Operation::Read, data)
+            }
+        }
+        "LIST" => (Operation::List, query),
+        "POST" | "PUT" => (Operation::Update, json_body(body).await?),
+        "PATCH" => (Operation::Patch, json_body(body).await?),
+        "DELETE" => (Operation::Delete, query),
+        _ => return Err(ApiError::bare(StatusCode::METHOD_NOT_ALLOWED)),
+    };
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let req = CoreRequest {
+        id: request_id.clone(),
+        operation,
+        path,
+        data,
+        token: token(&headers),
+        client_addr: client.map(|c| c.0.ip()),
+    };
+    match state.core.handle(req).await? {
+        Some(resp) => Ok((
+            StatusCode::OK,
+            axum::Json(envelope(&request_id, resp.data, &resp.warnings)),
+        )
+            .into_response()),
+        None if matches!(operation, Operation::Read | Operation::List) => {
+            Err(ApiError::bare(StatusCode::NOT_FOUND))
+        }
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_decode() {
+        assert_eq!(
+            form_pairs("a=1&b=x%2Fy&c=a+b&d"),
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "x/y".into()),
+                ("c".into(), "a b".into()),
+                ("d".into(), "".into())
+            ]
+        );
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%é"), "%zz%é");
+    }
+
+    #[test]
+    fn bearer_tokens_are_read() {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", "Bearer abc".parse().unwrap());
+        assert_eq!(token(&h).as_deref(), Some("abc"));
+        h.insert("x-vault-token", "xyz".parse().unwrap());
+        assert_eq!(token(&h).as_deref(), Some("xyz"));
+    }
+}

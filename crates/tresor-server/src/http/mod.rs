@@ -1,0 +1,31 @@
+//! Vault's HTTP API over the core.
+
+pub mod error;
+mod handler;
+mod sys;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::routing::any;
+use tresor_core::Core;
+
+/// The largest request body accepted (Vault's default `max_request_size`, 32 MiB).
+pub const MAX_REQUEST_SIZE: usize = 32 * 1024 * 1024;
+
+/// Shared by every request handler.
+pub struct AppState {
+    pub core: Arc<Core>,
+}
+
+/// Where a request came from, set by the listener on each connection.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub SocketAddr);
+
+pub fn router(core: Arc<Core>) -> axum::Router {
+    let state = Arc::new(AppState { core });
+    axum::Router::new()
+        .route("/v1/{*path}", any(handler::v1))
+        .fallback(handler::not_found)
+        .with_state(state)
+}

@@ -1,0 +1,12 @@
+//! The server: Vault's configuration file, the listeners (TCP and TLS), and Vault's HTTP API.
+//!
+//! **Invariant:** this crate turns HTTP into [`tresor_core::CoreRequest`]s and core answers back
+//! into HTTP; it never decides authorisation. Errors become HTTP statuses in exactly one place,
+//! [`http::error`].
+
+pub mod config;
+pub mod http;
+pub mod listener;
+mod run;
+
+pub use run::{run, DevOptions, RunError, RunOptions};

@@ -1,0 +1,208 @@
+//! TCP listeners, plain or TLS (rustls), each serving the HTTP API.
+//!
+//! With TLS the server asks every client for a certificate but, unless
+//! `tls_require_and_verify_client_cert` is set, neither requires nor judges one: certificate auth
+//! will read it from the handshake and decide, as Vault does.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::Request;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use crate::config::ListenerConfig;
+use crate::http::ClientAddr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ListenerError {
+    #[error("error loading TLS material from {path}: {message}")]
+    Tls { path: String, message: String },
+    #[error("error configuring TLS: {0}")]
+    Rustls(#[from] rustls::Error),
+    #[error("error listening on {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// Builds the rustls configuration of a listener; paths are relative to the working directory.
+pub fn tls_config(l: &ListenerConfig) -> Result<rustls::ServerConfig, ListenerError> {
+    let tls_err = |path: &std::path::Path, message: String| ListenerError::Tls {
+        path: path.display().to_string(),
+        message,
+    };
+    let (Some(cert_path), Some(key_path)) = (&l.tls_cert_file, &l.tls_key_file) else {
+        return Err(ListenerError::Tls {
+            path: String::new(),
+            message: "tls_cert_file and tls_key_file are required".into(),
+        });
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_path)
+        .map_err(|e| tls_err(cert_path, e.to_string()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| tls_err(cert_path, e.to_string()))?;
+    if certs.is_empty() {
+        return Err(tls_err(cert_path, "no certificate found".into()));
+    }
+    let key =
+        PrivateKeyDer::from_pem_file(key_path).map_err(|e| tls_err(key_path, e.to_string()))?;
+    let versions: &[&rustls::SupportedProtocolVersion] = if l.tls_min_version == "tls13" {
+        &[&rustls::version::TLS13]
+    } else {
+        &[&rustls::version::TLS12, &rustls::version::TLS13]
+    };
+    let provider = provider();
+    let verifier: Arc<dyn ClientCertVerifier> = match &l.tls_client_ca_file {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_file_iter(ca).map_err(|e| tls_err(ca, e.to_string()))? {
+                roots
+                    .add(c.map_err(|e| tls_err(ca, e.to_string()))?)
+                    .map_err(|e| tls_err(ca, e.to_string()))?;
+            }
+            let builder =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
+            let builder = if l.tls_require_and_verify_client_cert {
+                builder
+            } else {
+                builder.allow_unauthenticated()
+            };
+            builder.build().map_err(|e| tls_err(ca, e.to_string()))?
+        }
+        None => Arc::new(RequestAnyClientCert(Arc::clone(&provider))),
+    };
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
+/// Asks for a client certificate, accepts any (or none), and checks only that the client holds
+/// the certificate's private key. Trust is decided later by the certificate auth method.
+#[derive(Debug)]
+struct RequestAnyClientCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl ClientCertVerifier for RequestAnyClientCert {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+pub async fn bind(address: &str) -> Result<TcpListener, ListenerError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| ListenerError::Bind {
+            address: address.to_owned(),
+            source,
+        })
+}
+
+/// Accepts connections until `shutdown` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    app: axum::Router,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let acceptor = tls.map(TlsAcceptor::from);
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            match acceptor {
+                Some(a) => match a.accept(stream).await {
+                    Ok(tls) => serve_conn(TokioIo::new(tls), peer, app).await,
+                    Err(e) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                },
+                None => serve_conn(TokioIo::new(stream), peer, app).await,
+            }
+        });
+    }
+}
+
+async fn serve_conn<I>(io: I, peer: SocketAddr, app: axum::Router)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(ClientAddr(peer));
+        app.clone().oneshot(req.map(axum::body::Body::new))
+    });
+    if let Err(e) = auto::Builder::new(TokioExecutor::new())
+        .serve_connection(io, svc)
+        .await
+    {
+        tracing::debug!(error = %e, %peer, "connection ended with an error");
+    }
+}

@@ -1,0 +1,224 @@
+//! Starting a server: storage from the configuration, the core, the listeners, dev mode, and
+//! shutdown on SIGINT/SIGTERM.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tresor_core::{Core, CoreConfig};
+use tresor_storage::{FileStorage, InmemStorage, Storage};
+
+use crate::config::{Config, ListenerConfig};
+use crate::listener;
+
+/// Dev mode's settings (`-dev`, `-dev-root-token-id`, `-dev-listen-address`).
+#[derive(Debug, Clone, Default)]
+pub struct DevOptions {
+    pub root_token_id: Option<String>,
+    pub listen_address: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub config: Config,
+    pub dev: Option<DevOptions>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("No storage backend specified in the configuration")]
+    NoStorage,
+    #[error("Unknown storage type {0}")]
+    UnknownStorage(String),
+    #[error("storage \"file\" requires a \"path\"")]
+    FilePathMissing,
+    #[error("error opening storage: {0}")]
+    Storage(#[from] tresor_storage::StorageError),
+    #[error("no listener configured")]
+    NoListener,
+    #[error(transparent)]
+    Listener(#[from] listener::ListenerError),
+    #[error("error setting up dev mode: {0}")]
+    Dev(tresor_core::CoreError),
+}
+
+fn open_storage(opts: &RunOptions) -> Result<Arc<dyn Storage>, RunError> {
+    let Some(s) = &opts.config.storage else {
+        return if opts.dev.is_some() {
+            Ok(Arc::new(InmemStorage::new()))
+        } else {
+            Err(RunError::NoStorage)
+        };
+    };
+    match s.kind.as_str() {
+        "inmem" => Ok(Arc::new(InmemStorage::new())),
+        "file" => {
+            let path = s
+                .options
+                .get("path")
+                .and_then(|p| p.as_str())
+                .filter(|p| !p.is_empty())
+                .ok_or(RunError::FilePathMissing)?;
+            Ok(Arc::new(FileStorage::open(path)?))
+        }
+        other => Err(RunError::UnknownStorage(other.to_owned())),
+    }
+}
+
+/// Runs until a termination signal arrives.
+pub async fn run(opts: RunOptions) -> Result<(), RunError> {
+    let storage = open_storage(&opts)?;
+    let mut core_config = CoreConfig::default();
+    if let Some(m) = opts.config.max_lease_ttl {
+        core_config.max_lease_ttl = m;
+    }
+    if let Some(d) = opts.config.default_lease_ttl {
+        core_config.default_lease_ttl = d;
+    }
+    let core = Arc::new(Core::new(Arc::clone(&storage), core_config));
+
+    let mut listeners = opts.config.listeners.clone();
+    if let Some(dev) = &opts.dev {
+        listeners.insert(
+            0,
+            ListenerConfig {
+                address: dev
+                    .listen_address
+                    .clone()
+                    .unwrap_or_else(|| "127.0.0.1:8200".into()),
+                tls_disable: true,
+                ..ListenerConfig::default()
+            },
+        );
+    }
+    if listeners.is_empty() {
+        return Err(RunError::NoListener);
+    }
+
+    let app = crate::http::router(Arc::clone(&core));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut bound = Vec::new();
+    let mut tasks = Vec::new();
+    for l in &listeners {
+        let tcp = listener::bind(&l.address).await?;
+        let addr = tcp
+            .local_addr()
+            .map_err(|source| listener::ListenerError::Bind {
+                address: l.address.clone(),
+                source,
+            })?;
+        let tls = if l.tls_disable {
+            None
+        } else {
+            Some(Arc::new(listener::tls_config(l)?))
+        };
+        bound.push((addr, tls.is_some()));
+        tasks.push(tokio::spawn(listener::serve(
+            tcp,
+            tls,
+            app.clone(),
+            stop_rx.clone(),
+        )));
+    }
+
+    for w in &opts.config.warnings {
+        tracing::warn!("{w}");
+    }
+    print_configuration(&opts, storage.kind(), &bound);
+
+    if let Some(dev) = &opts.dev {
+        let creds = core
+            .setup_dev(dev.root_token_id.clone())
+            .await
+            .map_err(RunError::Dev)?;
+        let (addr, _) = bound[0];
+        print_dev_banner(
+            &format!("http://{addr}"),
+            &creds.unseal_key_base64,
+            &creds.root_token,
+        );
+    }
+
+    shutdown_signal().await;
+    tracing::info!("shutdown triggered");
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    Ok(())
+}
+
+fn print_configuration(opts: &RunOptions, storage: &str, bound: &[(std::net::SocketAddr, bool)]) {
+    let api = opts.config.api_addr.clone().unwrap_or_else(|| {
+        bound
+            .first()
+            .map(|(a, tls)| format!("{}://{a}", if *tls { "https" } else { "http" }))
+            .unwrap_or_default()
+    });
+    let mut out = String::from("==> Tresor server configuration:\n\n");
+    let mut line = |k: &str, v: &str| out.push_str(&format!("{k:>24}: {v}\n"));
+    line("Api Address", &api);
+    if let Some(c) = &opts.config.cluster_addr {
+        line("Cluster Address", c);
+    }
+    for (i, (addr, tls)) in bound.iter().enumerate() {
+        line(
+            &format!("Listener {}", i + 1),
+            &format!(
+                "tcp (addr: \"{addr}\", tls: \"{}\")",
+                if *tls { "enabled" } else { "disabled" }
+            ),
+        );
+    }
+    line(
+        "Log Level",
+        opts.config.log_level.as_deref().unwrap_or("info"),
+    );
+    line("Mlock", "supported: false, enabled: false");
+    line("Storage", storage);
+    line("Version", &format!("Tresor v{}", env!("CARGO_PKG_VERSION")));
+    out.push_str("\n==> Tresor server started! Log data will stream in below:\n\n");
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(out.as_bytes());
+    let _ = stdout.flush();
+}
+
+fn print_dev_banner(addr: &str, unseal_key: &str, root_token: &str) {
+    let text = format!(
+        "WARNING! dev mode is enabled! In this mode, Tresor runs entirely in-memory
+and starts unsealed with a single unseal key. The root token is already
+authenticated to the CLI, so you can immediately begin using Tresor.
+
+You may need to set the following environment variables:
+
+    $ export VAULT_ADDR='{addr}'
+
+The unseal key and root token are displayed below in case you want to
+seal/unseal the Vault or re-authenticate.
+
+Unseal Key: {unseal_key}
+Root Token: {root_token}
+
+Development mode should NOT be used in production installations!
+
+"
+    );
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
