@@ -458,8 +458,9 @@ impl KvV2 {
         };
         let _guard = self.lock_for(key).lock().await;
         let config = self.config(view).await?;
+        // PATCH of nothing is a 404, not a silent no-op.
         let Some(meta) = self.metadata(view, key).await? else {
-            return Ok(None);
+            return Err(Error::NotFound(None));
         };
         let n = meta.current_version;
         let live = meta
@@ -467,12 +468,12 @@ impl KvV2 {
             .get(&n)
             .is_some_and(|v| !v.destroyed && !v.is_deleted(now()));
         if !live {
-            return Ok(None);
+            return Err(Error::NotFound(None));
         }
         Self::check_cas(req, &config, Some(&meta))?;
         let mut current: Value = match view.get(&version_key(key, n)).await? {
             Some(b) => serde_json::from_slice(&b)?,
-            None => return Ok(None),
+            None => return Err(Error::NotFound(None)),
         };
         merge_patch(&mut current, &Value::Object(patch));
         let Value::Object(merged) = current else {
@@ -553,7 +554,7 @@ impl KvV2 {
         let _guard = self.lock_for(key).lock().await;
         let existing = self.metadata(view, key).await?;
         if patch && existing.is_none() {
-            return Ok(None);
+            return Err(Error::NotFound(None));
         }
         let config = self.config(view).await?;
         let t = now();

@@ -1,0 +1,222 @@
+//! Black-box harness: starts the real `tresor` binary on a free loopback port and talks HTTP to
+//! it, as any Vault client would.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+pub const ROOT: &str = "root";
+
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tresor"))
+}
+
+/// A running server; killed when dropped.
+pub struct Server {
+    child: Child,
+    pub addr: String,
+    /// Everything the server printed on stdout, line by line, as it arrives.
+    pub stdout: mpsc::Receiver<String>,
+    pub banner: Vec<String>,
+    client: reqwest::Client,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `program args…` and waits for the line that tells the listening address.
+pub fn start(program: &Path, args: &[&str], envs: &[(&str, &str)], dir: Option<&Path>) -> Server {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .env_remove("VAULT_DEV_ROOT_TOKEN_ID")
+        .env_remove("VAULT_DEV_LISTEN_ADDRESS");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    let mut child = cmd.spawn().expect("start tresor");
+    let out = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut banner = Vec::new();
+    let mut addr = None;
+    let dev = args.iter().any(|a| *a == "-dev" || *a == "--dev");
+    while Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) else {
+            if let Ok(Some(status)) = child.try_wait() {
+                let _ = child.wait();
+                panic!("tresor exited early with {status}: {banner:?}");
+            }
+            continue;
+        };
+        banner.push(line.clone());
+        if addr.is_none() {
+            if let Some(rest) = line.split("Listener 1: tcp (addr: \"").nth(1) {
+                let a = rest.split('"').next().unwrap_or_default();
+                let scheme = if line.contains("tls: \"enabled\"") {
+                    "https"
+                } else {
+                    "http"
+                };
+                addr = Some(format!("{scheme}://{a}"));
+            }
+        }
+        let ready = if dev {
+            line.starts_with("Development mode should NOT")
+        } else {
+            line.contains("server started!")
+        };
+        if let (true, Some(addr)) = (ready, &addr) {
+            let client = reqwest::Client::builder()
+                .danger_accept_invalid_certs(true)
+                .build()
+                .unwrap();
+            return Server {
+                child,
+                addr: addr.clone(),
+                stdout: rx,
+                banner,
+                client,
+            };
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("tresor did not start: {banner:?}");
+}
+
+pub fn dev() -> Server {
+    start(
+        &binary(),
+        &[
+            "server",
+            "-dev",
+            "-dev-root-token-id=root",
+            "-dev-listen-address=127.0.0.1:0",
+        ],
+        &[],
+        None,
+    )
+}
+
+/// A server from a configuration text written to `dir/tresor.hcl` (or `.json`).
+pub fn with_config(dir: &Path, name: &str, text: &str) -> Server {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    start(
+        &binary(),
+        &["server", &format!("-config={}", path.display())],
+        &[],
+        Some(dir),
+    )
+}
+
+pub fn file_config(data_dir: &Path) -> String {
+    format!(
+        "storage \"file\" {{\n  path = \"{}\"\n}}\nlistener \"tcp\" {{\n  address = \"127.0.0.1:0\"\n  tls_disable = true\n}}\n",
+        data_dir.display()
+    )
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+    pub fn errors(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| e.as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Server {
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/v1/{}", self.addr, path.trim_start_matches('/'))
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.header("X-Vault-Token", t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text }))
+        };
+        Reply { status, body }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call("GET", path, Some(ROOT), None).await
+    }
+    pub async fn list(&self, path: &str) -> Reply {
+        self.call("LIST", path, Some(ROOT), None).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.call("POST", path, Some(ROOT), Some(body)).await
+    }
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.call("PUT", path, Some(ROOT), Some(body)).await
+    }
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.call("PATCH", path, Some(ROOT), Some(body)).await
+    }
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.call("DELETE", path, Some(ROOT), None).await
+    }
+
+    /// Waits for the server to exit by itself (after a bad start, say).
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
