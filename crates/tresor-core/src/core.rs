@@ -89,6 +89,9 @@ pub(crate) struct Active {
     pub cluster: ClusterInfo,
     /// Serialises changes to the mount table so that concurrent mounts cannot lose each other.
     pub mount_lock: Mutex<()>,
+    /// Finished `sys/remount` moves by migration id, for `sys/remount/status/:id`. Moves are
+    /// immediate (data is keyed by the mount's uuid), so every entry is a success.
+    pub migrations: std::sync::Mutex<std::collections::HashMap<String, (String, String)>>,
 }
 
 #[derive(Default)]
@@ -303,6 +306,7 @@ impl Core {
             tokens,
             cluster,
             mount_lock: Mutex::new(()),
+            migrations: Default::default(),
         })
     }
 

@@ -23,23 +23,26 @@ pub struct SealConfig {
 
 impl SealConfig {
     pub fn validate(&self) -> Result<(), CoreError> {
+        self.check()
+            .map_err(|m| CoreError::invalid(format!("invalid seal configuration: {m}")))
+    }
+
+    fn check(&self) -> Result<(), &'static str> {
         let (n, t) = (self.secret_shares, self.secret_threshold);
         if n < 1 {
-            return Err(CoreError::invalid("shares must be at least one"));
+            return Err("shares must be at least one");
         }
         if t < 1 {
-            return Err(CoreError::invalid("threshold must be at least one"));
+            return Err("threshold must be at least one");
         }
         if n > 1 && t < 2 {
-            return Err(CoreError::invalid(
-                "threshold must be greater than one for multiple shares",
-            ));
+            return Err("threshold must be greater than one for multiple shares");
         }
         if n > 255 {
-            return Err(CoreError::invalid("shares must be less than 256"));
+            return Err("shares must be less than 256");
         }
         if t > n {
-            return Err(CoreError::invalid("threshold cannot be larger than shares"));
+            return Err("threshold cannot be larger than shares");
         }
         Ok(())
     }
@@ -119,17 +122,33 @@ pub fn open_root_key(
 }
 
 /// An unseal key share as typed by a person: hex (Vault's `keys`) or base64 (`keys_base64`).
+/// Its length is checked here, so a mistyped share never counts towards the threshold.
 pub fn decode_share(s: &str) -> Result<Zeroizing<Vec<u8>>, CoreError> {
     use base64::Engine;
     let s = s.trim();
-    if let Ok(b) = hex::decode(s) {
-        return Ok(Zeroizing::new(b));
+    let bytes = match hex::decode(s) {
+        Ok(b) => Zeroizing::new(b),
+        Err(_) => base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map(Zeroizing::new)
+            .map_err(|_| CoreError::invalid("'key' must be a valid hex or base64 string"))?,
+    };
+    if bytes.len() < MIN_SHARE_LEN {
+        return Err(CoreError::invalid(format!(
+            "invalid key: key is shorter than minimum {MIN_SHARE_LEN} bytes"
+        )));
     }
-    base64::engine::general_purpose::STANDARD
-        .decode(s)
-        .map(Zeroizing::new)
-        .map_err(|_| CoreError::invalid("'key' must be a valid hex or base64 string"))
+    if bytes.len() > MAX_SHARE_LEN {
+        return Err(CoreError::invalid(format!(
+            "invalid key: key is longer than maximum {MAX_SHARE_LEN} bytes"
+        )));
+    }
+    Ok(bytes)
 }
+
+/// Vault's bounds on an unseal key or share: a 32-byte key, plus one byte for a share's x.
+const MIN_SHARE_LEN: usize = 16;
+const MAX_SHARE_LEN: usize = KEY_LEN + 1;
 
 #[cfg(test)]
 mod tests {
@@ -173,8 +192,19 @@ mod tests {
 
     #[test]
     fn shares_decode_from_hex_and_base64() {
-        assert_eq!(&decode_share("0aff").unwrap()[..], &[0x0a, 0xff]);
-        assert_eq!(&decode_share("Cv8=").unwrap()[..], &[0x0a, 0xff]);
+        let raw: Vec<u8> = (0..33).collect();
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&raw);
+        assert_eq!(&decode_share(&hex::encode(&raw)).unwrap()[..], &raw[..]);
+        assert_eq!(&decode_share(&b64).unwrap()[..], &raw[..]);
         assert!(decode_share("not a key!").is_err());
+        assert!(decode_share("0aff")
+            .unwrap_err()
+            .to_string()
+            .contains("shorter"));
+        assert!(decode_share(&hex::encode([1u8; 34]))
+            .unwrap_err()
+            .to_string()
+            .contains("longer"));
     }
 }

@@ -38,6 +38,9 @@ pub(crate) async fn handle(
             Ok(None)
         }
         _ => {
+            if let Some(id) = path.strip_prefix("remount/status/") {
+                return remount_status(active, id);
+            }
             if let Some(rest) = path.strip_prefix("internal/ui/mounts/") {
                 if op == Read {
                     return ui_mount(active, rest);
@@ -433,10 +436,33 @@ async fn remount(core: &Core, active: &Active, data: &Map) -> Result<Option<Resp
         active.router.insert(core.build_mount(mount.entry.clone())?);
         return Err(e);
     }
+    let id = uuid::Uuid::new_v4().to_string();
+    if let Ok(mut m) = active.migrations.lock() {
+        m.insert(id.clone(), (from, to));
+    }
     let mut out = Map::new();
+    out.insert("migration_id".into(), id.into());
+    Ok(Some(Response::data(out).with_warning(
+        "Mount move has been queued. Progress will be reported in Vault's server log, tagged with the returned migration_id",
+    )))
+}
+
+fn remount_status(active: &Active, id: &str) -> Result<Option<Response>, CoreError> {
+    let found = active
+        .migrations
+        .lock()
+        .ok()
+        .and_then(|m| m.get(id).cloned());
+    let Some((from, to)) = found else {
+        return Err(CoreError::invalid(format!(
+            "Did not find migration info for migration id \"{id}\""
+        )));
+    };
+    let mut out = Map::new();
+    out.insert("migration_id".into(), id.into());
     out.insert(
-        "migration_id".into(),
-        uuid::Uuid::new_v4().to_string().into(),
+        "migration_info".into(),
+        json!({"source_mount": from, "target_mount": to, "status": "success"}),
     );
     Ok(Some(Response::data(out)))
 }

@@ -7,10 +7,10 @@ pub enum Error {
     /// The request is malformed or breaks a rule of the backend (400).
     #[error("{0}")]
     InvalidRequest(String),
-    /// Nothing at that path (404), optionally with a body Vault still returns (KV v2 metadata of
-    /// a deleted version).
+    /// Nothing at that path (404), optionally with a response Vault still returns in the
+    /// envelope (KV v2: the metadata of a deleted version, or a warning about a wrong path).
     #[error("not found")]
-    NotFound(Option<crate::Map>),
+    NotFound(Option<Box<crate::Response>>),
     /// The path is not served by this backend (404 "unsupported path").
     #[error("unsupported path")]
     UnsupportedPath,

@@ -63,7 +63,16 @@ async fn tokens_methods_and_errors() {
     assert!(body["errors"][0]
         .as_str()
         .unwrap()
-        .contains("failed to parse JSON"));
+        .contains("failed to decode JSON"));
+    let plain_patch = s
+        .client()
+        .patch(s.url("secret/data/x"))
+        .header("X-Vault-Token", "root")
+        .json(&json!({"data": {"b": 2}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain_patch.status(), 415);
     assert_eq!(s.post("secret/data/y", json!([1, 2])).await.status, 400);
     assert_eq!(s.get("nowhere/at/all").await.status, 404);
     assert_eq!(s.get("sys/not-a-thing").await.status, 404);
@@ -108,6 +117,14 @@ async fn mounts_api() {
     assert_eq!(list.data()["secret/"]["type"], "kv");
     assert_eq!(list.data()["secret/"]["options"]["version"], "2");
     assert_eq!(list.data()["sys/"]["type"], "system");
+    // Vault's legacy shape: sys answers repeat their data at the top level.
+    assert_eq!(list.body["secret/"]["type"], "kv");
+    assert!(s
+        .get("sys/internal/ui/mounts")
+        .await
+        .body
+        .get("secret")
+        .is_none());
 
     let m = s
         .post(
@@ -180,7 +197,11 @@ async fn mounts_api() {
         .post("sys/remount", json!({"from": "team/kv", "to": "moved"}))
         .await;
     assert_eq!(mv.status, 200, "{:?}", mv.body);
-    assert!(mv.data()["migration_id"].is_string());
+    let id = mv.data()["migration_id"].as_str().unwrap().to_owned();
+    let st = s.get(&format!("sys/remount/status/{id}")).await;
+    assert_eq!(st.data()["migration_info"]["status"], "success");
+    assert_eq!(st.data()["migration_info"]["target_mount"], "moved/");
+    assert_eq!(s.get("sys/remount/status/unknown").await.status, 400);
     assert_eq!(s.get("moved/data/a").await.data()["data"]["v"], 1);
     assert_eq!(s.get("team/kv/data/a").await.status, 404);
     assert_eq!(s.delete("sys/mounts/moved").await.status, 204);

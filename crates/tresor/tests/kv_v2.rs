@@ -332,7 +332,12 @@ async fn bad_input_is_a_4xx_and_changes_nothing() {
         s.get("secret/data/keep").await.data()["metadata"]["version"],
         1
     );
-    assert_eq!(s.get("secret/nonsense/keep").await.status, 404);
+    let wrong = s.get("secret/nonsense/keep").await;
+    assert_eq!(wrong.status, 404);
+    assert!(wrong.body["warnings"][0]
+        .as_str()
+        .unwrap()
+        .contains("Invalid path for a versioned K/V"));
     assert_eq!(
         s.call(
             "PATCH",

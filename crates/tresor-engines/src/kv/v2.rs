@@ -237,7 +237,7 @@ impl Backend for KvV2 {
             return self.list(key, view).await;
         }
         if key.is_empty() {
-            return Err(Error::UnsupportedPath);
+            return Err(invalid_v2_path());
         }
         match (kind, op) {
             ("data", Operation::Read) => self.read_data(req, key, view).await,
@@ -268,7 +268,7 @@ impl Backend for KvV2 {
             ("data" | "metadata" | "delete" | "undelete" | "destroy" | "subkeys", _) => {
                 Err(Error::UnsupportedOperation)
             }
-            _ => Err(Error::UnsupportedPath),
+            _ => Err(invalid_v2_path()),
         }
     }
 
@@ -359,7 +359,7 @@ impl KvV2 {
             let mut body = Map::new();
             body.insert("data".into(), Value::Null);
             body.insert("metadata".into(), Value::Object(meta.version_api(n)));
-            return Err(Error::NotFound(Some(body)));
+            return Err(Error::NotFound(Some(Box::new(Response::data(body)))));
         }
         let data: Value = match view.get(&version_key(key, n)).await? {
             Some(b) => serde_json::from_slice(&b)?,
@@ -638,6 +638,14 @@ impl KvV2 {
         );
         Ok(Some(Response::data(out)))
     }
+}
+
+/// What Vault answers for a path outside the v2 API (often a v1-style path): 404 with a hint.
+fn invalid_v2_path() -> Error {
+    Error::NotFound(Some(Box::new(Response::default().with_warning(
+        "Invalid path for a versioned K/V secrets engine. See the API docs for the appropriate API \
+         endpoints to use. If using the Vault CLI, use 'vault kv get' for this operation.",
+    ))))
 }
 
 fn effective_delete_after(config: &Config, meta: &KeyMetadata) -> u64 {

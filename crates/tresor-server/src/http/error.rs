@@ -12,7 +12,7 @@ pub struct ApiError {
     pub status: StatusCode,
     pub errors: Vec<String>,
     /// KV v2 answers a deleted version with 404 and its metadata in a normal envelope.
-    pub data: Option<tresor_sdk::Map>,
+    pub response: Option<Box<tresor_sdk::Response>>,
 }
 
 impl ApiError {
@@ -20,7 +20,7 @@ impl ApiError {
         ApiError {
             status,
             errors: vec![msg.into()],
-            data: None,
+            response: None,
         }
     }
 
@@ -29,7 +29,7 @@ impl ApiError {
         ApiError {
             status,
             errors: Vec::new(),
-            data: None,
+            response: None,
         }
     }
 
@@ -52,12 +52,16 @@ impl From<CoreError> for ApiError {
             e @ CoreError::NoRoute(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
             CoreError::Backend(b) => match b {
                 B::InvalidRequest(m) | B::Conflict(m) => ApiError::bad_request(m),
-                B::NotFound(data) => ApiError {
+                B::NotFound(response) => ApiError {
                     status: StatusCode::NOT_FOUND,
                     errors: Vec::new(),
-                    data,
+                    response,
                 },
-                B::UnsupportedPath => ApiError::new(StatusCode::NOT_FOUND, "unsupported path"),
+                // Vault formats this one through its multi-error type; clients match the text.
+                B::UnsupportedPath => ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "1 error occurred:\n\t* unsupported path\n\n",
+                ),
                 B::UnsupportedOperation => {
                     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "unsupported operation")
                 }
@@ -76,9 +80,9 @@ fn internal(detail: String) -> ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        match self.data {
-            Some(data) => {
-                let body = envelope(&uuid::Uuid::new_v4().to_string(), Some(data), &[]);
+        match self.response {
+            Some(r) => {
+                let body = envelope(&uuid::Uuid::new_v4().to_string(), r.data, &r.warnings);
                 (self.status, axum::Json(body)).into_response()
             }
             None => (self.status, axum::Json(json!({ "errors": self.errors }))).into_response(),

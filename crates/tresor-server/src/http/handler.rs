@@ -111,12 +111,16 @@ pub async fn json_body(body: Body) -> Result<Map, ApiError> {
         Ok(Value::Object(m)) => Ok(m),
         Ok(Value::Null) => Ok(Map::new()),
         Ok(_) => Err(ApiError::bad_request(
-            "failed to parse JSON input: request body must be a JSON object",
+            "failed to decode JSON input: request body must be a JSON object",
         )),
         Err(e) => Err(ApiError::bad_request(format!(
-            "failed to parse JSON input: {e}"
+            "failed to decode JSON input: {e}"
         ))),
     }
+}
+
+fn path_injects_data(path: &str) -> bool {
+    path.starts_with("sys/") && !path.starts_with("sys/internal/")
 }
 
 pub async fn v1(
@@ -173,7 +177,20 @@ async fn dispatch(
         }
         "LIST" => (Operation::List, query),
         "POST" | "PUT" => (Operation::Update, json_body(body).await?),
-        "PATCH" => (Operation::Patch, json_body(body).await?),
+        "PATCH" => {
+            // Vault accepts only JSON merge patches, so a client cannot mistake the semantics.
+            let ctype = headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if ctype.split(';').next().map(str::trim) != Some("application/merge-patch+json") {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    format!("PATCH requires Content-Type of application/merge-patch+json, provided {ctype}"),
+                ));
+            }
+            (Operation::Patch, json_body(body).await?)
+        }
         "DELETE" => (Operation::Delete, query),
         _ => return Err(ApiError::bare(StatusCode::METHOD_NOT_ALLOWED)),
     };
@@ -186,12 +203,19 @@ async fn dispatch(
         token: token(&headers),
         client_addr: client.map(|c| c.0.ip()),
     };
+    // Vault copies the data of `sys/` answers to the top level too, for old clients.
+    let inject = path_injects_data(&req.path);
     match state.core.handle(req).await? {
-        Some(resp) => Ok((
-            StatusCode::OK,
-            axum::Json(envelope(&request_id, resp.data, &resp.warnings)),
-        )
-            .into_response()),
+        Some(resp) => {
+            let top = if inject { resp.data.clone() } else { None };
+            let mut body = envelope(&request_id, resp.data, &resp.warnings);
+            if let (Some(top), Value::Object(env)) = (top, &mut body) {
+                let mut merged = top;
+                merged.append(env);
+                *env = merged;
+            }
+            Ok((StatusCode::OK, axum::Json(body)).into_response())
+        }
         None if matches!(operation, Operation::Read | Operation::List) => {
             Err(ApiError::bare(StatusCode::NOT_FOUND))
         }

@@ -177,12 +177,19 @@ impl Server {
         body: Option<Value>,
     ) -> Reply {
         let method = Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self.client.request(method, self.url(path));
+        let mut req = self.client.request(method.clone(), self.url(path));
         if let Some(t) = token {
             req = req.header("X-Vault-Token", t);
         }
         if let Some(b) = body {
-            req = req.json(&b);
+            let ctype = if method == Method::PATCH {
+                "application/merge-patch+json"
+            } else {
+                "application/json"
+            };
+            req = req
+                .header("Content-Type", ctype)
+                .body(serde_json::to_vec(&b).unwrap());
         }
         let resp = req.send().await.expect("request");
         let status = resp.status();
