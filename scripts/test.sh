@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# Runs the whole test suite on a fresh machine: lint gates, then every unit and black-box test.
-# It installs nothing by hand: cargo fetches crates; black-box tests start the real binary.
+# Runs the whole test suite on a fresh machine: lint gates, every unit and black-box test, then
+# the compatibility suite, which drives Tresor with real clients (OpenBao's `bao` CLI, hvac) and
+# compares its answers with a real OpenBao server. It sets up what it needs by itself: cargo
+# fetches crates; Python packages go into ./.venv from tests/compat/requirements.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo build --locked -p tresor
 if command -v cargo-nextest >/dev/null 2>&1; then
     cargo nextest run --workspace --locked --no-fail-fast
 else
     cargo test --workspace --locked --no-fail-fast
 fi
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/pip install --quiet --disable-pip-version-check -r tests/compat/requirements.txt
+TRESOR_BIN="$PWD/target/debug/tresor" .venv/bin/python -m pytest -q tests/compat

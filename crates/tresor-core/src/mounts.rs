@@ -59,7 +59,7 @@ impl MountEntry {
             "description": self.description,
             "external_entropy_access": false,
             "local": self.local,
-            "options": if self.options.is_empty() { Value::Null } else { json!(self.options) },
+            "options": json!(self.options),
             "plugin_version": "",
             "running_plugin_version": format!("v{}+builtin.tresor", env!("CARGO_PKG_VERSION")),
             "running_sha256": "",

@@ -50,7 +50,11 @@ async fn write_read_versions_and_metadata() {
     let m = s.get("secret/metadata/app/db").await;
     assert_eq!(m.status, 200);
     assert_eq!(m.data()["current_version"], 2);
-    assert_eq!(m.data()["oldest_version"], 1);
+    assert_eq!(
+        m.data()["oldest_version"],
+        0,
+        "Vault reports 0 until versions are pruned"
+    );
     assert_eq!(m.data()["max_versions"], 0);
     assert_eq!(m.data()["cas_required"], false);
     assert_eq!(m.data()["delete_version_after"], "0s");

@@ -429,9 +429,6 @@ impl KvV2 {
         let dva = effective_delete_after(config, &meta);
         meta.current_version = n;
         meta.updated_time = t;
-        if meta.oldest_version == 0 {
-            meta.oldest_version = n;
-        }
         meta.versions.insert(
             n,
             VersionMeta {
@@ -676,8 +673,11 @@ fn prune_versions(
         meta.versions.remove(&n);
         ops.push((version_key(key, n), None));
     }
-    if let Some((&n, _)) = meta.versions.iter().next() {
-        meta.oldest_version = n;
+    // Like Vault, `oldest_version` stays 0 until versions have been pruned.
+    if !ops.is_empty() {
+        if let Some((&n, _)) = meta.versions.iter().next() {
+            meta.oldest_version = n;
+        }
     }
     ops
 }

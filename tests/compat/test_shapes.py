@@ -1,0 +1,100 @@
+"""The same requests to Tresor and to OpenBao must answer with the same status and JSON shape
+(the same keys with the same types; ids, times and versions may differ)."""
+
+VOLATILE_TOP = {"request_id", "version", "commit_date", "build_date", "server_time_utc", "cluster_name",
+                "cluster_id", "nonce", "replication_performance_mode", "replication_dr_mode"}
+
+
+def shape(v, path=""):
+    if isinstance(v, dict):
+        return {k: shape(x, f"{path}.{k}") for k, x in v.items()}
+    if isinstance(v, list):
+        return [shape(v[0], path)] if v else []
+    return type(v).__name__
+
+
+# Fields OpenBao adds that Vault does not have; Tresor follows Vault (see DESIGN.md).
+OPENBAO_ONLY = {"current_metadata_version", "metadata_cas_required"}
+
+
+def comparable(body, drop=()):
+    if not isinstance(body, dict):
+        return body
+    out = {k: v for k, v in body.items() if k not in VOLATILE_TOP and k not in drop and k not in OPENBAO_ONLY}
+    if isinstance(out.get("data"), dict):
+        out["data"] = {k: v for k, v in out["data"].items() if k not in OPENBAO_ONLY}
+    return out
+
+
+SEQUENCE = [
+    ("POST", "secret/data/app/db", {"data": {"user": "app", "password": "p1"}}),
+    ("POST", "secret/data/app/db", {"data": {"user": "app", "password": "p2"}, "options": {"cas": 1}}),
+    ("POST", "secret/data/app/db", {"data": {"user": "x"}, "options": {"cas": 1}}),
+    ("GET", "secret/data/app/db", None),
+    ("GET", "secret/data/app/db?version=1", None),
+    ("GET", "secret/data/app/db?version=9", None),
+    ("GET", "secret/metadata/app/db", None),
+    ("LIST", "secret/metadata/app", None),
+    ("GET", "secret/metadata/?list=true", None),
+    ("LIST", "secret/metadata/none", None),
+    ("PATCH", "secret/data/app/db", {"data": {"extra": "e"}}),
+    ("GET", "secret/subkeys/app/db", None),
+    ("DELETE", "secret/data/app/db", None),
+    ("GET", "secret/data/app/db", None),
+    ("POST", "secret/undelete/app/db", {"versions": [3]}),
+    ("POST", "secret/delete/app/db", {"versions": [1]}),
+    ("PUT", "secret/destroy/app/db", {"versions": [1]}),
+    ("GET", "secret/data/app/db?version=1", None),
+    ("POST", "secret/metadata/app/db", {"max_versions": 3, "custom_metadata": {"team": "a"}}),
+    ("GET", "secret/metadata/app/db", None),
+    ("GET", "secret/config", None),
+    ("GET", "secret/data/missing", None),
+    ("GET", "secret/wrong/app/db", None),
+    ("POST", "secret/data/empty", {}),
+    ("POST", "sys/mounts/kv1", {"type": "kv", "description": "v1"}),
+    ("POST", "kv1/a/b", {"k": "v"}),
+    ("GET", "kv1/a/b", None),
+    ("LIST", "kv1/a", None),
+    ("DELETE", "kv1/a/b", None),
+    ("GET", "kv1/a/b", None),
+    ("GET", "sys/mounts/kv1", None),
+    ("GET", "sys/mounts/secret/tune", None),
+    ("POST", "sys/mounts/secret/tune", {"default_lease_ttl": "1h"}),
+    ("GET", "sys/internal/ui/mounts/secret/app", None),
+    ("POST", "sys/mounts/kv1", {"type": "kv"}),
+    ("POST", "sys/mounts/nope", {"type": "no-such-plugin"}),
+    ("DELETE", "sys/mounts/kv1", None),
+    ("GET", "sys/seal-status", None),
+    ("GET", "sys/init", None),
+    ("GET", "sys/key-status", None),
+    ("GET", "nomount/x", None),
+]
+
+# Fields where Tresor follows Vault rather than OpenBao, or reports what it has.
+KNOWN_DIFFERENCES = {
+    "sys/seal-status": {"build_date"},
+    "sys/key-status": {"encryptions"},
+}
+
+
+def test_same_statuses_and_shapes_as_openbao(tresor, bao):
+    mismatches = []
+    for method, path, body in SEQUENCE:
+        ts, tb = tresor.request(method, path, body)
+        bs, bb = bao.request(method, path, body)
+        if ts != bs:
+            mismatches.append(f"{method} {path}: status tresor={ts} bao={bs}\n  {tb}\n  {bb}")
+            continue
+        if isinstance(tb, dict) and "errors" in tb:
+            if "errors" not in (bb or {}):
+                mismatches.append(f"{method} {path}: tresor errors, bao did not\n  {tb}\n  {bb}")
+            continue
+        drop = KNOWN_DIFFERENCES.get(path.split("?")[0], set())
+        t, b = comparable(tb, drop), comparable(bb, drop)
+        if isinstance(t, dict) and isinstance(t.get("data"), dict) and path.startswith("sys/"):
+            # Mount listings differ in which built-in mounts exist.
+            t["data"] = {k: v for k, v in t["data"].items() if k in bb.get("data", {})}
+            b["data"] = {k: v for k, v in b["data"].items() if k in tb.get("data", {})}
+        if shape(t) != shape(b):
+            mismatches.append(f"{method} {path}: shapes differ\n  tresor: {tb}\n  bao:    {bb}")
+    assert not mismatches, "\n".join(mismatches)
