@@ -49,6 +49,12 @@ impl FileStorage {
         let path: PathBuf = dir.join(FILE_NAME);
         let db = Database::create(&path)
             .map_err(|e| backend_err(format!("opening {}: {e}", path.display())))?;
+        // Only ciphertext is in the file, but nobody else has any business reading it either.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| backend_err(format!("securing {}: {e}", path.display())))?;
+        }
         let txn = db.begin_write().map_err(backend_err)?;
         txn.open_table(TABLE).map_err(backend_err)?;
         txn.commit().map_err(backend_err)?;
@@ -150,6 +156,18 @@ mod tests {
     async fn meets_the_contract() {
         let dir = tempfile::tempdir().unwrap();
         crate::contract::check(&FileStorage::open(dir.path()).unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn file_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let _s = FileStorage::open(dir.path()).unwrap();
+        let mode = std::fs::metadata(dir.path().join(FILE_NAME))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[tokio::test]
