@@ -12,6 +12,7 @@ mod core;
 pub mod crypto;
 mod error;
 mod mounts;
+pub mod policy;
 mod seal;
 pub mod shamir;
 mod sys;
