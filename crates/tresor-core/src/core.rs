@@ -11,8 +11,9 @@ use crate::barrier::{Barrier, Keyring, KEYRING_PATH};
 use crate::crypto;
 use crate::error::CoreError;
 use crate::mounts::{Mount, MountEntry, MountView, Router, MOUNT_TABLE_PATH};
+use crate::policy::PolicyStore;
 use crate::seal::{self, SealConfig, ROOT_KEY_PATH, SEAL_CONFIG_PATH};
-use crate::tokens::{TokenEntry, TokenStore};
+use crate::tokens::{self, TokenEntry, TokenStore};
 
 const CLUSTER_PATH: &str = "core/cluster";
 
@@ -86,6 +87,7 @@ pub(crate) struct ClusterInfo {
 pub(crate) struct Active {
     pub router: Router,
     pub tokens: TokenStore,
+    pub policies: PolicyStore,
     pub cluster: ClusterInfo,
     /// Serialises changes to the mount table so that concurrent mounts cannot lose each other.
     pub mount_lock: Mutex<()>,
@@ -290,6 +292,7 @@ impl Core {
             .await?
             .ok_or_else(|| CoreError::internal("cluster info missing"))?;
         let tokens = TokenStore::load(Arc::clone(&self.barrier)).await?;
+        let policies = PolicyStore::load(Arc::clone(&self.barrier)).await?;
         let router = Router::default();
         let table: Vec<MountEntry> = self
             .barrier
@@ -304,6 +307,7 @@ impl Core {
         Ok(Active {
             router,
             tokens,
+            policies,
             cluster,
             mount_lock: Mutex::new(()),
             migrations: Default::default(),
@@ -406,49 +410,202 @@ impl Core {
         })
     }
 
-    /// Every authenticated request: token, authorisation, then the system backend or a mount.
+    /// Every authenticated request, as a sequence of small steps: token, CIDR binding, the
+    /// operation as the ACL sees it (create or update), ACL and sudo, use count, dispatch, and
+    /// revocation of a token whose last use this was.
     pub async fn handle(&self, req: CoreRequest) -> Result<Option<Response>, CoreError> {
         let active = self.active()?;
-        let token = self.authenticate(&active, &req).await?;
-        self.authorize(&token, &req)?;
-        if let Some(sys_path) = req.path.strip_prefix("sys/") {
-            let sys_path = sys_path.to_owned();
-            return crate::sys::handle(self, &active, &sys_path, req).await;
+        let raw_token = req.token.clone().unwrap_or_default();
+        let entry = active
+            .tokens
+            .lookup(&raw_token)
+            .await?
+            .ok_or(CoreError::PermissionDenied)?;
+        if !entry.cidr_allows(req.client_addr) {
+            return Err(CoreError::PermissionDenied);
         }
-        let (mount, rel) = active
-            .router
-            .route(&req.path)
-            .ok_or_else(|| CoreError::NoRoute(req.path.clone()))?;
-        let backend_req = Request {
-            id: req.id,
-            operation: req.operation,
-            path: rel,
-            data: req.data,
-            client_addr: req.client_addr,
-            mount_point: mount.entry.path.clone(),
-        };
-        Ok(mount.backend.handle(&backend_req, &mount.view).await?)
+        let mut req = req;
+        req.operation = self.acl_operation(&active, &req, &entry).await?;
+        let acl = active.policies.acl(&entry.policies);
+        let decision = acl.check(req.operation, &req.path, &req.data);
+        if !decision.allowed || (needs_sudo(&req.path) && !decision.sudo) {
+            // Vault reports ACL denials through its multi-error type; clients see this text.
+            return Err(CoreError::Forbidden(
+                "1 error occurred:\n\t* permission denied\n\n".into(),
+            ));
+        }
+        let entry = active
+            .tokens
+            .use_token(entry)
+            .await?
+            .ok_or(CoreError::PermissionDenied)?;
+        let last_use = entry.num_uses == -1;
+        let result = self
+            .dispatch(&active, req, &entry, &raw_token, decision.sudo)
+            .await;
+        if last_use {
+            active.tokens.revoke_tree(&entry.id_hash).await?;
+        }
+        result
     }
 
-    async fn authenticate(
+    /// Vault's ACL tells a write to a new path (`create`) from one to an existing path
+    /// (`update`); the backend that owns the path says which it is.
+    async fn acl_operation(
         &self,
         active: &Active,
         req: &CoreRequest,
-    ) -> Result<TokenEntry, CoreError> {
-        let token = req.token.as_deref().unwrap_or("");
-        active
-            .tokens
-            .lookup(token)
-            .await?
-            .ok_or(CoreError::PermissionDenied)
+        entry: &TokenEntry,
+    ) -> Result<Operation, CoreError> {
+        if req.operation != Operation::Update {
+            return Ok(req.operation);
+        }
+        let exists = match self.target(active, &req.path, entry) {
+            Some(Target {
+                backend,
+                view,
+                rel,
+                mount_point,
+            }) => {
+                let probe = Request {
+                    id: req.id.clone(),
+                    operation: Operation::Update,
+                    path: rel,
+                    data: tresor_sdk::Map::new(),
+                    client_addr: req.client_addr,
+                    mount_point,
+                };
+                backend.exists(&probe, view.as_ref()).await?
+            }
+            None => None,
+        };
+        Ok(match exists {
+            Some(false) => Operation::Create,
+            _ => Operation::Update,
+        })
     }
 
-    /// Only the root token exists yet; policies slot in here.
-    fn authorize(&self, token: &TokenEntry, _req: &CoreRequest) -> Result<(), CoreError> {
-        if token.is_root() {
-            Ok(())
-        } else {
-            Err(CoreError::PermissionDenied)
+    /// The backend, storage view, relative path and mount point that serve `path`, for
+    /// everything but the core's own `sys/` and `auth/token/` routes.
+    fn target(&self, active: &Active, path: &str, entry: &TokenEntry) -> Option<Target> {
+        if path.starts_with("sys/") || path.starts_with("auth/token/") || path == "auth/token" {
+            return None;
         }
+        if let Some(rel) = path
+            .strip_prefix("cubbyhole/")
+            .or((path == "cubbyhole").then_some(""))
+        {
+            let view = MountView::new(
+                Arc::clone(&self.barrier),
+                format!("{}{}/", tokens::CUBBYHOLE_PREFIX, entry.id_hash),
+            );
+            return Some(Target {
+                backend: Arc::new(tresor_engines::kv::KvV1),
+                view: Arc::new(view),
+                rel: rel.to_owned(),
+                mount_point: "cubbyhole/".into(),
+            });
+        }
+        let (mount, rel) = active.router.route(path)?;
+        Some(Target {
+            backend: Arc::clone(&mount.backend),
+            view: Arc::new(mount.view.clone()),
+            rel,
+            mount_point: mount.entry.path.clone(),
+        })
     }
+
+    async fn dispatch(
+        &self,
+        active: &Arc<Active>,
+        req: CoreRequest,
+        entry: &TokenEntry,
+        raw_token: &str,
+        sudo: bool,
+    ) -> Result<Option<Response>, CoreError> {
+        if let Some(sys_path) = req.path.strip_prefix("sys/") {
+            let sys_path = sys_path.to_owned();
+            let caller = crate::sys::Caller {
+                entry,
+                token: raw_token,
+            };
+            return crate::sys::handle(self, active, &sys_path, req, caller).await;
+        }
+        if let Some(rel) = req.path.strip_prefix("auth/token/") {
+            let rel = rel.to_owned();
+            let backend_req = backend_request(req, rel.clone(), "auth/token/".into());
+            let caller = tokens::api::Caller {
+                entry,
+                token: raw_token,
+                sudo,
+            };
+            return tokens::api::handle(&active.tokens, &self.config, &rel, &backend_req, caller)
+                .await;
+        }
+        let t = self
+            .target(active, &req.path, entry)
+            .ok_or_else(|| CoreError::NoRoute(req.path.clone()))?;
+        let backend_req = backend_request(req, t.rel, t.mount_point);
+        Ok(t.backend.handle(&backend_req, t.view.as_ref()).await?)
+    }
+
+    /// The ACL of a set of policies (for `sys/capabilities`).
+    pub(crate) fn acl_for(active: &Active, policies: &[String]) -> Arc<crate::policy::Acl> {
+        active.policies.acl(policies)
+    }
+}
+
+/// Where a request goes: the backend, its storage view, and the path relative to its mount.
+struct Target {
+    backend: Arc<dyn tresor_sdk::Backend>,
+    view: Arc<dyn tresor_sdk::StorageView>,
+    rel: String,
+    mount_point: String,
+}
+
+fn backend_request(req: CoreRequest, path: String, mount_point: String) -> Request {
+    Request {
+        id: req.id,
+        operation: req.operation,
+        path,
+        data: req.data,
+        client_addr: req.client_addr,
+        mount_point,
+    }
+}
+
+/// Paths that need `sudo` besides the capability for the operation, as Vault protects them.
+fn needs_sudo(path: &str) -> bool {
+    const SYS: &[&str] = &[
+        "auth/*",
+        "remount",
+        "audit",
+        "audit/*",
+        "raw",
+        "raw/*",
+        "rotate",
+        "config/cors",
+        "config/auditing/*",
+        "config/ui/headers/*",
+        "plugins/catalog/*",
+        "revoke-prefix/*",
+        "revoke-force/*",
+        "leases/revoke-prefix/*",
+        "leases/revoke-force/*",
+        "leases/lookup/*",
+        "seal",
+        "step-down",
+        "internal/inspect/*",
+        "storage/raft/snapshot-auto/config/*",
+    ];
+    if let Some(rel) = path.strip_prefix("sys/") {
+        return SYS.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => rel.starts_with(prefix),
+            None => rel == *p,
+        });
+    }
+    if let Some(rel) = path.strip_prefix("auth/token/") {
+        return tokens::api::is_root_path(rel);
+    }
+    false
 }

@@ -12,6 +12,9 @@ pub enum CoreError {
     AlreadyInitialized,
     #[error("permission denied")]
     PermissionDenied,
+    /// A 403 with a message of its own (`bad token`).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("missing client token")]
     MissingToken,
     #[error("{0}")]

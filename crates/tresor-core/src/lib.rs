@@ -16,6 +16,7 @@ pub mod policy;
 mod seal;
 pub mod shamir;
 mod sys;
+mod sys_policy;
 mod tokens;
 
 pub use crate::core::{Core, CoreConfig, CoreRequest, DevCredentials, InitResult, SealStatus};

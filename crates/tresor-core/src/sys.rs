@@ -10,15 +10,26 @@ use crate::core::{Active, Core, CoreRequest};
 use crate::crypto;
 use crate::error::CoreError;
 use crate::mounts::{normalize_mount_path, MountConfig, MountEntry, MOUNT_TABLE_PATH};
+use crate::tokens::TokenEntry;
+
+/// The token behind a request, for the routes that act on the caller itself.
+pub(crate) struct Caller<'a> {
+    pub entry: &'a TokenEntry,
+    pub token: &'a str,
+}
 
 pub(crate) async fn handle(
     core: &Core,
     active: &Arc<Active>,
     path: &str,
     req: CoreRequest,
+    caller: Caller<'_>,
 ) -> Result<Option<Response>, CoreError> {
     use Operation::*;
     let op = req.operation;
+    if let Some(r) = crate::sys_policy::handle(active, path, &req, &caller).await? {
+        return Ok(r);
+    }
     match path {
         "mounts" | "mounts/" if op == Read => Ok(Some(list_mounts(active))),
         "remount" if op.is_write() => remount(core, active, &req.data).await,
@@ -93,12 +104,47 @@ fn system_mount_api() -> Value {
     })
 }
 
+/// The built-in mounts every server has, as `sys/mounts` shows them.
+fn builtin_mounts(data: &mut Map) {
+    data.insert("sys/".into(), system_mount_api());
+    let mut cubby = system_mount_api();
+    if let Value::Object(m) = &mut cubby {
+        m.insert("accessor".into(), "cubbyhole".into());
+        m.insert(
+            "description".into(),
+            "per-token private secret storage".into(),
+        );
+        m.insert("type".into(), "cubbyhole".into());
+        m.insert("local".into(), true.into());
+        m.insert("seal_wrap".into(), false.into());
+    }
+    data.insert("cubbyhole/".into(), cubby);
+}
+
+fn token_auth_mount() -> Value {
+    json!({
+        "accessor": "auth_token",
+        "config": {"default_lease_ttl": 0, "force_no_cache": false, "max_lease_ttl": 0, "token_type": "default-service"},
+        "deprecation_status": "supported",
+        "description": "token based credentials",
+        "external_entropy_access": false,
+        "local": false,
+        "options": null,
+        "plugin_version": "",
+        "running_plugin_version": format!("v{}+builtin.tresor", env!("CARGO_PKG_VERSION")),
+        "running_sha256": "",
+        "seal_wrap": false,
+        "type": "token",
+        "uuid": "",
+    })
+}
+
 fn list_mounts(active: &Active) -> Response {
     let mut data = Map::new();
     for e in active.router.entries() {
         data.insert(e.path.clone(), e.to_api());
     }
-    data.insert("sys/".into(), system_mount_api());
+    builtin_mounts(&mut data);
     Response::data(data)
 }
 
@@ -107,10 +153,12 @@ fn ui_mounts(active: &Active) -> Response {
     for e in active.router.entries() {
         secret.insert(e.path.clone(), e.to_api());
     }
-    secret.insert("sys/".into(), system_mount_api());
+    builtin_mounts(&mut secret);
+    let mut auth = Map::new();
+    auth.insert("token/".into(), token_auth_mount());
     let mut data = Map::new();
     data.insert("secret".into(), Value::Object(secret));
-    data.insert("auth".into(), Value::Object(Map::new()));
+    data.insert("auth".into(), Value::Object(auth));
     Response::data(data)
 }
 

@@ -7,13 +7,17 @@ use crate::Map;
 pub struct Response {
     pub data: Option<Map>,
     pub warnings: Vec<String>,
+    /// The envelope's `auth` block, when the answer hands out a token.
+    pub auth: Option<Map>,
+    /// A status other than 200, where Vault answers one (202 for background work).
+    pub status: Option<u16>,
 }
 
 impl Response {
     pub fn data(data: Map) -> Self {
         Response {
             data: Some(data),
-            warnings: Vec::new(),
+            ..Response::default()
         }
     }
 

@@ -113,9 +113,7 @@ impl PolicyStore {
     pub async fn delete(&self, name: &str) -> Result<(), CoreError> {
         let name = normalize_name(name);
         if name == "root" || name == "default" {
-            return Err(CoreError::invalid(format!(
-                "cannot delete \"{name}\" policy"
-            )));
+            return Err(CoreError::invalid(format!("cannot delete {name} policy")));
         }
         self.barrier
             .delete(&format!("{POLICY_PREFIX}{name}"))

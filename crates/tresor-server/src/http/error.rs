@@ -48,6 +48,7 @@ impl From<CoreError> for ApiError {
             CoreError::PermissionDenied | CoreError::MissingToken => {
                 ApiError::new(StatusCode::FORBIDDEN, "permission denied")
             }
+            CoreError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
             CoreError::InvalidRequest(m) => ApiError::bad_request(m),
             e @ CoreError::NoRoute(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
             CoreError::Backend(b) => match b {
@@ -82,7 +83,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self.response {
             Some(r) => {
-                let body = envelope(&uuid::Uuid::new_v4().to_string(), r.data, &r.warnings);
+                let body = envelope(&uuid::Uuid::new_v4().to_string(), *r);
                 (self.status, axum::Json(body)).into_response()
             }
             None => (self.status, axum::Json(json!({ "errors": self.errors }))).into_response(),

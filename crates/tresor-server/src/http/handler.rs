@@ -15,16 +15,16 @@ use super::error::ApiError;
 use super::{sys, AppState, ClientAddr, MAX_REQUEST_SIZE};
 
 /// Vault's response envelope.
-pub fn envelope(request_id: &str, data: Option<Map>, warnings: &[String]) -> Value {
+pub fn envelope(request_id: &str, resp: tresor_sdk::Response) -> Value {
     json!({
         "request_id": request_id,
         "lease_id": "",
         "renewable": false,
         "lease_duration": 0,
-        "data": data,
+        "data": resp.data,
         "wrap_info": null,
-        "warnings": if warnings.is_empty() { Value::Null } else { json!(warnings) },
-        "auth": null,
+        "warnings": if resp.warnings.is_empty() { Value::Null } else { json!(resp.warnings) },
+        "auth": resp.auth,
     })
 }
 
@@ -120,7 +120,9 @@ pub async fn json_body(body: Body) -> Result<Map, ApiError> {
 }
 
 fn path_injects_data(path: &str) -> bool {
-    path.starts_with("sys/") && !path.starts_with("sys/internal/")
+    path.starts_with("sys/")
+        && !path.starts_with("sys/internal/")
+        && !path.starts_with("sys/tools/")
 }
 
 pub async fn v1(
@@ -208,13 +210,17 @@ async fn dispatch(
     match state.core.handle(req).await? {
         Some(resp) => {
             let top = if inject { resp.data.clone() } else { None };
-            let mut body = envelope(&request_id, resp.data, &resp.warnings);
+            let status = resp
+                .status
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .unwrap_or(StatusCode::OK);
+            let mut body = envelope(&request_id, resp);
             if let (Some(top), Value::Object(env)) = (top, &mut body) {
                 let mut merged = top;
                 merged.append(env);
                 *env = merged;
             }
-            Ok((StatusCode::OK, axum::Json(body)).into_response())
+            Ok((status, axum::Json(body)).into_response())
         }
         None if matches!(operation, Operation::Read | Operation::List) => {
             Err(ApiError::bare(StatusCode::NOT_FOUND))

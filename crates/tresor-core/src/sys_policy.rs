@@ -1,0 +1,261 @@
+//! `sys/` routes about authorisation and small tools: policies, capabilities, random, hash.
+
+use base64::Engine;
+use serde_json::{json, Value};
+use tresor_sdk::{Map, Operation, Response};
+
+use crate::core::{Active, Core, CoreRequest};
+use crate::crypto;
+use crate::error::CoreError;
+use crate::sys::Caller;
+
+type Answer = Option<Option<Response>>;
+
+/// Answers the request if the path is one of these routes (`Some`), else lets it through.
+pub(crate) async fn handle(
+    active: &Active,
+    path: &str,
+    req: &CoreRequest,
+    caller: &Caller<'_>,
+) -> Result<Answer, CoreError> {
+    use Operation::*;
+    let op = req.operation;
+    let write = op.is_write();
+    let answer = match path {
+        "policy" | "policy/" if op == Read || op == List => {
+            let names = active.policies.names();
+            let mut d = Map::new();
+            d.insert("keys".into(), json!(names));
+            d.insert("policies".into(), json!(names));
+            Some(Response::data(d))
+        }
+        "policies/acl" | "policies/acl/" if op == List || op == Read => {
+            Some(Response::list(active.policies.names()))
+        }
+        "capabilities" if write => {
+            let token = str_field(req, "token")?.unwrap_or_default();
+            let entry = active
+                .tokens
+                .lookup(&token)
+                .await?
+                .ok_or_else(|| CoreError::invalid("invalid token"))?;
+            capabilities(active, &entry.policies, req)?
+        }
+        "capabilities-self" if write => capabilities(active, &caller.entry.policies, req)?,
+        "capabilities-accessor" if write => {
+            let accessor = str_field(req, "accessor")?.unwrap_or_default();
+            let entry = active
+                .tokens
+                .lookup_accessor(&accessor)
+                .await?
+                .ok_or_else(|| CoreError::invalid("invalid accessor"))?;
+            capabilities(active, &entry.policies, req)?
+        }
+        _ => {
+            if let Some(name) = path.strip_prefix("policy/") {
+                return policy(active, name, req, "rules").await.map(Some);
+            }
+            if let Some(name) = path.strip_prefix("policies/acl/") {
+                return policy(active, name, req, "policy").await.map(Some);
+            }
+            if path == "tools/random" || path.starts_with("tools/random/") {
+                return random(path, req).map(|r| Some(Some(r)));
+            }
+            if path == "tools/hash" || path.starts_with("tools/hash/") {
+                return hash(path, req).map(|r| Some(Some(r)));
+            }
+            return Ok(None);
+        }
+    };
+    let _ = caller.token;
+    Ok(Some(answer))
+}
+
+fn str_field(req: &CoreRequest, name: &str) -> Result<Option<String>, CoreError> {
+    match req.data.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(CoreError::invalid(format!(
+            "{name} must be a string, got {other}"
+        ))),
+    }
+}
+
+fn paths(req: &CoreRequest) -> Result<Vec<String>, CoreError> {
+    let mut out = Vec::new();
+    for name in ["paths", "path"] {
+        match req.data.get(name) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) => out.extend(s.split(',').map(|p| p.trim().to_owned())),
+            Some(Value::Array(a)) => {
+                for v in a {
+                    match v {
+                        Value::String(s) => out.push(s.clone()),
+                        other => {
+                            return Err(CoreError::invalid(format!(
+                                "paths must be strings, got {other}"
+                            )))
+                        }
+                    }
+                }
+            }
+            Some(other) => {
+                return Err(CoreError::invalid(format!(
+                    "{name} must be a string or list, got {other}"
+                )))
+            }
+        }
+    }
+    out.retain(|p| !p.is_empty());
+    if out.is_empty() {
+        return Err(CoreError::invalid("missing paths"));
+    }
+    Ok(out)
+}
+
+fn capabilities(
+    active: &Active,
+    policies: &[String],
+    req: &CoreRequest,
+) -> Result<Option<Response>, CoreError> {
+    let acl = Core::acl_for(active, policies);
+    let paths = paths(req)?;
+    let mut d = Map::new();
+    for p in &paths {
+        d.insert(p.clone(), json!(acl.capabilities(p)));
+    }
+    if paths.len() == 1 {
+        let first = d.get(&paths[0]).cloned().unwrap_or(Value::Null);
+        d.insert("capabilities".into(), first);
+    }
+    Ok(Some(Response::data(d)))
+}
+
+async fn policy(
+    active: &Active,
+    name: &str,
+    req: &CoreRequest,
+    text_field: &str,
+) -> Result<Option<Response>, CoreError> {
+    let name = crate::policy::normalize_name(name.trim_end_matches('/'));
+    match req.operation {
+        Operation::Read => {
+            let Some(p) = active.policies.get(&name) else {
+                return Ok(None);
+            };
+            let mut d = Map::new();
+            d.insert("name".into(), p.name.clone().into());
+            d.insert(text_field.into(), p.text.clone().into());
+            Ok(Some(Response::data(d)))
+        }
+        Operation::Create | Operation::Update => {
+            let text = match str_field(req, "policy")?.or(str_field(req, "rules")?) {
+                Some(t) if !t.trim().is_empty() => t,
+                _ => {
+                    return Err(CoreError::invalid(
+                        "'policy' parameter not supplied or empty",
+                    ))
+                }
+            };
+            // Vault accepts the document base64-encoded too, to spare clients the escaping.
+            let text = match base64::engine::general_purpose::STANDARD.decode(text.trim()) {
+                Ok(b) if !text.contains('{') => String::from_utf8(b).unwrap_or(text),
+                _ => text,
+            };
+            active.policies.put(&name, &text).await?;
+            Ok(None)
+        }
+        Operation::Delete => {
+            active.policies.delete(&name).await?;
+            Ok(None)
+        }
+        _ => Err(tresor_sdk::Error::UnsupportedOperation.into()),
+    }
+}
+
+/// `sys/tools/random[/:source][/:bytes]`.
+fn random(path: &str, req: &CoreRequest) -> Result<Response, CoreError> {
+    let mut bytes: u64 = 32;
+    for seg in path.split('/').skip(2) {
+        match seg {
+            "platform" | "seal" | "all" | "" => {}
+            n => {
+                bytes = n
+                    .parse()
+                    .map_err(|_| CoreError::invalid(format!("invalid URL bytes value \"{n}\"")))?
+            }
+        }
+    }
+    if let Some(v) = req.data.get("bytes").filter(|v| !v.is_null()) {
+        bytes = v
+            .as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .ok_or_else(|| CoreError::invalid("bytes must be a positive integer"))?;
+    }
+    if let Some(source) = str_field(req, "source")? {
+        if !matches!(source.as_str(), "platform" | "seal" | "all") {
+            return Err(CoreError::invalid(format!(
+                "unsupported entropy source {source:?}"
+            )));
+        }
+    }
+    if bytes == 0 || bytes > 128 * 1024 {
+        return Err(CoreError::invalid(
+            "the number of bytes must be between 1 and 131072",
+        ));
+    }
+    let mut buf = vec![0u8; bytes as usize];
+    crypto::fill_random(&mut buf)?;
+    let format = str_field(req, "format")?.unwrap_or_else(|| "base64".into());
+    let out = match format.as_str() {
+        "base64" => base64::engine::general_purpose::STANDARD.encode(&buf),
+        "hex" => hex::encode(&buf),
+        other => {
+            return Err(CoreError::invalid(format!(
+                "unsupported encoding format {other}; must be \"base64\" or \"hex\""
+            )))
+        }
+    };
+    let mut d = Map::new();
+    d.insert("random_bytes".into(), out.into());
+    Ok(Response::data(d))
+}
+
+/// `sys/tools/hash[/:algorithm]`: the input is base64, the sum hex or base64.
+fn hash(path: &str, req: &CoreRequest) -> Result<Response, CoreError> {
+    use aws_lc_rs::digest;
+    let algorithm = str_field(req, "algorithm")?
+        .or_else(|| path.strip_prefix("tools/hash/").map(str::to_owned))
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| "sha2-256".into());
+    let alg = match algorithm.as_str() {
+        "sha2-224" => &digest::SHA224,
+        "sha2-256" => &digest::SHA256,
+        "sha2-384" => &digest::SHA384,
+        "sha2-512" => &digest::SHA512,
+        "sha2-512/256" => &digest::SHA512_256,
+        "sha3-256" => &digest::SHA3_256,
+        "sha3-384" => &digest::SHA3_384,
+        "sha3-512" => &digest::SHA3_512,
+        other => return Err(CoreError::invalid(format!("unsupported algorithm {other}"))),
+    };
+    let input =
+        str_field(req, "input")?.ok_or_else(|| CoreError::invalid("missing input to hash"))?;
+    let input = base64::engine::general_purpose::STANDARD
+        .decode(input)
+        .map_err(|_| CoreError::invalid("unable to decode input as base64"))?;
+    let sum = digest::digest(alg, &input);
+    let format = str_field(req, "format")?.unwrap_or_else(|| "hex".into());
+    let out = match format.as_str() {
+        "hex" => hex::encode(sum.as_ref()),
+        "base64" => base64::engine::general_purpose::STANDARD.encode(sum.as_ref()),
+        other => {
+            return Err(CoreError::invalid(format!(
+                "unsupported encoding format {other}; must be \"hex\" or \"base64\""
+            )))
+        }
+    };
+    let mut d = Map::new();
+    d.insert("sum".into(), out.into());
+    Ok(Response::data(d))
+}

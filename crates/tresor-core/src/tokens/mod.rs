@@ -1,0 +1,621 @@
+//! The token store: tokens are random `hvs.` strings handed to clients once; the store keeps
+//! only their salted HMAC (the "id hash"), so a stolen storage file yields no usable token.
+//!
+//! Storage (inside the barrier):
+//! - `sys/token/id/<id hash>`: the [`TokenEntry`];
+//! - `sys/token/accessor/<accessor hash>`: `{accessor, id_hash}`, for the accessor endpoints;
+//! - `sys/token/parent/<parent hash>/<child hash>`: the tree that revocation walks;
+//! - `sys/token/revoke/<id hash>`: a revocation in progress, resumed after a crash or restart;
+//! - `sys/token/roles/<name>`: token roles.
+
+pub mod api;
+mod roles;
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+use tresor_sdk::Map;
+use zeroize::Zeroizing;
+
+use crate::barrier::Barrier;
+use crate::crypto;
+use crate::error::CoreError;
+use crate::mounts::delete_tree;
+
+const SALT_PATH: &str = "sys/token/salt";
+const ID_PREFIX: &str = "sys/token/id/";
+const ACCESSOR_PREFIX: &str = "sys/token/accessor/";
+const PARENT_PREFIX: &str = "sys/token/parent/";
+const REVOKE_PREFIX: &str = "sys/token/revoke/";
+/// Cubbyholes are keyed by the owner's id hash; revoking a token destroys its cubbyhole.
+pub const CUBBYHOLE_PREFIX: &str = "logical/cubbyhole/";
+const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const USE_LOCK_STRIPES: usize = 64;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TokenEntry {
+    pub id_hash: String,
+    pub accessor: String,
+    /// The parent's id hash; `None` for an orphan.
+    pub parent: Option<String>,
+    pub policies: Vec<String>,
+    pub meta: BTreeMap<String, String>,
+    pub display_name: String,
+    pub path: String,
+    /// Uses left; 0 means unlimited.
+    pub num_uses: i64,
+    /// Unix seconds.
+    pub creation_time: i64,
+    /// The TTL the token was created with, in seconds (0: never expires).
+    pub creation_ttl: u64,
+    pub explicit_max_ttl: u64,
+    pub period: u64,
+    pub renewable: bool,
+    /// Unix seconds; `None`: never expires.
+    pub expire_time: Option<i64>,
+    pub token_type: String,
+    pub bound_cidrs: Vec<String>,
+    pub role: Option<String>,
+    #[serde(default)]
+    pub revoking: bool,
+}
+
+impl TokenEntry {
+    pub fn is_root(&self) -> bool {
+        self.policies.iter().any(|p| p == "root")
+    }
+
+    pub fn is_orphan(&self) -> bool {
+        self.parent.is_none()
+    }
+
+    pub fn expired(&self, now: i64) -> bool {
+        self.expire_time.is_some_and(|t| now >= t)
+    }
+
+    pub fn ttl_left(&self, now: i64) -> u64 {
+        self.expire_time
+            .map(|t| (t - now).max(0) as u64)
+            .unwrap_or(0)
+    }
+
+    /// Whether `addr` may use this token (an empty list binds nothing).
+    pub fn cidr_allows(&self, addr: Option<IpAddr>) -> bool {
+        if self.bound_cidrs.is_empty() {
+            return true;
+        }
+        let Some(addr) = addr else { return false };
+        self.bound_cidrs.iter().any(|c| cidr_contains(c, addr))
+    }
+
+    /// Vault's lookup answer. `id` is the raw token where the caller knows it.
+    pub fn lookup_data(&self, id: &str, now: i64) -> Map {
+        let rfc3339 = |t: i64| {
+            time::OffsetDateTime::from_unix_timestamp(t)
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .map(Value::String)
+                .unwrap_or(Value::Null)
+        };
+        let mut m = Map::new();
+        m.insert("accessor".into(), self.accessor.clone().into());
+        m.insert("creation_time".into(), self.creation_time.into());
+        m.insert("creation_ttl".into(), self.creation_ttl.into());
+        m.insert("display_name".into(), self.display_name.clone().into());
+        m.insert("entity_id".into(), "".into());
+        m.insert(
+            "expire_time".into(),
+            self.expire_time.map(rfc3339).unwrap_or(Value::Null),
+        );
+        m.insert("explicit_max_ttl".into(), self.explicit_max_ttl.into());
+        m.insert("id".into(), id.into());
+        if self.expire_time.is_some() || !self.is_root() {
+            m.insert("issue_time".into(), rfc3339(self.creation_time));
+        }
+        m.insert(
+            "meta".into(),
+            if self.meta.is_empty() {
+                Value::Null
+            } else {
+                json!(self.meta)
+            },
+        );
+        m.insert("num_uses".into(), self.num_uses.into());
+        m.insert("orphan".into(), self.is_orphan().into());
+        m.insert("path".into(), self.path.clone().into());
+        if self.period > 0 {
+            m.insert("period".into(), self.period.into());
+        }
+        m.insert("policies".into(), json!(self.policies));
+        if !self.bound_cidrs.is_empty() {
+            m.insert("bound_cidrs".into(), json!(self.bound_cidrs));
+        }
+        if let Some(r) = &self.role {
+            m.insert("role".into(), r.clone().into());
+        }
+        m.insert("renewable".into(), self.renewable.into());
+        m.insert("ttl".into(), self.ttl_left(now).into());
+        m.insert("type".into(), self.token_type.clone().into());
+        m
+    }
+
+    /// The `auth` block of a response that hands out this token.
+    pub fn auth_block(&self, token: &str, now: i64) -> Map {
+        let mut m = Map::new();
+        m.insert("client_token".into(), token.into());
+        m.insert("accessor".into(), self.accessor.clone().into());
+        m.insert("policies".into(), json!(self.policies));
+        m.insert("token_policies".into(), json!(self.policies));
+        m.insert(
+            "metadata".into(),
+            if self.meta.is_empty() {
+                Value::Null
+            } else {
+                json!(self.meta)
+            },
+        );
+        m.insert("lease_duration".into(), self.ttl_left(now).into());
+        m.insert("renewable".into(), self.renewable.into());
+        m.insert("entity_id".into(), "".into());
+        m.insert("token_type".into(), self.token_type.clone().into());
+        m.insert("orphan".into(), self.is_orphan().into());
+        m.insert("mfa_requirement".into(), Value::Null);
+        m.insert("num_uses".into(), self.num_uses.into());
+        m
+    }
+}
+
+/// Does the CIDR block (or bare address) `cidr` contain `addr`?
+pub fn cidr_contains(cidr: &str, addr: IpAddr) -> bool {
+    let (net, bits) = match cidr.split_once('/') {
+        Some((n, b)) => (n, b.parse::<u8>().ok()),
+        None => (cidr, None),
+    };
+    let Ok(net) = net.trim().parse::<IpAddr>() else {
+        return false;
+    };
+    match (net, addr) {
+        (IpAddr::V4(n), IpAddr::V4(a)) => {
+            let bits = bits.unwrap_or(32).min(32);
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
+            u32::from(n) & mask == u32::from(a) & mask
+        }
+        (IpAddr::V6(n), IpAddr::V6(a)) => {
+            let bits = bits.unwrap_or(128).min(128);
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
+            u128::from(n) & mask == u128::from(a) & mask
+        }
+        (IpAddr::V6(n), IpAddr::V4(a)) => {
+            n.to_ipv4_mapped() == Some(a) && bits.is_none_or(|b| b == 128)
+        }
+        (IpAddr::V4(_), IpAddr::V6(a)) => a
+            .to_ipv4_mapped()
+            .is_some_and(|a4| cidr_contains(cidr, IpAddr::V4(a4))),
+    }
+}
+
+/// Checks that every entry is a CIDR block or address; returns them trimmed.
+pub fn parse_cidrs(list: &[String]) -> Result<Vec<String>, CoreError> {
+    let mut out = Vec::new();
+    for c in list.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
+        let (net, bits) = match c.split_once('/') {
+            Some((n, b)) => (n, Some(b)),
+            None => (c, None),
+        };
+        let ip: IpAddr = net
+            .parse()
+            .map_err(|_| CoreError::invalid(format!("invalid CIDR block \"{c}\"")))?;
+        if let Some(b) = bits {
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            match b.parse::<u8>() {
+                Ok(b) if b <= max => {}
+                _ => return Err(CoreError::invalid(format!("invalid CIDR block \"{c}\""))),
+            }
+        }
+        out.push(c.to_owned());
+    }
+    Ok(out)
+}
+
+/// `len` random characters from the base62 alphabet, without modulo bias.
+pub fn random_base62(len: usize) -> Result<String, CoreError> {
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        crypto::fill_random(&mut buf)?;
+        for b in buf {
+            // 248 = 4 * 62: bytes above it would favour the first characters.
+            if b < 248 && out.len() < len {
+                out.push(BASE62[(b % 62) as usize] as char);
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[derive(Serialize, Deserialize)]
+struct AccessorEntry {
+    accessor: String,
+    id_hash: String,
+}
+
+/// What a caller asks for when creating a token; the store fills in the rest.
+#[derive(Debug, Clone, Default)]
+pub struct NewToken {
+    pub id: Option<String>,
+    pub parent: Option<String>,
+    pub policies: Vec<String>,
+    pub meta: BTreeMap<String, String>,
+    pub display_name: String,
+    pub path: String,
+    pub num_uses: i64,
+    pub ttl: u64,
+    pub explicit_max_ttl: u64,
+    pub period: u64,
+    pub renewable: bool,
+    pub token_type: String,
+    pub bound_cidrs: Vec<String>,
+    pub role: Option<String>,
+}
+
+pub struct TokenStore {
+    barrier: Arc<Barrier>,
+    salt: Zeroizing<Vec<u8>>,
+    use_locks: Vec<Mutex<()>>,
+}
+
+impl TokenStore {
+    /// Loads the salt (creating it on first use) and finishes revocations a crash interrupted.
+    pub async fn load(barrier: Arc<Barrier>) -> Result<Self, CoreError> {
+        let salt = match barrier.get(SALT_PATH).await? {
+            Some(s) => s,
+            None => {
+                let s = crypto::random_key()?;
+                barrier.put(SALT_PATH, &s[..]).await?;
+                Zeroizing::new(s.to_vec())
+            }
+        };
+        let store = TokenStore {
+            barrier,
+            salt,
+            use_locks: (0..USE_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+        };
+        for pending in store.barrier.list(REVOKE_PREFIX).await? {
+            tracing::info!("token: resuming an interrupted revocation");
+            store.revoke_tree(&pending).await?;
+        }
+        Ok(store)
+    }
+
+    pub fn hash(&self, value: &str) -> String {
+        hex::encode(crypto::hmac_sha256(&self.salt, value.as_bytes()))
+    }
+
+    fn id_key(hash: &str) -> String {
+        format!("{ID_PREFIX}{hash}")
+    }
+
+    /// Stores a new token and returns it with its entry.
+    pub async fn create(
+        &self,
+        req: NewToken,
+    ) -> Result<(Zeroizing<String>, TokenEntry), CoreError> {
+        let token = Zeroizing::new(match req.id {
+            Some(id) if !id.is_empty() => id,
+            _ => format!("hvs.{}", random_base62(24)?),
+        });
+        let id_hash = self.hash(&token);
+        if self.barrier.get(&Self::id_key(&id_hash)).await?.is_some() {
+            return Err(CoreError::invalid(
+                "cannot create a token with a duplicate ID",
+            ));
+        }
+        let t = now();
+        let entry = TokenEntry {
+            id_hash: id_hash.clone(),
+            accessor: random_base62(24)?,
+            parent: req.parent.clone(),
+            policies: req.policies,
+            meta: req.meta,
+            display_name: req.display_name,
+            path: req.path,
+            num_uses: req.num_uses,
+            creation_time: t,
+            creation_ttl: req.ttl,
+            explicit_max_ttl: req.explicit_max_ttl,
+            period: req.period,
+            renewable: req.renewable,
+            expire_time: (req.ttl > 0)
+                .then(|| t.saturating_add(req.ttl.min(i64::MAX as u64) as i64)),
+            token_type: if req.token_type.is_empty() {
+                "service".into()
+            } else {
+                req.token_type
+            },
+            bound_cidrs: req.bound_cidrs,
+            role: req.role,
+            revoking: false,
+        };
+        let accessor = AccessorEntry {
+            accessor: entry.accessor.clone(),
+            id_hash: id_hash.clone(),
+        };
+        let mut ops = vec![
+            (
+                Self::id_key(&id_hash),
+                Some(serde_json::to_vec(&entry).map_err(CoreError::internal)?),
+            ),
+            (
+                format!("{ACCESSOR_PREFIX}{}", self.hash(&entry.accessor)),
+                Some(serde_json::to_vec(&accessor).map_err(CoreError::internal)?),
+            ),
+        ];
+        if let Some(p) = &req.parent {
+            ops.push((format!("{PARENT_PREFIX}{p}/{id_hash}"), Some(Vec::new())));
+        }
+        self.barrier.batch(ops).await?;
+        Ok((token, entry))
+    }
+
+    /// Creates a root token; `id` lets dev mode choose it (`-dev-root-token-id`).
+    pub async fn create_root(&self, id: Option<String>) -> Result<Zeroizing<String>, CoreError> {
+        let (token, _) = self
+            .create(NewToken {
+                id,
+                policies: vec!["root".into()],
+                display_name: "root".into(),
+                path: "auth/token/root".into(),
+                token_type: "service".into(),
+                ..NewToken::default()
+            })
+            .await?;
+        Ok(token)
+    }
+
+    async fn entry_by_hash(&self, hash: &str) -> Result<Option<TokenEntry>, CoreError> {
+        self.barrier.get_json(&Self::id_key(hash)).await
+    }
+
+    /// The live entry of a token: `None` if unknown, expired, or being revoked. An expired token
+    /// found here is revoked on the spot.
+    pub async fn lookup(&self, token: &str) -> Result<Option<TokenEntry>, CoreError> {
+        if token.is_empty() {
+            return Ok(None);
+        }
+        self.live(self.entry_by_hash(&self.hash(token)).await?)
+            .await
+    }
+
+    pub async fn lookup_hash(&self, hash: &str) -> Result<Option<TokenEntry>, CoreError> {
+        self.live(self.entry_by_hash(hash).await?).await
+    }
+
+    async fn live(&self, entry: Option<TokenEntry>) -> Result<Option<TokenEntry>, CoreError> {
+        match entry {
+            Some(e) if e.revoking => Ok(None),
+            Some(e) if e.expired(now()) => {
+                self.revoke_tree(&e.id_hash).await?;
+                Ok(None)
+            }
+            other => Ok(other),
+        }
+    }
+
+    pub async fn lookup_accessor(&self, accessor: &str) -> Result<Option<TokenEntry>, CoreError> {
+        let key = format!("{ACCESSOR_PREFIX}{}", self.hash(accessor));
+        let Some(a): Option<AccessorEntry> = self.barrier.get_json(&key).await? else {
+            return Ok(None);
+        };
+        self.lookup_hash(&a.id_hash).await
+    }
+
+    /// Every accessor (for `LIST auth/token/accessors`).
+    pub async fn accessors(&self) -> Result<Vec<String>, CoreError> {
+        let mut out = Vec::new();
+        for k in self.barrier.list(ACCESSOR_PREFIX).await? {
+            if let Some(a) = self
+                .barrier
+                .get_json::<AccessorEntry>(&format!("{ACCESSOR_PREFIX}{k}"))
+                .await?
+            {
+                out.push(a.accessor);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    pub async fn save(&self, entry: &TokenEntry) -> Result<(), CoreError> {
+        self.barrier
+            .put_json(&Self::id_key(&entry.id_hash), entry)
+            .await
+    }
+
+    /// Counts one use of a limited-use token. Returns the entry after the use, or `None` if the
+    /// token has no uses left. A token whose last use this is comes back with `num_uses == -1`:
+    /// the caller revokes it once the request is done.
+    pub async fn use_token(&self, entry: TokenEntry) -> Result<Option<TokenEntry>, CoreError> {
+        if entry.num_uses == 0 {
+            return Ok(Some(entry));
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        entry.id_hash.hash(&mut h);
+        let _g = self.use_locks[(h.finish() as usize) % USE_LOCK_STRIPES]
+            .lock()
+            .await;
+        let Some(mut fresh) = self.lookup_hash(&entry.id_hash).await? else {
+            return Ok(None);
+        };
+        if fresh.num_uses <= 0 {
+            return Ok(None);
+        }
+        fresh.num_uses -= 1;
+        if fresh.num_uses == 0 {
+            // Mark it so no concurrent request can use it, then hand out the last use.
+            fresh.revoking = true;
+            self.save(&fresh).await?;
+            fresh.num_uses = -1;
+            return Ok(Some(fresh));
+        }
+        self.save(&fresh).await?;
+        Ok(Some(fresh))
+    }
+
+    /// Revokes a token and every descendant. First records the revocation and marks every
+    /// token of the tree unusable (top-down), then deletes bottom-up; a crash at any point
+    /// leaves the record, and [`TokenStore::load`] finishes the job.
+    pub async fn revoke_tree(&self, id_hash: &str) -> Result<(), CoreError> {
+        let record = format!("{REVOKE_PREFIX}{id_hash}");
+        self.barrier.put(&record, b"").await?;
+        let mut order = vec![id_hash.to_owned()];
+        let mut i = 0;
+        while i < order.len() {
+            let h = order[i].clone();
+            if let Some(mut e) = self.entry_by_hash(&h).await? {
+                if !e.revoking {
+                    e.revoking = true;
+                    self.save(&e).await?;
+                }
+            }
+            for child in self.barrier.list(&format!("{PARENT_PREFIX}{h}/")).await? {
+                order.push(child);
+            }
+            i += 1;
+        }
+        for h in order.iter().rev() {
+            self.delete_one(h).await?;
+        }
+        self.barrier.delete(&record).await
+    }
+
+    /// Revokes a token alone; its children become orphans.
+    pub async fn revoke_orphan(&self, id_hash: &str) -> Result<(), CoreError> {
+        for child in self
+            .barrier
+            .list(&format!("{PARENT_PREFIX}{id_hash}/"))
+            .await?
+        {
+            if let Some(mut e) = self.entry_by_hash(&child).await? {
+                e.parent = None;
+                self.barrier
+                    .batch(vec![
+                        (
+                            Self::id_key(&child),
+                            Some(serde_json::to_vec(&e).map_err(CoreError::internal)?),
+                        ),
+                        (format!("{PARENT_PREFIX}{id_hash}/{child}"), None),
+                    ])
+                    .await?;
+            }
+        }
+        self.delete_one(id_hash).await
+    }
+
+    async fn delete_one(&self, id_hash: &str) -> Result<(), CoreError> {
+        let mut ops = vec![(Self::id_key(id_hash), None)];
+        if let Some(e) = self.entry_by_hash(id_hash).await? {
+            ops.push((format!("{ACCESSOR_PREFIX}{}", self.hash(&e.accessor)), None));
+            if let Some(p) = &e.parent {
+                ops.push((format!("{PARENT_PREFIX}{p}/{id_hash}"), None));
+            }
+        }
+        self.barrier.batch(ops).await?;
+        delete_tree(&self.barrier, &format!("{CUBBYHOLE_PREFIX}{id_hash}/")).await
+    }
+
+    /// `auth/token/tidy`: drops index entries that point at tokens no longer there, and
+    /// revokes expired tokens. Returns how many entries were cleaned.
+    pub async fn tidy(&self) -> Result<usize, CoreError> {
+        let mut cleaned = 0;
+        for k in self.barrier.list(ACCESSOR_PREFIX).await? {
+            let key = format!("{ACCESSOR_PREFIX}{k}");
+            if let Some(a) = self.barrier.get_json::<AccessorEntry>(&key).await? {
+                match self.entry_by_hash(&a.id_hash).await? {
+                    None => {
+                        self.barrier.delete(&key).await?;
+                        cleaned += 1;
+                    }
+                    Some(e) if e.expired(now()) => {
+                        self.revoke_tree(&e.id_hash).await?;
+                        cleaned += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for parent in self.barrier.list(PARENT_PREFIX).await? {
+            let parent = parent.trim_end_matches('/');
+            let parent_gone = self.entry_by_hash(parent).await?.is_none();
+            for child in self
+                .barrier
+                .list(&format!("{PARENT_PREFIX}{parent}/"))
+                .await?
+            {
+                if parent_gone || self.entry_by_hash(&child).await?.is_none() {
+                    if parent_gone {
+                        if let Some(c) = self.entry_by_hash(&child).await? {
+                            // The parent vanished without taking its child: finish the job.
+                            self.revoke_tree(&c.id_hash).await?;
+                        }
+                    }
+                    self.barrier
+                        .delete(&format!("{PARENT_PREFIX}{parent}/{child}"))
+                        .await?;
+                    cleaned += 1;
+                }
+            }
+        }
+        Ok(cleaned)
+    }
+
+    pub fn barrier(&self) -> &Arc<Barrier> {
+        &self.barrier
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base62_tokens_have_vaults_shape() {
+        let t = random_base62(24).unwrap();
+        assert_eq!(t.len(), 24);
+        assert!(t.bytes().all(|b| BASE62.contains(&b)));
+        assert_ne!(t, random_base62(24).unwrap());
+    }
+
+    #[test]
+    fn cidr_matching() {
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(cidr_contains("127.0.0.0/8", a));
+        assert!(cidr_contains("127.0.0.1", a));
+        assert!(!cidr_contains("10.0.0.0/8", a));
+        assert!(cidr_contains("0.0.0.0/0", a));
+        assert!(cidr_contains("::1/128", "::1".parse().unwrap()));
+        assert!(!cidr_contains("garbage", a));
+        assert!(parse_cidrs(&["10.0.0.0/8".into(), " 127.0.0.1 ".into()]).is_ok());
+        assert!(parse_cidrs(&["10.0.0.0/33".into()]).is_err());
+        assert!(parse_cidrs(&["nope".into()]).is_err());
+    }
+}
