@@ -141,11 +141,19 @@ impl Acl {
         if let Some(p) = self.exact.get(path) {
             return Some(p);
         }
-        if list {
-            if let Some(p) = path.strip_suffix('/').and_then(|t| self.exact.get(t)) {
-                return Some(p);
-            }
+        let trimmed = path.strip_suffix('/').filter(|_| list);
+        if let Some(p) = trimmed.and_then(|t| self.exact.get(t)) {
+            return Some(p);
         }
+        // A list names a directory with a trailing slash; Vault matches the wildcard rules
+        // against the path without it first, so `kv/+/x` allows `LIST kv/a/x/`.
+        trimmed
+            .and_then(|t| self.non_exact(t))
+            .or_else(|| self.non_exact(path))
+    }
+
+    /// The best glob or segment-wildcard rule for `path`, by Vault's precedence.
+    fn non_exact<'a>(&'a self, path: &str) -> Option<&'a Permissions> {
         let mut best: Option<Candidate<'a>> = None;
         let mut consider = |c: Candidate<'a>| {
             if best.as_ref().is_none_or(|b| c.key() > b.key()) {
@@ -202,7 +210,8 @@ impl Acl {
             return vec!["root".into()];
         }
         let path = path.trim_start_matches('/');
-        match self.lookup(path, false) {
+        // Vault asks as a list, so that the list fallbacks apply.
+        match self.lookup(path, true) {
             Some(p) if p.capabilities != 0 => cap::names(p.capabilities),
             _ => vec!["deny".into()],
         }
@@ -404,6 +413,15 @@ path "kv/a/bc*" { capabilities = ["delete"] }
     fn list_matches_exact_rule_without_trailing_slash() {
         let a = acl(&[r#"path "secret/metadata/app" { capabilities = ["list"] }"#]);
         assert!(allows(&a, Operation::List, "secret/metadata/app/"));
+        assert!(!allows(&a, Operation::Read, "secret/metadata/app/"));
+    }
+
+    #[test]
+    fn list_matches_wildcard_rules_without_trailing_slash() {
+        let a = acl(&[r#"path "kv/+/+/shared" { capabilities = ["list"] }"#]);
+        assert!(allows(&a, Operation::List, "kv/a/b/shared/"));
+        assert!(!allows(&a, Operation::List, "kv/a/shared/"));
+        assert_eq!(a.capabilities("kv/a/b/shared/"), ["list"]);
     }
 
     #[test]

@@ -170,8 +170,9 @@ fn parse_rule(path: &str, body: Map<String, Value>) -> Result<PathRule, PolicyEr
                 p.capabilities |= match value.as_str().unwrap_or_default() {
                     "deny" => DENY,
                     "read" => READ | LIST,
-                    "write" => CREATE | READ | UPDATE | PATCH | DELETE | LIST,
-                    "sudo" => CREATE | READ | UPDATE | PATCH | DELETE | LIST | SUDO,
+                    // As in Vault, the old forms predate `patch` and do not grant it.
+                    "write" => CREATE | READ | UPDATE | DELETE | LIST,
+                    "sudo" => CREATE | READ | UPDATE | DELETE | LIST | SUDO,
                     other => return fail(format!("path \"{path}\": invalid policy \"{other}\"")),
                 };
             }
@@ -251,7 +252,10 @@ mod tests {
         assert_eq!(a.rules[0].permissions.capabilities, cap::READ | cap::LIST);
         assert!(a.rules[0].permissions.denied_parameters.contains_key("foo"));
         assert_eq!(a.rules[1].path, "sys/x");
-        assert!(a.rules[1].permissions.capabilities & cap::PATCH != 0);
+        assert_eq!(
+            a.rules[1].permissions.capabilities,
+            cap::CREATE | cap::READ | cap::UPDATE | cap::DELETE | cap::LIST
+        );
     }
 
     #[test]

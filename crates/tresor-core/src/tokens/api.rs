@@ -5,7 +5,7 @@ use serde_json::Value;
 use tresor_sdk::{Map, Operation, Request, Response};
 
 use super::roles::{glob, string_list, TokenRole};
-use super::{now, parse_cidrs, NewToken, TokenEntry, TokenStore};
+use super::{expiry, now, now_ms, parse_cidrs, NewToken, TokenEntry, TokenStore};
 use crate::core::CoreConfig;
 use crate::error::CoreError;
 
@@ -30,7 +30,7 @@ fn data(m: Map) -> Option<Response> {
 
 fn auth_response(entry: &TokenEntry, token: &str, warnings: Vec<String>) -> Option<Response> {
     let mut r = Response {
-        auth: Some(entry.auth_block(token, now())),
+        auth: Some(entry.auth_block(token, now_ms())),
         ..Response::default()
     };
     r.warnings = warnings;
@@ -51,18 +51,18 @@ pub async fn handle(
         "create" if write => create(store, config, req, &caller, None, false).await,
         "create-orphan" if write => create(store, config, req, &caller, None, true).await,
         "lookup-self" if op == Read || write => {
-            Ok(data(caller.entry.lookup_data(caller.token, now())))
+            Ok(data(caller.entry.lookup_data(caller.token, now_ms())))
         }
         "lookup" if op == Read || write => {
             let token = required(req, "token")?;
             match store.lookup(&token).await? {
-                Some(e) => Ok(data(e.lookup_data(&token, now()))),
+                Some(e) => Ok(data(e.lookup_data(&token, now_ms()))),
                 None => Err(CoreError::Forbidden("bad token".into())),
             }
         }
         "lookup-accessor" if write => {
             let e = by_accessor(store, req).await?;
-            Ok(data(e.lookup_data("", now())))
+            Ok(data(e.lookup_data("", now_ms())))
         }
         "renew-self" if write => {
             let (e, w) = renew(store, config, caller.entry.clone(), req).await?;
@@ -514,7 +514,7 @@ async fn renew(
     mut entry: TokenEntry,
     req: &Request,
 ) -> Result<(TokenEntry, Vec<String>), CoreError> {
-    if !entry.renewable || entry.expire_time.is_none() {
+    if !entry.renewable || entry.expire_at_ms.is_none() {
         return Err(CoreError::invalid("lease is not renewable"));
     }
     let increment = req.duration_field("increment")?.unwrap_or(0);
@@ -532,7 +532,7 @@ async fn renew(
         entry.explicit_max_ttl,
         elapsed,
     )?;
-    entry.expire_time = Some(t + ttl as i64);
+    entry.expire_at_ms = Some(expiry(now_ms(), ttl));
     store.save(&entry).await?;
     Ok((entry, warning.into_iter().collect()))
 }

@@ -56,8 +56,9 @@ pub struct TokenEntry {
     pub explicit_max_ttl: u64,
     pub period: u64,
     pub renewable: bool,
-    /// Unix seconds; `None`: never expires.
-    pub expire_time: Option<i64>,
+    /// Unix milliseconds; `None`: never expires. Finer than the seconds Vault shows, so that a
+    /// token lives its whole TTL whatever the fraction of the second it was made in.
+    pub expire_at_ms: Option<i64>,
     pub token_type: String,
     pub bound_cidrs: Vec<String>,
     pub role: Option<String>,
@@ -74,13 +75,14 @@ impl TokenEntry {
         self.parent.is_none()
     }
 
-    pub fn expired(&self, now: i64) -> bool {
-        self.expire_time.is_some_and(|t| now >= t)
+    pub fn expired(&self, now_ms: i64) -> bool {
+        self.expire_at_ms.is_some_and(|t| now_ms >= t)
     }
 
-    pub fn ttl_left(&self, now: i64) -> u64 {
-        self.expire_time
-            .map(|t| (t - now).max(0) as u64)
+    /// Seconds left, to the nearest second (a token made with `ttl=2s` reports 2, not 1).
+    pub fn ttl_left(&self, now_ms: i64) -> u64 {
+        self.expire_at_ms
+            .map(|t| ((t - now_ms).max(0) as u64 + 500) / 1000)
             .unwrap_or(0)
     }
 
@@ -94,7 +96,7 @@ impl TokenEntry {
     }
 
     /// Vault's lookup answer. `id` is the raw token where the caller knows it.
-    pub fn lookup_data(&self, id: &str, now: i64) -> Map {
+    pub fn lookup_data(&self, id: &str, now_ms: i64) -> Map {
         let rfc3339 = |t: i64| {
             time::OffsetDateTime::from_unix_timestamp(t)
                 .ok()
@@ -113,11 +115,13 @@ impl TokenEntry {
         m.insert("entity_id".into(), "".into());
         m.insert(
             "expire_time".into(),
-            self.expire_time.map(rfc3339).unwrap_or(Value::Null),
+            self.expire_at_ms
+                .map(|ms| rfc3339_ms(ms).map(Value::String).unwrap_or(Value::Null))
+                .unwrap_or(Value::Null),
         );
         m.insert("explicit_max_ttl".into(), self.explicit_max_ttl.into());
         m.insert("id".into(), id.into());
-        if self.expire_time.is_some() || !self.is_root() {
+        if self.expire_at_ms.is_some() || !self.is_root() {
             m.insert("issue_time".into(), rfc3339(self.creation_time));
         }
         m.insert(
@@ -142,13 +146,13 @@ impl TokenEntry {
             m.insert("role".into(), r.clone().into());
         }
         m.insert("renewable".into(), self.renewable.into());
-        m.insert("ttl".into(), self.ttl_left(now).into());
+        m.insert("ttl".into(), self.ttl_left(now_ms).into());
         m.insert("type".into(), self.token_type.clone().into());
         m
     }
 
     /// The `auth` block of a response that hands out this token.
-    pub fn auth_block(&self, token: &str, now: i64) -> Map {
+    pub fn auth_block(&self, token: &str, now_ms: i64) -> Map {
         let mut m = Map::new();
         m.insert("client_token".into(), token.into());
         m.insert("accessor".into(), self.accessor.clone().into());
@@ -162,7 +166,7 @@ impl TokenEntry {
                 json!(self.meta)
             },
         );
-        m.insert("lease_duration".into(), self.ttl_left(now).into());
+        m.insert("lease_duration".into(), self.ttl_left(now_ms).into());
         m.insert("renewable".into(), self.renewable.into());
         m.insert("entity_id".into(), "".into());
         m.insert("token_type".into(), self.token_type.clone().into());
@@ -249,8 +253,27 @@ pub fn random_base62(len: usize) -> Result<String, CoreError> {
     Ok(out)
 }
 
+/// Unix seconds, as Vault shows creation times.
 pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Unix milliseconds, for expiry.
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// The expiry of a TTL of `ttl` seconds starting at `from_ms`, saturating for absurd TTLs.
+pub fn expiry(from_ms: i64, ttl: u64) -> i64 {
+    from_ms.saturating_add((ttl.min(i64::MAX as u64) as i64).saturating_mul(1000))
+}
+
+/// RFC 3339 with the sub-second part, as Vault prints times.
+pub fn rfc3339_ms(ms: i64) -> Option<String> {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()?
+        .format(&time::format_description::well_known::Rfc3339)
+        .ok()
 }
 
 #[derive(Serialize, Deserialize)]
@@ -345,8 +368,7 @@ impl TokenStore {
             explicit_max_ttl: req.explicit_max_ttl,
             period: req.period,
             renewable: req.renewable,
-            expire_time: (req.ttl > 0)
-                .then(|| t.saturating_add(req.ttl.min(i64::MAX as u64) as i64)),
+            expire_at_ms: (req.ttl > 0).then(|| expiry(now_ms(), req.ttl)),
             token_type: if req.token_type.is_empty() {
                 "service".into()
             } else {
@@ -413,7 +435,7 @@ impl TokenStore {
     async fn live(&self, entry: Option<TokenEntry>) -> Result<Option<TokenEntry>, CoreError> {
         match entry {
             Some(e) if e.revoking => Ok(None),
-            Some(e) if e.expired(now()) => {
+            Some(e) if e.expired(now_ms()) => {
                 self.revoke_tree(&e.id_hash).await?;
                 Ok(None)
             }
@@ -555,7 +577,7 @@ impl TokenStore {
                         self.barrier.delete(&key).await?;
                         cleaned += 1;
                     }
-                    Some(e) if e.expired(now()) => {
+                    Some(e) if e.expired(now_ms()) => {
                         self.revoke_tree(&e.id_hash).await?;
                         cleaned += 1;
                     }

@@ -196,6 +196,12 @@ async fn dispatch(
         "DELETE" => (Operation::Delete, query),
         _ => return Err(ApiError::bare(StatusCode::METHOD_NOT_ALLOWED)),
     };
+    // As in Vault, a list names a directory: `LIST secret/metadata/app` is checked by the ACL
+    // (and answered) as `secret/metadata/app/`, so a `secret/metadata/app/*` rule allows it.
+    let mut path = path;
+    if operation == Operation::List && !path.ends_with('/') {
+        path.push('/');
+    }
     let request_id = uuid::Uuid::new_v4().to_string();
     let req = CoreRequest {
         id: request_id.clone(),
