@@ -54,7 +54,7 @@ pub(crate) async fn handle(
             }
             if let Some(rest) = path.strip_prefix("internal/ui/mounts/") {
                 if op == Read {
-                    return ui_mount(active, rest);
+                    return ui_mount(active, rest, &caller);
                 }
                 return Err(tresor_sdk::Error::UnsupportedOperation.into());
             }
@@ -162,14 +162,26 @@ fn ui_mounts(active: &Active) -> Response {
     Response::data(data)
 }
 
-/// `sys/internal/ui/mounts/<path>`: the mount that serves `path`, with its path.
-fn ui_mount(active: &Active, path: &str) -> Result<Option<Response>, CoreError> {
-    let (mount, _) = active.router.route(path).ok_or_else(|| {
-        CoreError::invalid(format!(
-            "no mount found for path \"{}\"",
-            path.trim_end_matches('/')
+/// `sys/internal/ui/mounts/<path>`: the mount that serves `path`, with its path. This is the
+/// CLI's preflight (is `secret/` KV v1 or v2?), so it is not checked against the path itself but
+/// answered to any token with some access under the mount; anything else, an unknown mount
+/// included (so that mounts cannot be probed), is Vault's 403.
+fn ui_mount(
+    active: &Active,
+    path: &str,
+    caller: &Caller<'_>,
+) -> Result<Option<Response>, CoreError> {
+    let asked = format!("{}/", path.trim_end_matches('/'));
+    let denied = || {
+        CoreError::Forbidden(format!(
+            "preflight capability check returned 403, please ensure client's policies grant access to path \"{asked}\""
         ))
-    })?;
+    };
+    let (mount, _) = active.router.route(&asked).ok_or_else(denied)?;
+    let acl = active.policies.acl(&caller.entry.policies);
+    if !acl.has_mount_access(&mount.entry.path) {
+        return Err(denied());
+    }
     let mut api = mount.entry.to_api();
     if let Value::Object(m) = &mut api {
         m.insert("path".into(), Value::String(mount.entry.path.clone()));

@@ -1,5 +1,7 @@
-//! The one Tresor binary. Called as `tresor` or through a link named `vault`, it behaves the same.
+//! The one Tresor binary: `server` runs the server, every other command is the Vault-compatible
+//! client CLI (`cli/`). Called as `tresor` or through a link named `vault`, it behaves the same.
 
+mod cli;
 mod flags;
 
 use std::path::PathBuf;
@@ -22,46 +24,14 @@ const SERVER_FLAGS: &[(&str, Kind)] = &[
     ("recovery", Kind::Bool),
 ];
 
-const HELP: &str = "Usage: vault <command> [args]
-
-Common commands:
-    read        Read data and retrieves secrets
-    write       Write data, configuration, and secrets
-    delete      Delete secrets and configuration
-    list        List data or secrets
-    login       Authenticate locally
-    server      Start a Tresor server
-    status      Print seal and HA status
-    version     Print the version
-
-Tresor speaks Vault's HTTP API. This build ships the server; the client commands
-arrive with the CLI.
-";
-
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        None | Some("-h" | "-help" | "--help" | "help") => {
-            print!("{HELP}");
-            if args.is_empty() {
-                ExitCode::from(127)
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
-        Some("version" | "-v" | "-version" | "--version") => {
-            println!(
-                "Tresor v{} (Vault API {})",
-                env!("CARGO_PKG_VERSION"),
-                tresor_core::VAULT_VERSION
-            );
-            ExitCode::SUCCESS
-        }
         Some("server") => server(&args[1..]),
-        Some(other) => {
-            eprintln!("Unknown command: {other}\n\n{HELP}");
-            ExitCode::from(127)
+        Some("-v" | "-version" | "--version") if args.len() == 1 => {
+            cli::run(&["version".to_owned()])
         }
+        _ => cli::run(&args),
     }
 }
 

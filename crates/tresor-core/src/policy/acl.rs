@@ -204,6 +204,34 @@ impl Acl {
         best.map(|c| c.perms)
     }
 
+    /// Whether the token may learn about the mount at `mount_path` (`secret/`): some rule at or
+    /// under it grants something, as Vault's `hasMountAccess` decides for the CLI's preflight.
+    pub fn has_mount_access(&self, mount_path: &str) -> bool {
+        if self.root || self.capabilities(mount_path) != ["deny"] {
+            return true;
+        }
+        let grants = |p: &Permissions| p.capabilities != 0 && p.capabilities & cap::DENY == 0;
+        let under = |(k, p): (&String, &Permissions)| k.starts_with(mount_path) && grants(p);
+        if self.exact.iter().any(under) || self.prefix.iter().any(under) {
+            return true;
+        }
+        let mount: Vec<&str> = mount_path.trim_end_matches('/').split('/').collect();
+        self.segment.iter().any(|(full, p)| {
+            let (pattern, is_prefix) = match full.strip_suffix('*') {
+                Some(pat) => (pat, true),
+                None => (full.as_str(), false),
+            };
+            let pat: Vec<&str> = pattern.split('/').collect();
+            grants(p)
+                && mount.iter().enumerate().all(|(i, m)| match pat.get(i) {
+                    Some(&"+") => true,
+                    Some(seg) if seg == m => true,
+                    Some(seg) => is_prefix && i == pat.len() - 1 && m.starts_with(seg),
+                    None => false,
+                })
+        })
+    }
+
     /// The capabilities on `path`, as `sys/capabilities` answers them.
     pub fn capabilities(&self, path: &str) -> Vec<String> {
         if self.root {
@@ -414,6 +442,17 @@ path "kv/a/bc*" { capabilities = ["delete"] }
         let a = acl(&[r#"path "secret/metadata/app" { capabilities = ["list"] }"#]);
         assert!(allows(&a, Operation::List, "secret/metadata/app/"));
         assert!(!allows(&a, Operation::Read, "secret/metadata/app/"));
+    }
+
+    #[test]
+    fn mount_access_for_the_cli_preflight() {
+        let a = acl(&[r#"path "secret/data/app/*" { capabilities = ["read"] }
+path "kv/+/shared" { capabilities = ["list"] }
+path "other/*" { capabilities = ["deny"] }"#]);
+        assert!(a.has_mount_access("secret/"));
+        assert!(a.has_mount_access("kv/"));
+        assert!(!a.has_mount_access("other/"));
+        assert!(!a.has_mount_access("sys/"));
     }
 
     #[test]

@@ -289,7 +289,9 @@ async fn create(
 ) -> Result<Option<Response>, CoreError> {
     let parent = caller.entry;
     let parent_is_root = parent.is_root();
-    if req.data.contains_key("entity_alias") {
+    // Vault's CLI always sends `entity_alias`, empty unless asked for.
+    let asked = |v: &serde_json::Value| !(v.is_null() || v.as_str() == Some(""));
+    if req.data.get("entity_alias").is_some_and(asked) {
         return Err(CoreError::invalid(
             "entity_alias is not supported by Tresor yet",
         ));

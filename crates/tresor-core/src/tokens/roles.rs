@@ -144,7 +144,14 @@ impl TokenRole {
                 }
             }
         }
-        if req.data.contains_key("allowed_entity_aliases") {
+        let empty = |v: &serde_json::Value| {
+            v.is_null() || v.as_str() == Some("") || v.as_array().is_some_and(|a| a.is_empty())
+        };
+        if req
+            .data
+            .get("allowed_entity_aliases")
+            .is_some_and(|v| !empty(v))
+        {
             return Err(CoreError::invalid(
                 "allowed_entity_aliases is not supported by Tresor yet",
             ));

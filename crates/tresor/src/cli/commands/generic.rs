@@ -1,0 +1,241 @@
+//! The generic verbs: `read`, `write`, `delete`, `list`, `patch`, `path-help`, `status`,
+//! `version`.
+
+use serde_json::Value;
+
+use crate::cli::args::{parse_data, Stdin};
+use crate::cli::output::{self, Format};
+use crate::cli::{Ctx, Failure, Outcome};
+
+fn sanitize(path: &str) -> String {
+    path.trim_start_matches('/').to_owned()
+}
+
+/// Extra `key=value` arguments of a read or delete travel as query parameters.
+fn query_of(data: serde_json::Map<String, Value>) -> Vec<(String, String)> {
+    data.into_iter()
+        .flat_map(|(k, v)| match v {
+            Value::Array(items) => items
+                .into_iter()
+                .map(|i| (k.clone(), i.as_str().unwrap_or_default().to_owned()))
+                .collect::<Vec<_>>(),
+            other => vec![(k, other.as_str().unwrap_or_default().to_owned())],
+        })
+        .collect()
+}
+
+/// Prints a write's answer: nothing to show is "Success!", otherwise the field or the secret.
+pub fn print_written(ctx: &Ctx, path: &str, resp: Option<Value>) -> Outcome {
+    match resp {
+        None => {
+            if ctx.format == Format::Table {
+                println!("Success! Data written to: {path}");
+            }
+            Ok(0)
+        }
+        Some(r) => match &ctx.field {
+            Some(f) => output::print_field(ctx.format, &r, f),
+            None => {
+                output::output_secret(ctx.format, &r);
+                Ok(0)
+            }
+        },
+    }
+}
+
+pub async fn read(ctx: &mut Ctx) -> Outcome {
+    ctx.expect_args(1, None)?;
+    let path = sanitize(&ctx.args()[0]);
+    let query = query_of(parse_data(&ctx.args()[1..], &mut Stdin::default())?);
+    let resp = ctx
+        .client
+        .request("GET", &path, &query, None)
+        .await
+        .map_err(|e| Failure::Remote(format!("Error reading {path}: {e}")))?;
+    let Some(resp) = resp else {
+        return Err(Failure::Remote(format!("No value found at {path}")));
+    };
+    if let Some(f) = &ctx.field {
+        return output::print_field(ctx.format, &resp, f);
+    }
+    output::output_secret(ctx.format, &resp);
+    Ok(0)
+}
+
+/// `write` (PUT) and `patch` (PATCH): data from the arguments, `-force` to send none.
+async fn send_data(ctx: &mut Ctx, method: &str) -> Outcome {
+    ctx.expect_args(1, None)?;
+    let path = sanitize(&ctx.args()[0]);
+    let data = parse_data(&ctx.args()[1..], &mut Stdin::default())?;
+    if data.is_empty() && !ctx.flags.bool("force") && !ctx.flags.bool("f") {
+        return Err(Failure::Local("Must supply data or use -force".into()));
+    }
+    let resp = write_data(ctx, method, &path, &Value::Object(data)).await?;
+    print_written(ctx, &path, resp)
+}
+
+/// Sends data to `path`; a failure reads "Error writing data to PATH: …", as in Vault.
+pub async fn write_data(
+    ctx: &Ctx,
+    method: &str,
+    path: &str,
+    body: &Value,
+) -> Result<Option<Value>, Failure> {
+    ctx.client
+        .request(method, path, &[], Some(body))
+        .await
+        .map_err(|e| Failure::Remote(format!("Error writing data to {path}: {e}")))
+}
+
+pub async fn write(ctx: &mut Ctx) -> Outcome {
+    send_data(ctx, "PUT").await
+}
+
+pub async fn patch(ctx: &mut Ctx) -> Outcome {
+    send_data(ctx, "PATCH").await
+}
+
+pub async fn delete(ctx: &mut Ctx) -> Outcome {
+    if ctx.args().is_empty() {
+        return Err(Failure::Local(
+            "Not enough arguments (expected at least 1, got 0)".into(),
+        ));
+    }
+    let path = sanitize(&ctx.args()[0]);
+    let query = query_of(parse_data(&ctx.args()[1..], &mut Stdin::default())?);
+    ctx.client
+        .request("DELETE", &path, &query, None)
+        .await
+        .map_err(|e| Failure::Remote(format!("Error deleting {path}: {e}")))?;
+    if ctx.format == Format::Table {
+        println!("Success! Data deleted (if it existed) at: {path}");
+    }
+    Ok(0)
+}
+
+/// Prints a list answer, or Vault's words for an empty one.
+pub fn print_list(ctx: &Ctx, path: &str, resp: Option<Value>) -> Outcome {
+    let has_keys = resp
+        .as_ref()
+        .and_then(|r| r.get("data"))
+        .and_then(|d| d.get("keys"))
+        .is_some_and(Value::is_array);
+    if ctx.format != Format::Table && !has_keys {
+        output::print_structured(ctx.format, &serde_json::json!({}));
+        return Ok(2);
+    }
+    let Some(resp) = resp.filter(|r| r.get("data").is_some_and(|d| !d.is_null())) else {
+        return Err(Failure::Remote(format!("No value found at {path}")));
+    };
+    if !has_keys {
+        return Err(Failure::Remote(format!("No entries found at {path}")));
+    }
+    output::output_list(ctx.format, &resp);
+    Ok(0)
+}
+
+pub async fn list(ctx: &mut Ctx) -> Outcome {
+    ctx.expect_args(1, Some(1))?;
+    let path = sanitize(&ctx.args()[0]);
+    let resp = ctx
+        .client
+        .list(&path)
+        .await
+        .map_err(|e| Failure::Remote(format!("Error listing {path}: {e}")))?;
+    print_list(ctx, &path, resp)
+}
+
+pub async fn path_help(ctx: &mut Ctx) -> Outcome {
+    ctx.expect_args(1, Some(1))?;
+    let path = sanitize(&ctx.args()[0]);
+    let resp = ctx
+        .client
+        .request("GET", &path, &[("help".into(), "1".into())], None)
+        .await
+        .map_err(|e| Failure::Remote(format!("Error retrieving help: {e}")))?;
+    let help = resp
+        .as_ref()
+        .and_then(|r| r.get("help"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| Failure::Remote(format!("No help available for {path}")))?;
+    if ctx.format == Format::Table {
+        println!("{}", help.trim_end());
+    } else {
+        output::print_structured(ctx.format, resp.as_ref().unwrap_or(&Value::Null));
+    }
+    Ok(0)
+}
+
+pub async fn status(ctx: &mut Ctx) -> Outcome {
+    ctx.expect_args(0, Some(0))?;
+    let seal = ctx
+        .client
+        .get("sys/seal-status")
+        .await
+        .map_err(|e| Failure::Local(format!("Error checking seal status: {e}")))?
+        .unwrap_or(Value::Null);
+    let sealed = seal.get("sealed").and_then(Value::as_bool).unwrap_or(true);
+    print_seal_status(ctx, &seal).await;
+    Ok(if sealed { 2 } else { 0 })
+}
+
+/// Prints a seal status (`status`, and `operator unseal`'s answer) with the HA flag from
+/// `sys/leader`.
+pub async fn print_seal_status(ctx: &Ctx, seal: &Value) {
+    let leader = ctx.client.get("sys/leader").await.ok().flatten();
+    let ha = leader
+        .as_ref()
+        .and_then(|l| l.get("ha_enabled"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if ctx.format != Format::Table {
+        let mut out = seal.as_object().cloned().unwrap_or_default();
+        out.insert("ha_enabled".into(), ha.into());
+        output::print_structured(ctx.format, &Value::Object(out));
+    } else {
+        print!(
+            "{}",
+            output::table(&["Key", "Value"], status_rows(seal, ha))
+        );
+    }
+}
+
+/// The rows of `vault status`, shared with `operator unseal`.
+pub fn status_rows(seal: &Value, ha: bool) -> Vec<Vec<String>> {
+    let s = |k: &str| seal.get(k).map(output::go_value).unwrap_or_default();
+    let sealed = seal.get("sealed").and_then(Value::as_bool).unwrap_or(true);
+    let mut rows = vec![
+        vec!["Seal Type".into(), s("type")],
+        vec!["Initialized".into(), s("initialized")],
+        vec!["Sealed".into(), s("sealed")],
+        vec!["Total Shares".into(), s("n")],
+        vec!["Threshold".into(), s("t")],
+    ];
+    if sealed {
+        rows.push(vec![
+            "Unseal Progress".into(),
+            format!("{}/{}", s("progress"), s("t")),
+        ]);
+        rows.push(vec!["Unseal Nonce".into(), s("nonce")]);
+    }
+    rows.push(vec!["Version".into(), s("version")]);
+    rows.push(vec!["Build Date".into(), s("build_date")]);
+    rows.push(vec!["Storage Type".into(), s("storage_type")]);
+    let name = s("cluster_name");
+    let id = s("cluster_id");
+    if !name.is_empty() && !id.is_empty() {
+        rows.push(vec!["Cluster Name".into(), name]);
+        rows.push(vec!["Cluster ID".into(), id]);
+    }
+    rows.push(vec!["HA Enabled".into(), ha.to_string()]);
+    rows
+}
+
+pub async fn version(_ctx: &mut Ctx) -> Outcome {
+    println!(
+        "Tresor v{} (Vault API {})",
+        env!("CARGO_PKG_VERSION"),
+        tresor_core::VAULT_VERSION
+    );
+    Ok(0)
+}

@@ -1,0 +1,220 @@
+//! The command table: every command's name, synopsis, usage and own flags, and the dispatch
+//! from a name to its code.
+
+mod generic;
+mod kv;
+mod login;
+mod mounts;
+mod operator;
+mod policy;
+mod token;
+
+use super::{Command, Ctx, Failure, Outcome};
+use crate::flags::Kind;
+
+const FORCE: &[(&str, Kind)] = &[("force", Kind::Bool), ("f", Kind::Bool)];
+const KV_MOUNT: &[(&str, Kind)] = &[("mount", Kind::Value)];
+const KV_WRITE: &[(&str, Kind)] = &[("mount", Kind::Value), ("cas", Kind::Value)];
+const KV_PATCH: &[(&str, Kind)] = &[
+    ("mount", Kind::Value),
+    ("cas", Kind::Value),
+    ("method", Kind::Value),
+];
+const KV_VERSION: &[(&str, Kind)] = &[("mount", Kind::Value), ("version", Kind::Value)];
+const KV_VERSIONS: &[(&str, Kind)] = &[("mount", Kind::Value), ("versions", Kind::Value)];
+const KV_METADATA: &[(&str, Kind)] = &[
+    ("mount", Kind::Value),
+    ("max-versions", Kind::Value),
+    ("cas-required", Kind::Bool),
+    ("delete-version-after", Kind::Value),
+    ("custom-metadata", Kind::Value),
+    ("remove-custom-metadata", Kind::Value),
+];
+const LIST: &[(&str, Kind)] = &[("detailed", Kind::Bool)];
+const INIT: &[(&str, Kind)] = &[
+    ("key-shares", Kind::Value),
+    ("key-threshold", Kind::Value),
+    ("pgp-keys", Kind::Value),
+    ("root-token-pgp-key", Kind::Value),
+    ("status", Kind::Bool),
+];
+const UNSEAL: &[(&str, Kind)] = &[("reset", Kind::Bool), ("migrate", Kind::Bool)];
+const TOKEN_CREATE: &[(&str, Kind)] = &[
+    ("id", Kind::Value),
+    ("display-name", Kind::Value),
+    ("ttl", Kind::Value),
+    ("explicit-max-ttl", Kind::Value),
+    ("period", Kind::Value),
+    ("renewable", Kind::Bool),
+    ("orphan", Kind::Bool),
+    ("no-default-policy", Kind::Bool),
+    ("use-limit", Kind::Value),
+    ("role", Kind::Value),
+    ("type", Kind::Value),
+    ("policy", Kind::Value),
+    ("metadata", Kind::Value),
+    ("entity-alias", Kind::Value),
+];
+const ACCESSOR: &[(&str, Kind)] = &[("accessor", Kind::Bool)];
+const TOKEN_RENEW: &[(&str, Kind)] = &[
+    ("increment", Kind::Value),
+    ("i", Kind::Value),
+    ("accessor", Kind::Bool),
+];
+const TOKEN_REVOKE: &[(&str, Kind)] = &[
+    ("accessor", Kind::Bool),
+    ("self", Kind::Bool),
+    ("mode", Kind::Value),
+];
+const MOUNT_ENABLE: &[(&str, Kind)] = &[
+    ("path", Kind::Value),
+    ("description", Kind::Value),
+    ("default-lease-ttl", Kind::Value),
+    ("max-lease-ttl", Kind::Value),
+    ("force-no-cache", Kind::Bool),
+    ("local", Kind::Bool),
+    ("seal-wrap", Kind::Bool),
+    ("external-entropy-access", Kind::Bool),
+    ("options", Kind::Value),
+    ("version", Kind::Value),
+    ("plugin-name", Kind::Value),
+    ("plugin-version", Kind::Value),
+    ("audit-non-hmac-request-keys", Kind::Value),
+    ("audit-non-hmac-response-keys", Kind::Value),
+    ("passthrough-request-headers", Kind::Value),
+    ("allowed-response-headers", Kind::Value),
+    ("listing-visibility", Kind::Value),
+];
+const MOUNT_TUNE: &[(&str, Kind)] = &[
+    ("description", Kind::Value),
+    ("default-lease-ttl", Kind::Value),
+    ("max-lease-ttl", Kind::Value),
+    ("options", Kind::Value),
+    ("version", Kind::Value),
+    ("audit-non-hmac-request-keys", Kind::Value),
+    ("audit-non-hmac-response-keys", Kind::Value),
+    ("passthrough-request-headers", Kind::Value),
+    ("allowed-response-headers", Kind::Value),
+    ("listing-visibility", Kind::Value),
+];
+const LOGIN: &[(&str, Kind)] = &[
+    ("method", Kind::Value),
+    ("path", Kind::Value),
+    ("no-store", Kind::Bool),
+    ("no-print", Kind::Bool),
+    ("token-only", Kind::Bool),
+];
+
+const fn cmd(
+    name: &'static str,
+    synopsis: &'static str,
+    usage: &'static str,
+    flags: &'static [(&'static str, Kind)],
+) -> Command {
+    Command {
+        name,
+        synopsis,
+        usage,
+        flags,
+    }
+}
+
+pub const ALL: &[Command] = &[
+    cmd("read", "Read data and retrieves secrets", "  Reads data from Tresor at the given path.\n\n      $ vault read secret/my-secret", &[]),
+    cmd("write", "Write data, configuration, and secrets", "  Writes data to Tresor at the given path. Data is key=value pairs, key=@file,\n  key=- (standard input), or - for a JSON object on standard input.\n\n      $ vault write secret/my-secret foo=bar", FORCE),
+    cmd("delete", "Delete secrets and configuration", "  Deletes secrets and configuration from Tresor at the given path.", &[]),
+    cmd("list", "List data or secrets", "  Lists data from Tresor at the given path.", LIST),
+    cmd("patch", "Patch data, configuration, and secrets", "  Patches data at the given path with a JSON merge patch.", FORCE),
+    cmd("path-help", "Retrieve API help for paths", "  Retrieves API help for paths.", &[]),
+    cmd("status", "Print seal and HA status", "  Prints the current state of Tresor including whether it is sealed. The exit\n  code is 0 when unsealed, 2 when sealed, 1 on error.", &[]),
+    cmd("version", "Prints the Tresor CLI version", "", &[]),
+    cmd("login", "Authenticate locally", "  Authenticates users or machines to Tresor using the provided arguments and\n  stores the token in ~/.vault-token.\n\n      $ vault login s.abc\n      $ vault login -method=userpass username=me\n      $ vault login -method=approle role_id=... secret_id=...", LOGIN),
+    cmd("kv put", "Sets or updates data in the KV store", "  Writes the data to the given path in the key-value store.", KV_WRITE),
+    cmd("kv get", "Retrieves data from the KV store", "  Retrieves the value from the key-value store at the given path.", KV_VERSION),
+    cmd("kv patch", "Sets or updates data in the KV store without overwriting", "  Writes the data to the given path, merged with what is there (KV v2).", KV_PATCH),
+    cmd("kv list", "List data or secrets", "  Lists data from the key-value store at the given path.", KV_MOUNT),
+    cmd("kv delete", "Deletes versions in the KV store", "  Deletes the data for the given path (the latest version, or -versions).", KV_VERSIONS),
+    cmd("kv undelete", "Undeletes versions in the KV store", "  Undeletes the given -versions of the secret at the given path.", KV_VERSIONS),
+    cmd("kv destroy", "Permanently removes one or more versions in the KV store", "  Permanently removes the given -versions of the secret at the given path.", KV_VERSIONS),
+    cmd("kv rollback", "Rolls back to a previous version of data", "  Writes the data of -version as the newest version.", KV_VERSION),
+    cmd("kv enable-versioning", "Turns on versioning for a KV store", "  Upgrades a KV version 1 mount to version 2.", &[]),
+    cmd("kv metadata get", "Retrieves key metadata from the KV store", "  Retrieves the metadata of the secret at the given path.", KV_MOUNT),
+    cmd("kv metadata put", "Sets or updates key settings in the KV store", "  Writes the settings of the secret at the given path.", KV_METADATA),
+    cmd("kv metadata patch", "Patches key settings in the KV store", "  Patches the settings of the secret at the given path.", KV_METADATA),
+    cmd("kv metadata delete", "Deletes all versions and metadata for a key in the KV store", "  Deletes all versions and the metadata of the secret at the given path.", KV_MOUNT),
+    cmd("operator init", "Initializes a server", "  Initializes a Tresor server: generates the unseal key shares and the root token.", INIT),
+    cmd("operator unseal", "Unseals the server", "  Provides an unseal key share. Without an argument, the key is read from a\n  hidden prompt.", UNSEAL),
+    cmd("operator seal", "Seals the server", "  Seals the server.", &[]),
+    cmd("operator key-status", "Provides information about the active encryption key", "  Provides information about the active encryption key.", &[]),
+    cmd("token create", "Create a new token", "  Creates a new token.\n\n      $ vault token create -policy=backend -period=24h", TOKEN_CREATE),
+    cmd("token lookup", "Display information about a token", "  Displays information about a token, or the caller's own.", ACCESSOR),
+    cmd("token renew", "Renew a token lease", "  Renews a token, or the caller's own.", TOKEN_RENEW),
+    cmd("token revoke", "Revoke a token and its children", "  Revokes a token and all its children.", TOKEN_REVOKE),
+    cmd("token capabilities", "Print capabilities of a token on a path", "  Prints the capabilities of a token (or the caller's) on a path.", ACCESSOR),
+    cmd("policy list", "Lists the installed policies", "  Lists the names of the policies that are installed.", &[]),
+    cmd("policy read", "Prints the contents of a policy", "  Prints the contents and metadata of the policy.", &[]),
+    cmd("policy write", "Uploads a named policy from a file", "  Uploads a policy from a file, or - for standard input.\n\n      $ vault policy write my-policy /tmp/policy.hcl", &[]),
+    cmd("policy delete", "Deletes a policy by name", "  Deletes the policy named NAME.", &[]),
+    cmd("policy fmt", "Formats a policy on disk", "  Checks a policy file parses, and rewrites it formatted.", &[]),
+    cmd("secrets enable", "Enable a secrets engine", "  Enables a secrets engine at a path (the type, unless -path).\n\n      $ vault secrets enable -path=secret -version=2 kv", MOUNT_ENABLE),
+    cmd("secrets disable", "Disable a secrets engine", "  Disables the secrets engine at the given path, and removes its data.", &[]),
+    cmd("secrets list", "List enabled secrets engines", "  Lists the enabled secrets engines.", LIST),
+    cmd("secrets tune", "Tune a secrets engine configuration", "  Tunes the configuration options of the secrets engine at the given path.", MOUNT_TUNE),
+    cmd("secrets move", "Move a secrets engine to a new path", "  Moves an existing secrets engine to a new path, with its data.", &[]),
+    cmd("auth enable", "Enables a new auth method", "  Enables an auth method at a path (the type, unless -path).", MOUNT_ENABLE),
+    cmd("auth disable", "Disables an auth method", "  Disables the auth method at the given path, and revokes its tokens.", &[]),
+    cmd("auth list", "Lists enabled auth methods", "  Lists the enabled auth methods.", LIST),
+    cmd("auth tune", "Tunes an auth method configuration", "  Tunes the configuration options of the auth method at the given path.", MOUNT_TUNE),
+];
+
+/// Runs the command named `name`.
+pub async fn run(name: &str, ctx: &mut Ctx) -> Outcome {
+    match name {
+        "read" => generic::read(ctx).await,
+        "write" => generic::write(ctx).await,
+        "delete" => generic::delete(ctx).await,
+        "list" => generic::list(ctx).await,
+        "patch" => generic::patch(ctx).await,
+        "path-help" => generic::path_help(ctx).await,
+        "status" => generic::status(ctx).await,
+        "version" => generic::version(ctx).await,
+        "login" => login::login(ctx).await,
+        "kv put" => kv::put(ctx).await,
+        "kv get" => kv::get(ctx).await,
+        "kv patch" => kv::patch(ctx).await,
+        "kv list" => kv::list(ctx).await,
+        "kv delete" => kv::delete(ctx).await,
+        "kv undelete" => kv::undelete(ctx).await,
+        "kv destroy" => kv::destroy(ctx).await,
+        "kv rollback" => kv::rollback(ctx).await,
+        "kv enable-versioning" => kv::enable_versioning(ctx).await,
+        "kv metadata get" => kv::metadata_get(ctx).await,
+        "kv metadata put" => kv::metadata_put(ctx).await,
+        "kv metadata patch" => kv::metadata_patch(ctx).await,
+        "kv metadata delete" => kv::metadata_delete(ctx).await,
+        "operator init" => operator::init(ctx).await,
+        "operator unseal" => operator::unseal(ctx).await,
+        "operator seal" => operator::seal(ctx).await,
+        "operator key-status" => operator::key_status(ctx).await,
+        "token create" => token::create(ctx).await,
+        "token lookup" => token::lookup(ctx).await,
+        "token renew" => token::renew(ctx).await,
+        "token revoke" => token::revoke(ctx).await,
+        "token capabilities" => token::capabilities(ctx).await,
+        "policy list" => policy::list(ctx).await,
+        "policy read" => policy::read(ctx).await,
+        "policy write" => policy::write(ctx).await,
+        "policy delete" => policy::delete(ctx).await,
+        "policy fmt" => policy::fmt(ctx).await,
+        "secrets enable" => mounts::secrets_enable(ctx).await,
+        "secrets disable" => mounts::secrets_disable(ctx).await,
+        "secrets list" => mounts::secrets_list(ctx).await,
+        "secrets tune" => mounts::secrets_tune(ctx).await,
+        "secrets move" => mounts::secrets_move(ctx).await,
+        "auth enable" => mounts::auth_enable(ctx).await,
+        "auth disable" => mounts::auth_disable(ctx).await,
+        "auth list" => mounts::auth_list(ctx).await,
+        "auth tune" => mounts::auth_tune(ctx).await,
+        other => Err(Failure::Local(format!("Unknown command: {other}"))),
+    }
+}
