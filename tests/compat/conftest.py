@@ -102,7 +102,8 @@ class Server:
 
 
 def dev_argv(binary, port):
-    return [binary, "server", "-dev", f"-dev-root-token-id={TOKEN}", f"-dev-listen-address=127.0.0.1:{port}"]
+    return [binary, "server", "-dev", f"-dev-root-token-id={TOKEN}", f"-dev-listen-address=127.0.0.1:{port}",
+            "-dev-no-store-token"]
 
 
 @pytest.fixture

@@ -451,6 +451,53 @@ impl Core {
         result
     }
 
+    /// `vault path-help` (`GET path?help=1`): the help of whatever serves `path`. Vault lets
+    /// every valid token read help on every path, so the ACL is not asked.
+    pub async fn help(
+        &self,
+        token: Option<&str>,
+        path: &str,
+        client_addr: Option<std::net::IpAddr>,
+    ) -> Result<String, CoreError> {
+        let active = self.active()?;
+        let entry = active
+            .tokens
+            .lookup(token.unwrap_or_default())
+            .await?
+            .ok_or(CoreError::PermissionDenied)?;
+        if !entry.cidr_allows(client_addr) {
+            return Err(CoreError::PermissionDenied);
+        }
+        if path == "sys" || path.starts_with("sys/") {
+            return Ok(tresor_sdk::help_text(
+                "The system backend is built in to Tresor and cannot be remounted or\nunmounted. It contains the paths that are used to configure Tresor itself\nas well as paths used to mount and unmount other backends.",
+                &[
+                    ("^mounts/(?P<path>.+?)$", "Mount a new backend at a new path."),
+                    ("^policies/acl/(?P<name>.+)$", "Read, Modify, or Delete an access control policy."),
+                    ("^capabilities$", "Fetches the capabilities of the given token on the given path."),
+                    ("^seal$", "Seals Tresor."),
+                    ("^tools/hash(/(?P<urlalgorithm>.+))?$", "Generate a hash sum for input data"),
+                ],
+            ));
+        }
+        if path == "auth/token" || path.starts_with("auth/token/") {
+            return Ok(tresor_sdk::help_text(
+                "The token credential backend is always enabled and builtin to Tresor.\nClient tokens are used to identify a client and to allow Tresor to associate\npolicies and ACLs which are enforced on every request.",
+                &[
+                    ("^create$", "The token create path is used to create new tokens."),
+                    ("^lookup-self$", "This endpoint will lookup a token associated with the calling token."),
+                    ("^renew-self$", "This endpoint will renew the token associated with the calling token."),
+                    ("^revoke$", "This endpoint will delete the given token and all of its child tokens."),
+                    ("^roles/(?P<role_name>\\w(([\\w-.]+)?\\w)?)$", "This endpoint allows creating, reading, and deleting roles."),
+                ],
+            ));
+        }
+        let target = self
+            .target(&active, path, &entry)
+            .ok_or_else(|| CoreError::NoRoute(path.to_owned()))?;
+        Ok(target.backend.help())
+    }
+
     /// Vault's ACL tells a write to a new path (`create`) from one to an existing path
     /// (`update`); the backend that owns the path says which it is.
     async fn acl_operation(

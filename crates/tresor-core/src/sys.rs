@@ -38,6 +38,12 @@ pub(crate) async fn handle(
             Ok(None)
         }
         "internal/ui/mounts" if op == Read => Ok(Some(ui_mounts(active))),
+        // Only the token method exists yet; `sys/auth/<path>` (enabling others) comes with them.
+        "auth" | "auth/" if op == Read => {
+            let mut data = Map::new();
+            data.insert("token/".into(), token_auth_mount());
+            Ok(Some(Response::data(data)))
+        }
         "key-status" if op == Read => {
             let (term, since) = core.barrier().key_status()?;
             Ok(Some(key_status(term, since)))

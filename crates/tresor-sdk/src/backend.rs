@@ -32,4 +32,21 @@ pub trait Backend: Send + Sync {
     async fn exists(&self, _req: &Request, _view: &dyn StorageView) -> Result<Option<bool>> {
         Ok(None)
     }
+
+    /// The text of `vault path-help` (`GET <mount>/?help=1`): what the backend is and its paths.
+    fn help(&self) -> String {
+        "## DESCRIPTION\n\nNo help is available for this backend.\n".into()
+    }
+}
+
+/// Help text in Vault's layout: a description, then each path pattern with what it does.
+pub fn help_text(description: &str, paths: &[(&str, &str)]) -> String {
+    let mut s = format!(
+        "## DESCRIPTION\n\n{}\n\n## PATHS\n\nThe following paths are supported by this backend. To view help for\nany of the paths below, use the help command with any route matching\nthe path pattern. Note that depending on the policy of your auth token,\nyou may or may not be able to access certain paths.\n",
+        description.trim()
+    );
+    for (pattern, what) in paths {
+        s.push_str(&format!("\n    {pattern}\n        {what}\n"));
+    }
+    s
 }

@@ -10,7 +10,7 @@ mod request;
 mod response;
 pub mod ttl;
 
-pub use backend::{Backend, StorageView};
+pub use backend::{help_text, Backend, StorageView};
 pub use error::{Error, Result};
 pub use request::{Operation, Request};
 pub use response::Response;

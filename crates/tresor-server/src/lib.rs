@@ -8,5 +8,6 @@ pub mod config;
 pub mod http;
 pub mod listener;
 mod run;
+pub mod token_helper;
 
 pub use run::{run, DevOptions, RunError, RunOptions};

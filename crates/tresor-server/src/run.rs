@@ -16,6 +16,9 @@ use crate::listener;
 pub struct DevOptions {
     pub root_token_id: Option<String>,
     pub listen_address: Option<String>,
+    /// Leave the root token in `~/.vault-token` for the CLI, as Vault's dev mode does
+    /// (off with `-dev-no-store-token`).
+    pub store_token: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -131,6 +134,11 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
             .setup_dev(dev.root_token_id.clone())
             .await
             .map_err(RunError::Dev)?;
+        if dev.store_token {
+            if let Err(e) = crate::token_helper::store(&creds.root_token) {
+                tracing::warn!("could not store the root token in ~/.vault-token: {e}");
+            }
+        }
         let (addr, _) = bound[0];
         print_dev_banner(
             &format!("http://{addr}"),

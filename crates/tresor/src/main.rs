@@ -82,6 +82,7 @@ fn server(args: &[String]) -> ExitCode {
             .value("dev-listen-address")
             .map(str::to_owned)
             .or_else(|| env("VAULT_DEV_LISTEN_ADDRESS")),
+        store_token: !parsed.bool("dev-no-store-token"),
     });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -8,6 +8,13 @@ pub struct KvV1;
 
 #[async_trait]
 impl Backend for KvV1 {
+    fn help(&self) -> String {
+        tresor_sdk::help_text(
+            "The kv backend reads and writes arbitrary secrets to the storage backend. The secrets are\nencrypted/decrypted by Tresor: they are never stored unencrypted in the backend and the\nbackend never has an opportunity to see the unencrypted value.",
+            &[("^.*$", "Pass-through secret storage to the storage backend, allowing you to\n        read/write arbitrary data into secret storage.")],
+        )
+    }
+
     async fn handle(&self, req: &Request, view: &dyn StorageView) -> Result<Option<Response>> {
         check_path(&req.path)?;
         if req.operation == Operation::List {

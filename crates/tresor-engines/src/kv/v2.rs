@@ -210,6 +210,21 @@ impl KvV2 {
 
 #[async_trait]
 impl Backend for KvV2 {
+    fn help(&self) -> String {
+        tresor_sdk::help_text(
+            "This backend provides a versioned key-value store. The kv backend reads and writes\narbitrary secrets to the storage backend. The secrets are encrypted/decrypted by Tresor:\nthey are never stored unencrypted in the backend and the backend never has an opportunity\nto see the unencrypted value. Each key can have a configured number of versions, and\nversions can be retrieved based on their version numbers.",
+            &[
+                ("^config$", "Configures settings for the KV store"),
+                ("^data/(?P<path>.*)$", "Write, Patch, Read, and Delete data in the Key-Value Store."),
+                ("^delete/(?P<path>.*)$", "Marks one or more versions as deleted in the KV store."),
+                ("^destroy/(?P<path>.*)$", "Permanently removes one or more versions in the KV store"),
+                ("^metadata/(?P<path>.*)$", "Allows interaction with key metadata and settings in the KV store."),
+                ("^subkeys/(?P<path>.*)$", "Read the structure of a secret entry from the Key-Value store with the values removed."),
+                ("^undelete/(?P<path>.*)$", "Undeletes one or more versions from the KV store."),
+            ],
+        )
+    }
+
     async fn initialize(&self, view: &dyn StorageView) -> Result<()> {
         if view.get(UPGRADED_KEY).await?.is_some() {
             return Ok(());

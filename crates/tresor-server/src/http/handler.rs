@@ -167,6 +167,15 @@ async fn dispatch(
     body: Body,
 ) -> Result<Response, ApiError> {
     let query = query_map(&uri);
+    if method == Method::GET && truthy(query.get("help")) {
+        let help = state
+            .core
+            .help(token(&headers).as_deref(), &path, client.map(|c| c.0.ip()))
+            .await?;
+        return Ok(
+            axum::Json(serde_json::json!({ "help": help, "see_also": null })).into_response(),
+        );
+    }
     let (operation, data) = match method.as_str() {
         "GET" => {
             let mut data = query;

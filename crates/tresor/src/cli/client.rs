@@ -2,7 +2,6 @@
 //! everything that can go wrong on the way.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::{Certificate, Identity, Method};
@@ -35,18 +34,6 @@ pub const HTTP_FLAGS: &[(&str, Kind)] = &[
 ];
 
 pub const DEFAULT_ADDRESS: &str = "https://127.0.0.1:8200";
-
-/// Where the token helper keeps the token `login` stored: `~/.vault-token`, as Vault's default
-/// helper does, so that Vault's own CLI and Tresor's share it.
-pub fn token_helper_path() -> Option<PathBuf> {
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".vault-token"))
-}
-
-pub fn stored_token() -> Option<String> {
-    let raw = std::fs::read_to_string(token_helper_path()?).ok()?;
-    let t = raw.trim();
-    (!t.is_empty()).then(|| t.to_owned())
-}
 
 /// A server's refusal, or a failure to reach it, worded as Vault's API client words it.
 #[derive(Debug)]
@@ -222,7 +209,7 @@ impl Client {
         Ok(Client {
             http,
             address,
-            token: env("VAULT_TOKEN").or_else(stored_token),
+            token: env("VAULT_TOKEN").or_else(tresor_server::token_helper::read),
             namespace: flags
                 .value("namespace")
                 .or(flags.value("ns"))
@@ -261,6 +248,27 @@ impl Client {
         path: &str,
         query: &[(String, String)],
         body: Option<&Value>,
+    ) -> Result<Option<Value>, ApiError> {
+        self.send(method, path, query, body, true).await
+    }
+
+    /// Like `request`, but a 404 is an error even for a read (as Vault's raw requests treat it).
+    pub async fn request_strict(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<Option<Value>, ApiError> {
+        self.send(method, path, query, None, false).await
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+        lenient_404: bool,
     ) -> Result<Option<Value>, ApiError> {
         let url = self.url(path, query);
         let m = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
@@ -303,7 +311,7 @@ impl Client {
         }
         // A read of nothing is not an error: Vault's client returns no secret for a 404, unless
         // the body carries data or warnings (a deleted KV v2 version does).
-        if code == 404 && method == "GET" {
+        if code == 404 && method == "GET" && lenient_404 {
             let has = |k: &str| {
                 parsed
                     .as_ref()

@@ -114,6 +114,7 @@ pub fn dev() -> Server {
             "-dev",
             "-dev-root-token-id=root",
             "-dev-listen-address=127.0.0.1:0",
+            "-dev-no-store-token",
         ],
         &[],
         None,

@@ -147,21 +147,20 @@ pub async fn list(ctx: &mut Ctx) -> Outcome {
 
 pub async fn path_help(ctx: &mut Ctx) -> Outcome {
     ctx.expect_args(1, Some(1))?;
-    let path = sanitize(&ctx.args()[0]);
+    let path = sanitize(&ctx.args()[0]).trim_end_matches('/').to_owned();
     let resp = ctx
         .client
-        .request("GET", &path, &[("help".into(), "1".into())], None)
+        .request_strict("GET", &path, &[("help".into(), "1".into())])
         .await
-        .map_err(|e| Failure::Remote(format!("Error retrieving help: {e}")))?;
-    let help = resp
-        .as_ref()
-        .and_then(|r| r.get("help"))
-        .and_then(Value::as_str)
-        .ok_or_else(|| Failure::Remote(format!("No help available for {path}")))?;
+        .map_err(|e| Failure::Remote(format!("Error retrieving help: {e}")))?
+        .unwrap_or(Value::Null);
     if ctx.format == Format::Table {
-        println!("{}", help.trim_end());
+        println!(
+            "{}",
+            resp.get("help").and_then(Value::as_str).unwrap_or_default()
+        );
     } else {
-        output::print_structured(ctx.format, resp.as_ref().unwrap_or(&Value::Null));
+        output::print_structured(ctx.format, &output::sorted(&resp));
     }
     Ok(0)
 }

@@ -5,31 +5,12 @@ use serde_json::{json, Map, Value};
 
 use super::operator::prompt_hidden;
 use crate::cli::args::{parse_data, Stdin};
-use crate::cli::client::token_helper_path;
 use crate::cli::output::{self, Format};
 use crate::cli::{Ctx, Failure, Outcome};
 
-/// Stores the token as Vault's internal helper does: a temporary file with mode 0600 renamed
-/// over `~/.vault-token`, no trailing newline.
 fn store_token(token: &str) -> Result<(), Failure> {
-    let path = token_helper_path()
-        .ok_or_else(|| Failure::Local("Error storing token: no home directory".into()))?;
-    let tmp = path.with_extension("tmp");
-    let write = || -> std::io::Result<()> {
-        use std::io::Write;
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp)?;
-        f.write_all(token.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)
-    };
-    write().map_err(|e| Failure::Local(format!("Error storing token: {e}")))
+    tresor_server::token_helper::store(token)
+        .map_err(|e| Failure::Local(format!("Error storing token: {e}")))
 }
 
 /// A lookup answer turned into the `auth` block a login would have returned.

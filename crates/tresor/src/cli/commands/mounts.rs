@@ -168,8 +168,56 @@ async fn tune(ctx: &mut Ctx, table: Table) -> Outcome {
     Ok(0)
 }
 
-/// Shows a TTL of a mount's config: `system` when it follows the system default.
-fn ttl_cell(v: Option<&Value>) -> String {
+/// The fields of Vault's `MountOutput` struct in their declared order (Go marshals structs in
+/// field order), anything else after them.
+fn mount_output(m: &Value) -> Value {
+    const FIELDS: &[&str] = &[
+        "uuid",
+        "type",
+        "description",
+        "accessor",
+        "config",
+        "options",
+        "local",
+        "seal_wrap",
+        "external_entropy_access",
+        "plugin_version",
+        "running_plugin_version",
+        "running_sha256",
+        "deprecation_status",
+    ];
+    const CONFIG: &[&str] = &["default_lease_ttl", "max_lease_ttl", "force_no_cache"];
+    let reorder = |v: &Value, first: &[&str]| -> Value {
+        let Some(obj) = v.as_object() else {
+            return v.clone();
+        };
+        let mut out: Map<String, Value> = first
+            .iter()
+            .filter_map(|k| obj.get(*k).map(|x| (k.to_string(), x.clone())))
+            .collect();
+        for (k, x) in obj {
+            if !out.contains_key(k) {
+                out.insert(k.clone(), x.clone());
+            }
+        }
+        Value::Object(out)
+    };
+    let mut out = reorder(m, FIELDS);
+    if let Some(cfg) = out.get("config").map(|c| reorder(c, CONFIG)) {
+        out["config"] = cfg;
+    }
+    out
+}
+
+/// Shows a TTL of a mount's config: `system` when it follows the system default, nothing for
+/// the built-in mounts that have no leases.
+fn ttl_cell(mount: &Value, v: Option<&Value>) -> String {
+    if matches!(
+        mount.get("type").and_then(Value::as_str),
+        Some("system" | "cubbyhole")
+    ) {
+        return String::new();
+    }
     match v.and_then(Value::as_u64) {
         None | Some(0) => "system".into(),
         Some(s) => output::human_duration(s),
@@ -180,7 +228,7 @@ async fn list(ctx: &mut Ctx, table: Table) -> Outcome {
     ctx.expect_args(0, Some(0))?;
     let resp = ctx
         .client
-        .get(table.api())
+        .request_strict("GET", table.api(), &[])
         .await
         .map_err(|e| Failure::Remote(format!("Error listing {}s: {e}", table.noun())))?
         .unwrap_or(Value::Null);
@@ -190,7 +238,13 @@ async fn list(ctx: &mut Ctx, table: Table) -> Outcome {
         .cloned()
         .unwrap_or_default();
     if ctx.format != Format::Table {
-        output::print_structured(ctx.format, &output::sorted(&Value::Object(mounts)));
+        let ordered: Map<String, Value> = output::sorted(&Value::Object(mounts))
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), mount_output(v)))
+            .collect();
+        output::print_structured(ctx.format, &Value::Object(ordered));
         return Ok(0);
     }
     let mut paths: Vec<&String> = mounts.keys().collect();
@@ -228,8 +282,8 @@ async fn list(ctx: &mut Ctx, table: Table) -> Outcome {
                 p.to_string(),
                 s(m, "type"),
                 s(m, "accessor"),
-                ttl_cell(cfg.get("default_lease_ttl")),
-                ttl_cell(cfg.get("max_lease_ttl")),
+                ttl_cell(m, cfg.get("default_lease_ttl")),
+                ttl_cell(m, cfg.get("max_lease_ttl")),
             ];
             if table == Table::Secrets {
                 row.push(

@@ -21,7 +21,7 @@ pub async fn list(ctx: &mut Ctx) -> Outcome {
     ctx.expect_args(0, Some(0))?;
     let resp = ctx
         .client
-        .get("sys/policy")
+        .request_strict("GET", "sys/policy", &[])
         .await
         .map_err(|e| Failure::Remote(format!("Error listing policies: {e}")))?
         .unwrap_or(Value::Null);
