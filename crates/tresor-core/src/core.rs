@@ -86,6 +86,7 @@ pub(crate) struct ClusterInfo {
 /// Everything that exists only while unsealed.
 pub(crate) struct Active {
     pub router: Router,
+    pub audit: crate::audit::AuditBroker,
     pub tokens: TokenStore,
     pub policies: PolicyStore,
     pub cluster: ClusterInfo,
@@ -304,8 +305,10 @@ impl Core {
             mount.backend.initialize(&mount.view).await?;
             router.insert(mount);
         }
+        let audit = crate::audit::AuditBroker::load(Arc::clone(&self.barrier)).await?;
         Ok(Active {
             router,
+            audit,
             tokens,
             policies,
             cluster,
@@ -416,14 +419,30 @@ impl Core {
     pub async fn handle(&self, req: CoreRequest) -> Result<Option<Response>, CoreError> {
         let active = self.active()?;
         let raw_token = req.token.clone().unwrap_or_default();
-        let entry = active
-            .tokens
-            .lookup(&raw_token)
-            .await?
-            .ok_or(CoreError::PermissionDenied)?;
-        if !entry.cidr_allows(req.client_addr) {
-            return Err(CoreError::PermissionDenied);
-        }
+        let mount = self.mount_info(&active, &req.path);
+        let audit = |stage, entry: Option<&TokenEntry>, req: &CoreRequest, response: Option<&serde_json::Value>, error: Option<&str>| {
+            active.audit.log(&crate::audit::Record {
+                stage,
+                request_id: &req.id,
+                operation: req.operation,
+                path: &req.path,
+                data: &req.data,
+                remote_addr: req.client_addr,
+                token: &raw_token,
+                auth: entry,
+                mount: mount.as_ref(),
+                response,
+                error,
+            })
+        };
+        use crate::audit::Stage;
+        let entry = match active.tokens.lookup(&raw_token).await? {
+            Some(e) if e.cidr_allows(req.client_addr) => e,
+            _ => {
+                audit(Stage::Request, None, &req, None, Some("permission denied"))?;
+                return Err(CoreError::PermissionDenied);
+            }
+        };
         let mut req = req;
         req.operation = self.acl_operation(&active, &req, &entry).await?;
         let acl = active.policies.acl(&entry.policies);
@@ -431,24 +450,79 @@ impl Core {
         // The CLI's mount preflight judges access itself (see `sys::ui_mount`), as in Vault.
         let preflight = req.path.starts_with("sys/internal/ui/mounts/");
         if !preflight && (!decision.allowed || (needs_sudo(&req.path) && !decision.sudo)) {
+            audit(Stage::Request, Some(&entry), &req, None, Some("permission denied"))?;
             // Vault reports ACL denials through its multi-error type; clients see this text.
             return Err(CoreError::Forbidden(
                 "1 error occurred:\n\t* permission denied\n\n".into(),
             ));
         }
+        // Logged before anything happens: if no device can log it, nothing happens.
+        audit(Stage::Request, Some(&entry), &req, None, None)?;
         let entry = active
             .tokens
             .use_token(entry)
             .await?
             .ok_or(CoreError::PermissionDenied)?;
         let last_use = entry.num_uses == -1;
+        // The response entry repeats the request, which dispatch consumes.
+        let logged = (!active.audit.is_empty()).then(|| CoreRequest {
+            id: req.id.clone(),
+            operation: req.operation,
+            path: req.path.clone(),
+            data: req.data.clone(),
+            token: None,
+            client_addr: req.client_addr,
+        });
         let result = self
             .dispatch(&active, req, &entry, &raw_token, decision.sudo)
             .await;
         if last_use {
             active.tokens.revoke_tree(&entry.id_hash).await?;
         }
+        if let Some(logged) = logged {
+            match &result {
+                Ok(resp) => {
+                    let shown = resp.as_ref().map(audit_view).unwrap_or(serde_json::json!({}));
+                    audit(Stage::Response, Some(&entry), &logged, Some(&shown), None)?;
+                }
+                Err(e) => {
+                    let shown = serde_json::json!({});
+                    audit(Stage::Response, Some(&entry), &logged, Some(&shown), Some(&e.to_string()))?;
+                }
+            }
+        }
         result
+    }
+
+    /// The mount a path reaches, for the audit log.
+    fn mount_info(&self, active: &Active, path: &str) -> Option<crate::audit::MountInfo> {
+        let builtin = |point: &str, kind: &str| crate::audit::MountInfo {
+            point: point.into(),
+            kind: kind.into(),
+            accessor: kind.into(),
+        };
+        if path.starts_with("sys/") {
+            return Some(builtin("sys/", "system"));
+        }
+        if path.starts_with("auth/token/") {
+            return Some(builtin("auth/token/", "token"));
+        }
+        if path.starts_with("cubbyhole/") || path == "cubbyhole" {
+            return Some(builtin("cubbyhole/", "cubbyhole"));
+        }
+        let (mount, _) = active.router.route(path)?;
+        Some(crate::audit::MountInfo {
+            point: mount.entry.path.clone(),
+            kind: mount.entry.kind.clone(),
+            accessor: mount.entry.accessor.clone(),
+        })
+    }
+
+    /// Reopens the audit devices' files and sockets (on SIGHUP).
+    pub fn reopen_audit(&self) {
+        if let Ok(active) = self.active() {
+            active.audit.reopen();
+        }
     }
 
     /// `vault path-help` (`GET path?help=1`): the help of whatever serves `path`. Vault lets
@@ -602,6 +676,15 @@ impl Core {
     pub(crate) fn acl_for(active: &Active, policies: &[String]) -> Arc<crate::policy::Acl> {
         active.policies.acl(policies)
     }
+}
+
+/// A response as the audit log shows it: the envelope's data, auth and warnings.
+fn audit_view(r: &Response) -> serde_json::Value {
+    serde_json::json!({
+        "data": r.data,
+        "auth": r.auth,
+        "warnings": r.warnings,
+    })
 }
 
 /// Where a request goes: the backend, its storage view, and the path relative to its mount.

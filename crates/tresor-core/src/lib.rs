@@ -7,6 +7,7 @@
 //!
 //! **Invariants:** the core never speaks HTTP; backends never see tokens or other mounts.
 
+mod audit;
 mod barrier;
 mod core;
 pub mod crypto;

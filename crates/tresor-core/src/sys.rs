@@ -30,6 +30,9 @@ pub(crate) async fn handle(
     if let Some(r) = crate::sys_policy::handle(active, path, &req, &caller).await? {
         return Ok(r);
     }
+    if let Some(r) = audit_routes(active, path, &req).await? {
+        return Ok(r);
+    }
     match path {
         "mounts" | "mounts/" if op == Read => Ok(Some(list_mounts(active))),
         "remount" if op.is_write() => remount(core, active, &req.data).await,
@@ -208,6 +211,67 @@ fn read_mount(active: &Active, path: &str) -> Result<Option<Response>, CoreError
         Value::Object(m) => Ok(Some(Response::data(m))),
         _ => Err(CoreError::internal("mount entry is not an object")),
     }
+}
+
+/// `sys/audit`, `sys/audit/:path` and `sys/audit-hash/:path`. `Some` when the path is one of
+/// them.
+async fn audit_routes(
+    active: &Active,
+    path: &str,
+    req: &CoreRequest,
+) -> Result<Option<Option<Response>>, CoreError> {
+    use Operation::*;
+    let op = req.operation;
+    let text = |k: &str| -> Result<String, CoreError> {
+        match req.data.get(k) {
+            None | Some(Value::Null) => Ok(String::new()),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(other) => Err(CoreError::invalid(format!("{k} must be a string, got {other}"))),
+        }
+    };
+    if path == "audit" || path == "audit/" {
+        if op != Read {
+            return Err(tresor_sdk::Error::UnsupportedOperation.into());
+        }
+        let mut data = Map::new();
+        for d in active.audit.list() {
+            data.insert(d.path.clone(), d.to_api());
+        }
+        return Ok(Some(Some(Response::data(data))));
+    }
+    if let Some(device) = path.strip_prefix("audit/") {
+        return match op {
+            Create | Update => {
+                let kind = text("type")?;
+                if kind.is_empty() {
+                    return Err(CoreError::invalid("type is required"));
+                }
+                let local = matches!(req.data.get("local"), Some(Value::Bool(true)))
+                    || matches!(req.data.get("local"), Some(Value::String(s)) if s == "true");
+                let options = string_map("options", req.data.get("options"))?;
+                active
+                    .audit
+                    .enable(device, &kind, &text("description")?, options, local)
+                    .await?;
+                Ok(Some(None))
+            }
+            Delete => {
+                active.audit.disable(device).await?;
+                Ok(Some(None))
+            }
+            _ => Err(tresor_sdk::Error::UnsupportedOperation.into()),
+        };
+    }
+    if let Some(device) = path.strip_prefix("audit-hash/") {
+        if !op.is_write() {
+            return Err(tresor_sdk::Error::UnsupportedOperation.into());
+        }
+        let hash = active.audit.hash(device, &text("input")?)?;
+        let mut data = Map::new();
+        data.insert("hash".into(), hash.into());
+        return Ok(Some(Some(Response::data(data))));
+    }
+    Ok(None)
 }
 
 fn string_map(field: &str, v: Option<&Value>) -> Result<BTreeMap<String, String>, CoreError> {

@@ -93,6 +93,7 @@ const COMMON: &[(&str, &str)] = &[
 ];
 
 const OTHER: &[(&str, &str)] = &[
+    ("audit", "Interact with audit devices"),
     ("auth", "Interact with auth methods"),
     ("kv", "Interact with Tresor's Key-Value storage"),
     ("operator", "Perform operator-specific tasks"),

@@ -223,6 +223,16 @@ impl Server {
     }
 
     /// Waits for the server to exit by itself (after a bad start, say).
+    /// Sends a Unix signal (e.g. `"HUP"`) to the server.
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{name} failed");
+    }
+
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

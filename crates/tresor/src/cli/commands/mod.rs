@@ -1,6 +1,7 @@
 //! The command table: every command's name, synopsis, usage and own flags, and the dispatch
 //! from a name to its code.
 
+mod audit;
 mod generic;
 mod kv;
 mod login;
@@ -97,6 +98,11 @@ const MOUNT_TUNE: &[(&str, Kind)] = &[
     ("allowed-response-headers", Kind::Value),
     ("listing-visibility", Kind::Value),
 ];
+const AUDIT_ENABLE: &[(&str, Kind)] = &[
+    ("path", Kind::Value),
+    ("description", Kind::Value),
+    ("local", Kind::Bool),
+];
 const LOGIN: &[(&str, Kind)] = &[
     ("method", Kind::Value),
     ("path", Kind::Value),
@@ -161,6 +167,9 @@ pub const ALL: &[Command] = &[
     cmd("secrets list", "List enabled secrets engines", "  Lists the enabled secrets engines.", LIST),
     cmd("secrets tune", "Tune a secrets engine configuration", "  Tunes the configuration options of the secrets engine at the given path.", MOUNT_TUNE),
     cmd("secrets move", "Move a secrets engine to a new path", "  Moves an existing secrets engine to a new path, with its data.", &[]),
+    cmd("audit enable", "Enables an audit device", "  Enables an audit device of TYPE at a path (the type, unless -path), with its\n  options as key=value pairs.\n\n      $ vault audit enable file file_path=/var/log/vault_audit.log", AUDIT_ENABLE),
+    cmd("audit disable", "Disables an audit device", "  Disables the audit device at the given path.", &[]),
+    cmd("audit list", "Lists enabled audit devices", "  Lists the enabled audit devices.", LIST),
     cmd("auth enable", "Enables a new auth method", "  Enables an auth method at a path (the type, unless -path).", MOUNT_ENABLE),
     cmd("auth disable", "Disables an auth method", "  Disables the auth method at the given path, and revokes its tokens.", &[]),
     cmd("auth list", "Lists enabled auth methods", "  Lists the enabled auth methods.", LIST),
@@ -211,6 +220,9 @@ pub async fn run(name: &str, ctx: &mut Ctx) -> Outcome {
         "secrets list" => mounts::secrets_list(ctx).await,
         "secrets tune" => mounts::secrets_tune(ctx).await,
         "secrets move" => mounts::secrets_move(ctx).await,
+        "audit enable" => audit::enable(ctx).await,
+        "audit disable" => audit::disable(ctx).await,
+        "audit list" => audit::list(ctx).await,
         "auth enable" => mounts::auth_enable(ctx).await,
         "auth disable" => mounts::auth_disable(ctx).await,
         "auth list" => mounts::auth_list(ctx).await,
