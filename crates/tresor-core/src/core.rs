@@ -420,7 +420,11 @@ impl Core {
         let active = self.active()?;
         let raw_token = req.token.clone().unwrap_or_default();
         let mount = self.mount_info(&active, &req.path);
-        let audit = |stage, entry: Option<&TokenEntry>, req: &CoreRequest, response: Option<&serde_json::Value>, error: Option<&str>| {
+        let audit = |stage,
+                     entry: Option<&TokenEntry>,
+                     req: &CoreRequest,
+                     response: Option<&serde_json::Value>,
+                     error: Option<&str>| {
             active.audit.log(&crate::audit::Record {
                 stage,
                 request_id: &req.id,
@@ -450,7 +454,13 @@ impl Core {
         // The CLI's mount preflight judges access itself (see `sys::ui_mount`), as in Vault.
         let preflight = req.path.starts_with("sys/internal/ui/mounts/");
         if !preflight && (!decision.allowed || (needs_sudo(&req.path) && !decision.sudo)) {
-            audit(Stage::Request, Some(&entry), &req, None, Some("permission denied"))?;
+            audit(
+                Stage::Request,
+                Some(&entry),
+                &req,
+                None,
+                Some("permission denied"),
+            )?;
             // Vault reports ACL denials through its multi-error type; clients see this text.
             return Err(CoreError::Forbidden(
                 "1 error occurred:\n\t* permission denied\n\n".into(),
@@ -482,12 +492,21 @@ impl Core {
         if let Some(logged) = logged {
             match &result {
                 Ok(resp) => {
-                    let shown = resp.as_ref().map(audit_view).unwrap_or(serde_json::json!({}));
+                    let shown = resp
+                        .as_ref()
+                        .map(audit_view)
+                        .unwrap_or(serde_json::json!({}));
                     audit(Stage::Response, Some(&entry), &logged, Some(&shown), None)?;
                 }
                 Err(e) => {
                     let shown = serde_json::json!({});
-                    audit(Stage::Response, Some(&entry), &logged, Some(&shown), Some(&e.to_string()))?;
+                    audit(
+                        Stage::Response,
+                        Some(&entry),
+                        &logged,
+                        Some(&shown),
+                        Some(&e.to_string()),
+                    )?;
                 }
             }
         }

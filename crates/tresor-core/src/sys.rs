@@ -226,7 +226,9 @@ async fn audit_routes(
         match req.data.get(k) {
             None | Some(Value::Null) => Ok(String::new()),
             Some(Value::String(s)) => Ok(s.clone()),
-            Some(other) => Err(CoreError::invalid(format!("{k} must be a string, got {other}"))),
+            Some(other) => Err(CoreError::invalid(format!(
+                "{k} must be a string, got {other}"
+            ))),
         }
     };
     if path == "audit" || path == "audit/" {

@@ -150,8 +150,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     // SIGHUP reopens the audit files, so that logrotate can move them away.
     {
         let core = Arc::clone(&core);
-        if let Ok(mut hup) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         {
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {

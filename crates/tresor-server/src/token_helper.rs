@@ -21,8 +21,14 @@ pub fn read() -> Option<String> {
 pub fn store(token: &str) -> std::io::Result<()> {
     let path = path().ok_or_else(|| std::io::Error::other("no home directory"))?;
     let tmp = path.with_extension("tmp");
+    // A leftover (or planted) temporary file is removed, not reused: its mode or a symlink
+    // there must not decide where the token goes.
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;

@@ -43,6 +43,11 @@ pub fn parse(spec: &[(&str, Kind)], args: &[String]) -> Result<Parsed, String> {
     let mut i = 0;
     while i < args.len() {
         let arg = &args[i];
+        // A lone `-` (standard input) is an argument, as in Go.
+        if arg == "-" {
+            out.args.extend(args[i..].iter().cloned());
+            break;
+        }
         if arg == "--" {
             out.args.extend(args[i + 1..].iter().cloned());
             break;

@@ -30,7 +30,10 @@ async fn file_device_logs_hmacs_that_audit_hash_reproduces() {
     assert_eq!(r.status, 204, "{:?}", r.body);
     let listed = s.get("sys/audit").await;
     assert_eq!(listed.data()["file/"]["type"], "file");
-    assert_eq!(listed.data()["file/"]["options"]["file_path"], log.to_str().unwrap());
+    assert_eq!(
+        listed.data()["file/"]["options"]["file_path"],
+        log.to_str().unwrap()
+    );
 
     // Requests made with an ordinary token, whose value must never reach the log.
     let admin = s
@@ -41,7 +44,12 @@ async fn file_device_logs_hmacs_that_audit_hash_reproduces() {
         .unwrap()
         .to_owned();
     let w = s
-        .call("POST", "secret/data/app", Some(&admin), Some(json!({"data": {"password": "s3cret-value", "n": 7}})))
+        .call(
+            "POST",
+            "secret/data/app",
+            Some(&admin),
+            Some(json!({"data": {"password": "s3cret-value", "n": 7}})),
+        )
         .await;
     assert_eq!(w.status, 200);
     let read = s.call("GET", "secret/data/app", Some(&admin), None).await;
@@ -50,7 +58,9 @@ async fn file_device_logs_hmacs_that_audit_hash_reproduces() {
         let input = input.to_owned();
         let s = &s;
         async move {
-            let r = s.post("sys/audit-hash/file", json!({ "input": input })).await;
+            let r = s
+                .post("sys/audit-hash/file", json!({ "input": input }))
+                .await;
             r.data()["hash"].as_str().unwrap().to_owned()
         }
     };
@@ -60,14 +70,27 @@ async fn file_device_logs_hmacs_that_audit_hash_reproduces() {
 
     let all = entries(&log);
     let raw = std::fs::read_to_string(&log).unwrap();
-    assert!(!raw.contains("s3cret-value"), "a secret reached the audit log");
+    assert!(
+        !raw.contains("s3cret-value"),
+        "a secret reached the audit log"
+    );
     assert!(!raw.contains(&admin), "the token reached the audit log");
     let write_req = all
         .iter()
-        .find(|e| e["type"] == "request" && e["request"]["path"] == "secret/data/app" && e["request"]["operation"] == "create")
+        .find(|e| {
+            e["type"] == "request"
+                && e["request"]["path"] == "secret/data/app"
+                && e["request"]["operation"] == "create"
+        })
         .expect("the write's request entry");
-    assert_eq!(write_req["request"]["data"]["data"]["password"], secret_hash);
-    assert_eq!(write_req["request"]["data"]["data"]["n"], 7, "numbers are not hashed");
+    assert_eq!(
+        write_req["request"]["data"]["data"]["password"],
+        secret_hash
+    );
+    assert_eq!(
+        write_req["request"]["data"]["data"]["n"], 7,
+        "numbers are not hashed"
+    );
     assert_eq!(write_req["request"]["client_token"], token_hash);
     assert_eq!(write_req["auth"]["client_token"], token_hash);
     assert_eq!(write_req["auth"]["policies"], json!(["root"]));
@@ -75,9 +98,16 @@ async fn file_device_logs_hmacs_that_audit_hash_reproduces() {
     assert_eq!(write_req["request"]["remote_address"], "127.0.0.1");
     let read_resp = all
         .iter()
-        .find(|e| e["type"] == "response" && e["request"]["path"] == "secret/data/app" && e["request"]["operation"] == "read")
+        .find(|e| {
+            e["type"] == "response"
+                && e["request"]["path"] == "secret/data/app"
+                && e["request"]["operation"] == "read"
+        })
         .expect("the read's response entry");
-    assert_eq!(read_resp["response"]["data"]["data"]["password"], secret_hash);
+    assert_eq!(
+        read_resp["response"]["data"]["data"]["password"],
+        secret_hash
+    );
     assert!(read_resp["time"].as_str().unwrap().ends_with('Z'));
     // Each request id has its request and its response, request first.
     let id = write_req["request"]["id"].as_str().unwrap();
@@ -130,25 +160,35 @@ async fn options_raw_prefix_jsonx_and_accessor() {
         )
         .await;
     assert_eq!(r.status, 204, "{:?}", r.body);
-    s.post("secret/data/p", json!({"data": {"k": "plain"}})).await;
+    s.post("secret/data/p", json!({"data": {"k": "plain"}}))
+        .await;
     let raw = std::fs::read_to_string(&raw_log).unwrap();
     assert!(raw.lines().all(|l| l.starts_with("AUDIT:{")));
     assert!(raw.contains("\"plain\""), "log_raw keeps values");
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&raw_log).unwrap().permissions().mode() & 0o777, 0o640);
+    assert_eq!(
+        std::fs::metadata(&raw_log).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
     let x = std::fs::read_to_string(&x_log).unwrap();
     assert!(x.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?><json:object"));
     assert!(!x.contains("plain"));
 
     // Bad devices are refused when enabled.
     let bad = s
-        .put("sys/audit/bad", json!({"type": "file", "options": {"file_path": "/nonexistent/dir/a.log"}}))
+        .put(
+            "sys/audit/bad",
+            json!({"type": "file", "options": {"file_path": "/nonexistent/dir/a.log"}}),
+        )
         .await;
     assert_eq!(bad.status, 400);
     let bad = s.put("sys/audit/bad", json!({"type": "syslogx"})).await;
     assert_eq!(bad.status, 400);
     let dup = s
-        .put("sys/audit/x", json!({"type": "file", "options": {"file_path": "discard"}}))
+        .put(
+            "sys/audit/x",
+            json!({"type": "file", "options": {"file_path": "discard"}}),
+        )
         .await;
     assert_eq!(dup.status, 400);
     // Enabling needs sudo.
@@ -160,7 +200,12 @@ async fn options_raw_prefix_jsonx_and_accessor() {
         .unwrap()
         .to_owned();
     let r = s
-        .call("PUT", "sys/audit/mine", Some(&t), Some(json!({"type": "file", "options": {"file_path": "discard"}})))
+        .call(
+            "PUT",
+            "sys/audit/mine",
+            Some(&t),
+            Some(json!({"type": "file", "options": {"file_path": "discard"}})),
+        )
         .await;
     assert_eq!(r.status, 403);
 }
@@ -175,7 +220,12 @@ async fn a_device_that_cannot_write_stops_everything_until_it_can() {
         json!({"type": "file", "options": {"file_path": log.to_str().unwrap()}}),
     )
     .await;
-    assert_eq!(s.post("secret/data/k", json!({"data": {"v": "1"}})).await.status, 200);
+    assert_eq!(
+        s.post("secret/data/k", json!({"data": {"v": "1"}}))
+            .await
+            .status,
+        200
+    );
 
     // Rotation: the file moves away, SIGHUP, and the log starts afresh.
     let rotated = dir.path().join("audit.log.1");
@@ -209,28 +259,54 @@ async fn audit_devices_survive_a_restart() {
     let log = dir.path().join("audit.log");
     let s = common::with_config(dir.path(), "t.hcl", &common::file_config(&data));
     let init = s
-        .call("PUT", "sys/init", None, Some(json!({"secret_shares": 1, "secret_threshold": 1})))
+        .call(
+            "PUT",
+            "sys/init",
+            None,
+            Some(json!({"secret_shares": 1, "secret_threshold": 1})),
+        )
         .await;
     let key = init.body["keys"][0].as_str().unwrap().to_owned();
     let root = init.body["root_token"].as_str().unwrap().to_owned();
-    s.call("PUT", "sys/unseal", None, Some(json!({ "key": key }))).await;
+    s.call("PUT", "sys/unseal", None, Some(json!({ "key": key })))
+        .await;
     let r = s
-        .call("PUT", "sys/audit/file", Some(&root), Some(json!({"type": "file", "options": {"file_path": log.to_str().unwrap()}})))
+        .call(
+            "PUT",
+            "sys/audit/file",
+            Some(&root),
+            Some(json!({"type": "file", "options": {"file_path": log.to_str().unwrap()}})),
+        )
         .await;
     assert_eq!(r.status, 204);
     let before = s
-        .call("POST", "sys/audit-hash/file", Some(&root), Some(json!({"input": "x"})))
+        .call(
+            "POST",
+            "sys/audit-hash/file",
+            Some(&root),
+            Some(json!({"input": "x"})),
+        )
         .await
         .body["data"]["hash"]
         .clone();
     drop(s);
     let s = common::with_config(dir.path(), "t.hcl", &common::file_config(&data));
-    s.call("PUT", "sys/unseal", None, Some(json!({ "key": key }))).await;
+    s.call("PUT", "sys/unseal", None, Some(json!({ "key": key })))
+        .await;
     let lines = entries(&log).len();
     s.call("GET", "sys/audit", Some(&root), None).await;
-    assert_eq!(entries(&log).len(), lines + 2, "logging resumes after unseal");
+    assert_eq!(
+        entries(&log).len(),
+        lines + 2,
+        "logging resumes after unseal"
+    );
     let after = s
-        .call("POST", "sys/audit-hash/file", Some(&root), Some(json!({"input": "x"})))
+        .call(
+            "POST",
+            "sys/audit-hash/file",
+            Some(&root),
+            Some(json!({"input": "x"})),
+        )
         .await
         .body["data"]["hash"]
         .clone();

@@ -48,7 +48,10 @@ pub struct Hasher<'a> {
 
 impl Hasher<'_> {
     pub fn hash(&self, s: &str) -> String {
-        format!("hmac-sha256:{}", hex::encode(crypto::hmac_sha256(self.salt, s.as_bytes())))
+        format!(
+            "hmac-sha256:{}",
+            hex::encode(crypto::hmac_sha256(self.salt, s.as_bytes()))
+        )
     }
 
     fn secret(&self, s: &str) -> Value {
@@ -137,7 +140,9 @@ pub fn entry(h: &Hasher<'_>, r: &Record<'_>, now_ms: i64) -> Value {
     let mut out = Map::new();
     out.insert(
         "time".into(),
-        crate::tokens::rfc3339_ms(now_ms).map(Value::String).unwrap_or(Value::Null),
+        crate::tokens::rfc3339_ms(now_ms)
+            .map(Value::String)
+            .unwrap_or(Value::Null),
     );
     out.insert("type".into(), kind.into());
     if let Some(e) = r.auth {
@@ -192,7 +197,10 @@ pub fn entry(h: &Hasher<'_>, r: &Record<'_>, now_ms: i64) -> Value {
             }
             res.insert("wrap_info".into(), Value::Object(w));
         }
-        if let Some(ws) = resp.get("warnings").filter(|w| w.as_array().is_some_and(|a| !a.is_empty())) {
+        if let Some(ws) = resp
+            .get("warnings")
+            .filter(|w| w.as_array().is_some_and(|a| !a.is_empty()))
+        {
             res.insert("warnings".into(), ws.clone());
         }
         out.insert("response".into(), Value::Object(res));

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-pub use format::{MountInfo, Record, Stage};
 use format::Hasher;
+pub use format::{MountInfo, Record, Stage};
 use sink::Sink;
 
 use crate::barrier::Barrier;
@@ -66,12 +66,18 @@ struct Device {
     hmac_accessor: bool,
 }
 
-fn bool_option(options: &BTreeMap<String, String>, key: &str, default: bool) -> Result<bool, CoreError> {
+fn bool_option(
+    options: &BTreeMap<String, String>,
+    key: &str,
+    default: bool,
+) -> Result<bool, CoreError> {
     match options.get(key).map(String::as_str) {
         None | Some("") => Ok(default),
         Some("true" | "1" | "t" | "T" | "TRUE" | "True") => Ok(true),
         Some("false" | "0" | "f" | "F" | "FALSE" | "False") => Ok(false),
-        Some(v) => Err(CoreError::invalid(format!("unable to parse '{key}': invalid boolean \"{v}\""))),
+        Some(v) => Err(CoreError::invalid(format!(
+            "unable to parse '{key}': invalid boolean \"{v}\""
+        ))),
     }
 }
 
@@ -83,7 +89,11 @@ impl Device {
         let format = match o.get("format").map(String::as_str) {
             None | Some("") | Some("json") => Format::Json,
             Some("jsonx") => Format::Jsonx,
-            Some(other) => return Err(CoreError::invalid(format!("unknown format type \"{other}\""))),
+            Some(other) => {
+                return Err(CoreError::invalid(format!(
+                    "unknown format type \"{other}\""
+                )))
+            }
         };
         let sink = match entry.kind.as_str() {
             "file" => {
@@ -121,12 +131,18 @@ impl Device {
                     _ => 2,
                 };
                 let socket_type = o.get("socket_type").map(String::as_str).unwrap_or("tcp");
-                Sink::socket(address, socket_type, Duration::from_secs(timeout), check).map_err(|e| {
-                    CoreError::invalid(format!("failed to connect to audit socket {address}: {e}"))
-                })?
+                Sink::socket(address, socket_type, Duration::from_secs(timeout), check).map_err(
+                    |e| {
+                        CoreError::invalid(format!(
+                            "failed to connect to audit socket {address}: {e}"
+                        ))
+                    },
+                )?
             }
             other => {
-                return Err(CoreError::invalid(format!("unknown backend type: \"{other}\"")))
+                return Err(CoreError::invalid(format!(
+                    "unknown backend type: \"{other}\""
+                )))
             }
         };
         let salt = Zeroizing::new(
@@ -189,11 +205,17 @@ impl AuditBroker {
     }
 
     fn snapshot(&self) -> Vec<Arc<Device>> {
-        self.devices.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.devices
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.devices.read().unwrap_or_else(|p| p.into_inner()).is_empty()
+        self.devices
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
     }
 
     pub fn list(&self) -> Vec<DeviceEntry> {

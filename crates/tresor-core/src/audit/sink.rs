@@ -97,7 +97,11 @@ impl Sink {
             .next()
             .ok_or_else(|| std::io::Error::other(format!("cannot resolve {address}")))?;
         if udp {
-            let s = UdpSocket::bind(if addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" })?;
+            let s = UdpSocket::bind(if addr.is_ipv4() {
+                "0.0.0.0:0"
+            } else {
+                "[::]:0"
+            })?;
             s.connect(addr)?;
             Ok(Conn::Udp(s))
         } else {

@@ -118,13 +118,13 @@ fn env_bool(name: &str) -> bool {
 
 fn read_pem_certs(path: &std::path::Path) -> Result<Vec<Certificate>, Failure> {
     let pem = std::fs::read(path).map_err(|e| {
-        Failure::Local(format!(
+        Failure::Remote(format!(
             "Error loading CA certificate {}: {e}",
             path.display()
         ))
     })?;
     Certificate::from_pem_bundle(&pem).map_err(|e| {
-        Failure::Local(format!(
+        Failure::Remote(format!(
             "Error loading CA certificate {}: {e}",
             path.display()
         ))
@@ -141,7 +141,21 @@ impl Client {
             .unwrap_or_else(|| DEFAULT_ADDRESS.to_owned());
         let address = address.trim_end_matches('/').to_owned();
         let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                // As Vault's client: one redirect, and never from https down to http.
+                let downgrade = attempt
+                    .previous()
+                    .first()
+                    .is_some_and(|u| u.scheme() == "https")
+                    && attempt.url().scheme() == "http";
+                if downgrade {
+                    attempt.error("redirect would cause protocol downgrade")
+                } else if attempt.previous().len() > 1 {
+                    attempt.stop()
+                } else {
+                    attempt.follow()
+                }
+            }))
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(
                 env("VAULT_CLIENT_TIMEOUT")
@@ -161,7 +175,7 @@ impl Client {
             roots.extend(read_pem_certs(file.as_ref())?);
         } else if let Some(dir) = ca_path {
             let entries = std::fs::read_dir(&dir)
-                .map_err(|e| Failure::Local(format!("Error loading CA path {dir}: {e}")))?;
+                .map_err(|e| Failure::Remote(format!("Error loading CA path {dir}: {e}")))?;
             for entry in entries.flatten() {
                 if entry.path().is_file() {
                     roots.extend(read_pem_certs(&entry.path())?);
@@ -184,23 +198,23 @@ impl Client {
             .or_else(|| env("VAULT_CLIENT_KEY"));
         if let (Some(cert), Some(key)) = (cert, key) {
             let mut pem = std::fs::read(&cert).map_err(|e| {
-                Failure::Local(format!("Error loading client certificate {cert}: {e}"))
+                Failure::Remote(format!("Error loading client certificate {cert}: {e}"))
             })?;
             pem.extend(
                 std::fs::read(&key)
-                    .map_err(|e| Failure::Local(format!("Error loading client key {key}: {e}")))?,
+                    .map_err(|e| Failure::Remote(format!("Error loading client key {key}: {e}")))?,
             );
             let identity = Identity::from_pem(&pem)
-                .map_err(|e| Failure::Local(format!("Error loading client certificate: {e}")))?;
+                .map_err(|e| Failure::Remote(format!("Error loading client certificate: {e}")))?;
             builder = builder.identity(identity);
         }
         let http = builder
             .build()
-            .map_err(|e| Failure::Local(format!("Error initializing client: {e}")))?;
+            .map_err(|e| Failure::Remote(format!("Error initializing client: {e}")))?;
         let mut headers = Vec::new();
         for h in flags.values("header") {
             let (k, v) = h.split_once('=').ok_or_else(|| {
-                Failure::Local(format!(
+                Failure::Remote(format!(
                     "invalid header format: \"{h}\", expected key=value"
                 ))
             })?;
@@ -228,7 +242,11 @@ impl Client {
     }
 
     fn url(&self, path: &str, query: &[(String, String)]) -> String {
-        let mut url = format!("{}/v1/{}", self.address, path.trim_start_matches('/'));
+        let mut url = format!(
+            "{}/v1/{}",
+            self.address,
+            encode_path(path.trim_start_matches('/'))
+        );
         if !query.is_empty() {
             let q: Vec<String> = query
                 .iter()
@@ -359,6 +377,20 @@ impl Client {
         self.request("GET", path, &[("list".into(), "true".into())], None)
             .await
     }
+}
+
+/// Escapes a path as Go's `URL.EscapedPath` does, so `#`, `?` and `%` in a secret's name stay
+/// part of the path instead of starting a fragment or a query.
+fn encode_path(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/$&+,:;=@!'()*".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn encode(s: &str) -> String {

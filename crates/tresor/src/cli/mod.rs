@@ -167,6 +167,12 @@ fn is_help(arg: &str) -> bool {
 
 /// Runs the client CLI on `args` (the process arguments after the binary's name).
 pub fn run(args: &[String]) -> ExitCode {
+    // `vault list … | head` must end quietly when `head` does, as a Go program does, not panic
+    // on the broken pipe.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let asked_help = args.iter().take_while(|a| *a != "--").any(|a| is_help(a));
     let first_word = args.iter().position(|a| !a.starts_with('-'));
     let Some(first_word) = first_word else {

@@ -265,9 +265,13 @@ fn wrap_at(text: &str, limit: usize) -> String {
     let flat = text.trim().replace('\n', " ");
     let words: Vec<&str> = flat.split(' ').collect();
     let n = words.len();
-    let width: Vec<usize> = words.iter().map(|w| w.chars().count()).collect();
+    // prefix[k]: the width of the first k words, so a line's length is O(1).
+    let mut prefix = vec![0usize; n + 1];
+    for (k, w) in words.iter().enumerate() {
+        prefix[k + 1] = prefix[k] + w.chars().count();
+    }
     // length(i, j): words i..=j on one line.
-    let length = |i: usize, j: usize| width[i..=j].iter().sum::<usize>() + (j - i);
+    let length = |i: usize, j: usize| prefix[j + 1] - prefix[i] + (j - i);
     let mut cost = vec![0u64; n + 1];
     let mut brk = vec![n; n + 1];
     for i in (0..n).rev() {

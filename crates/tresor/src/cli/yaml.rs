@@ -34,12 +34,46 @@ fn write_map(out: &mut String, m: &serde_json::Map<String, Value>, indent: usize
                 out.push('\n');
                 write_list(out, items, indent);
             }
+            Value::String(text) if is_block(text) => {
+                out.push(' ');
+                block(out, text, indent + 2);
+            }
             other => {
                 out.push(' ');
                 out.push_str(&scalar(other));
                 out.push('\n');
             }
         }
+    }
+}
+
+/// Multi-line strings are written as literal blocks, as go-yaml does.
+fn is_block(s: &str) -> bool {
+    s.contains('\n')
+        && !s
+            .chars()
+            .any(|c| c == '\t' || (c.is_control() && c != '\n'))
+}
+
+/// `|` keeps one final newline, `|-` none, `|+` more than one.
+fn block(out: &mut String, s: &str, indent: usize) {
+    let body = s.trim_end_matches('\n');
+    let trailing = s.len() - body.len();
+    out.push_str(match trailing {
+        0 => "|-",
+        1 => "|",
+        _ => "|+",
+    });
+    out.push('\n');
+    for line in body.split('\n') {
+        if !line.is_empty() {
+            out.push_str(&" ".repeat(indent));
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    for _ in 1..trailing {
+        out.push('\n');
     }
 }
 
@@ -59,6 +93,7 @@ fn write_list(out: &mut String, items: &[Value], indent: usize) {
                 write_list(&mut nested, inner, indent + 2);
                 out.push_str(nested.trim_start());
             }
+            Value::String(text) if is_block(text) => block(out, text, indent + 2),
             other => {
                 out.push_str(&scalar(other));
                 out.push('\n');

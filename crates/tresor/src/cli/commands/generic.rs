@@ -7,8 +7,9 @@ use crate::cli::args::{parse_data, Stdin};
 use crate::cli::output::{self, Format};
 use crate::cli::{Ctx, Failure, Outcome};
 
+/// Vault's `sanitizePath`: no surrounding whitespace or slashes.
 fn sanitize(path: &str) -> String {
-    path.trim_start_matches('/').to_owned()
+    path.trim().trim_matches('/').to_owned()
 }
 
 /// Extra `key=value` arguments of a read or delete travel as query parameters.
@@ -124,9 +125,20 @@ pub fn print_list(ctx: &Ctx, path: &str, resp: Option<Value>) -> Outcome {
         output::print_structured(ctx.format, &serde_json::json!({}));
         return Ok(2);
     }
-    let Some(resp) = resp.filter(|r| r.get("data").is_some_and(|d| !d.is_null())) else {
+    let warnings = resp
+        .as_ref()
+        .and_then(|r| r.get("warnings"))
+        .and_then(Value::as_array)
+        .is_some_and(|w| !w.is_empty());
+    let Some(resp) = resp.filter(|r| r.get("data").is_some_and(|d| !d.is_null()) || warnings)
+    else {
         return Err(Failure::Remote(format!("No value found at {path}")));
     };
+    if !has_keys && warnings {
+        // Only warnings (e.g. a list of a KV v2 mount's root): shown, and not an error.
+        output::output_list(ctx.format, &resp);
+        return Ok(0);
+    }
     if !has_keys {
         return Err(Failure::Remote(format!("No entries found at {path}")));
     }

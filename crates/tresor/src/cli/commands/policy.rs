@@ -21,15 +21,11 @@ pub async fn list(ctx: &mut Ctx) -> Outcome {
     ctx.expect_args(0, Some(0))?;
     let resp = ctx
         .client
-        .request_strict("GET", "sys/policy", &[])
+        .request_strict("GET", "sys/policies/acl", &[("list".into(), "true".into())])
         .await
         .map_err(|e| Failure::Remote(format!("Error listing policies: {e}")))?
         .unwrap_or(Value::Null);
-    let policies = resp
-        .pointer("/data/policies")
-        .or_else(|| resp.get("policies"))
-        .cloned()
-        .unwrap_or(json!([]));
+    let policies = resp.pointer("/data/keys").cloned().unwrap_or(json!([]));
     match ctx.format {
         Format::Table => {
             for p in policies.as_array().into_iter().flatten() {
