@@ -125,11 +125,16 @@ PARITY_SEQUENCE = [
     (["read", "-format=xml", "secret/data/x"], None),
     (["kv", "undelete", "secret/app/db"], None),
     (["operator", "key-status", "-format=json"], None),
+    (["write", "-wrap-ttl=5m", "sys/wrapping/wrap", "a=b"], None),
+    (["kv", "get", "-wrap-ttl=60s", "secret/from-stdin"], None),
+    (["write", "-wrap-ttl=2m", "-format=json", "sys/wrapping/wrap", "a=b"], None),
+    (["unwrap", "hvs.bogusbogusbogusbogusbogu"], None),
 ]
 
 
 def normalise(text):
     text = re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+Z", "<time>", text)
+    text = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:[\d.]+ \+0000 UTC", "<time>", text)
     text = re.sub(r"127\.0\.0\.1:\d+", "<addr>", text)
     text = re.sub(r"hvs\.[A-Za-z0-9]{24}", "<token>", text)
     text = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<uuid>", text)
@@ -244,6 +249,20 @@ def test_seed_sequences_through_the_vault_link(vault_link, tresor_config, tmp_pa
     assert re.search(r"^period\s+24h$", lookup, re.M) and re.search(r"^policies\s+\[backend default\]$", lookup, re.M)
     renewed = json.loads(vault("token", "renew", "-format=json", token=service))
     assert renewed["auth"]["lease_duration"] == 86400
+
+    # Seed 003's audit device, and a wrapped secret handed over and unwrapped once.
+    log = tmp_path / "audit.log"
+    assert vault("audit", "enable", "file", f"file_path={log}") == "Success! Enabled the file audit device at: file/\n"
+    assert re.search(r"^file/\s+file\s+n/a$", vault("audit", "list"), re.M)
+    wrapped = json.loads(vault("kv", "get", "-wrap-ttl=5m", "-format=json", "secret/backend/api"))
+    wrapping_token = wrapped["wrap_info"]["token"]
+    unwrapped = json.loads(vault("unwrap", "-format=json", wrapping_token))
+    assert unwrapped["data"]["data"]["jwt_secret"] == "updated-secret"
+    again = run(vault_link, addr, home, "unwrap", wrapping_token, token=None)
+    assert again.returncode == 2 and "wrapping token is not valid or does not exist" in again.stderr
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert any(e["request"]["path"] == "sys/wrapping/unwrap" for e in entries)
+    assert "updated-secret" not in log.read_text()
 
     # Seed 000: secrets under aurora/users/.
     vault("secrets", "enable", "-path=aurora", "-version=2", "kv")

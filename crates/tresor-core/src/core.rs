@@ -43,6 +43,8 @@ pub struct CoreRequest {
     pub data: tresor_sdk::Map,
     pub token: Option<String>,
     pub client_addr: Option<std::net::IpAddr>,
+    /// `X-Vault-Wrap-TTL`: answer with a wrapping token of this TTL instead of the data.
+    pub wrap_ttl: Option<u64>,
 }
 
 pub struct InitResult {
@@ -405,6 +407,7 @@ impl Core {
             data,
             token: Some(init.root_token.to_string()),
             client_addr: None,
+            wrap_ttl: None,
         })
         .await?;
         Ok(DevCredentials {
@@ -453,7 +456,16 @@ impl Core {
         let decision = acl.check(req.operation, &req.path, &req.data);
         // The CLI's mount preflight judges access itself (see `sys::ui_mount`), as in Vault.
         let preflight = req.path.starts_with("sys/internal/ui/mounts/");
-        if !preflight && (!decision.allowed || (needs_sudo(&req.path) && !decision.sudo)) {
+        // A policy may insist on (or cap) wrapping of the answers it allows.
+        let wrapping_ok = decision
+            .max_wrapping_ttl
+            .is_none_or(|max| req.wrap_ttl.is_some_and(|t| t <= max))
+            && decision
+                .min_wrapping_ttl
+                .is_none_or(|min| req.wrap_ttl.is_some_and(|t| t >= min));
+        if !preflight
+            && (!decision.allowed || !wrapping_ok || (needs_sudo(&req.path) && !decision.sudo))
+        {
             audit(
                 Stage::Request,
                 Some(&entry),
@@ -482,10 +494,20 @@ impl Core {
             data: req.data.clone(),
             token: None,
             client_addr: req.client_addr,
+            wrap_ttl: req.wrap_ttl,
         });
-        let result = self
+        let wrap_ttl = req
+            .wrap_ttl
+            .or((req.path == "sys/wrapping/wrap").then_some(crate::wrapping::DEFAULT_WRAP_TTL));
+        let creation_path = req.path.clone();
+        let mut result = self
             .dispatch(&active, req, &entry, &raw_token, decision.sudo)
             .await;
+        if let (Some(ttl), Ok(Some(resp))) = (wrap_ttl, &result) {
+            result = crate::wrapping::wrap(self, &active, resp, ttl, &creation_path)
+                .await
+                .map(Some);
+        }
         if last_use {
             active.tokens.revoke_tree(&entry.id_hash).await?;
         }
@@ -702,6 +724,7 @@ fn audit_view(r: &Response) -> serde_json::Value {
     serde_json::json!({
         "data": r.data,
         "auth": r.auth,
+        "wrap_info": r.wrap_info,
         "warnings": r.warnings,
     })
 }

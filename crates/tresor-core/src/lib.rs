@@ -19,6 +19,7 @@ pub mod shamir;
 mod sys;
 mod sys_policy;
 mod tokens;
+mod wrapping;
 
 pub use crate::core::{Core, CoreConfig, CoreRequest, DevCredentials, InitResult, SealStatus};
 pub use error::CoreError;

@@ -11,6 +11,8 @@ pub struct Response {
     pub auth: Option<Map>,
     /// A status other than 200, where Vault answers one (202 for background work).
     pub status: Option<u16>,
+    /// Set by the core when the answer was wrapped: the envelope's `wrap_info`.
+    pub wrap_info: Option<Map>,
 }
 
 impl Response {

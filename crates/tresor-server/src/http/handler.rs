@@ -22,7 +22,7 @@ pub fn envelope(request_id: &str, resp: tresor_sdk::Response) -> Value {
         "renewable": false,
         "lease_duration": 0,
         "data": resp.data,
-        "wrap_info": null,
+        "wrap_info": resp.wrap_info,
         "warnings": if resp.warnings.is_empty() { Value::Null } else { json!(resp.warnings) },
         "auth": resp.auth,
     })
@@ -42,6 +42,22 @@ fn token(headers: &HeaderMap) -> Option<String> {
     scheme
         .eq_ignore_ascii_case("bearer")
         .then(|| rest.trim().to_owned())
+}
+
+/// `X-Vault-Wrap-TTL`: seconds or a Go duration.
+fn wrap_ttl(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(v) = headers.get("x-vault-wrap-ttl") else {
+        return Ok(None);
+    };
+    let text = v.to_str().unwrap_or("");
+    match tresor_sdk::ttl::parse(text) {
+        Ok(0) => Ok(None),
+        Ok(n) => Ok(Some(n)),
+        Err(e) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("error parsing X-Vault-Wrap-TTL header: {e}"),
+        )),
+    }
 }
 
 fn query_map(uri: &Uri) -> Map {
@@ -219,6 +235,7 @@ async fn dispatch(
         data,
         token: token(&headers),
         client_addr: client.map(|c| c.0.ip()),
+        wrap_ttl: wrap_ttl(&headers)?,
     };
     // Vault copies the data of `sys/` answers to the top level too, for old clients.
     let inject = path_injects_data(&req.path);

@@ -267,7 +267,12 @@ impl Client {
         query: &[(String, String)],
         body: Option<&Value>,
     ) -> Result<Option<Value>, ApiError> {
-        self.send(method, path, query, body, true).await
+        self.send(method, path, query, body, true, true).await
+    }
+
+    /// A read that is never wrapped, whatever `-wrap-ttl` says (the KV preflight, as in Vault).
+    pub async fn get_unwrapped(&self, path: &str) -> Result<Option<Value>, ApiError> {
+        self.send("GET", path, &[], None, true, false).await
     }
 
     /// Like `request`, but a 404 is an error even for a read (as Vault's raw requests treat it).
@@ -277,7 +282,7 @@ impl Client {
         path: &str,
         query: &[(String, String)],
     ) -> Result<Option<Value>, ApiError> {
-        self.send(method, path, query, None, false).await
+        self.send(method, path, query, None, false, true).await
     }
 
     async fn send(
@@ -287,6 +292,7 @@ impl Client {
         query: &[(String, String)],
         body: Option<&Value>,
         lenient_404: bool,
+        wrap: bool,
     ) -> Result<Option<Value>, ApiError> {
         let url = self.url(path, query);
         let m = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
@@ -297,7 +303,7 @@ impl Client {
         if let Some(ns) = &self.namespace {
             req = req.header("X-Vault-Namespace", ns);
         }
-        if let Some(w) = &self.wrap_ttl {
+        if let Some(w) = self.wrap_ttl.as_ref().filter(|_| wrap) {
             req = req.header("X-Vault-Wrap-TTL", w);
         }
         req = req.header("X-Vault-Request", "true");

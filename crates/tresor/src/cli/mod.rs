@@ -90,6 +90,7 @@ const COMMON: &[(&str, &str)] = &[
     ("login", "Authenticate locally"),
     ("server", "Start a Tresor server"),
     ("status", "Print seal and HA status"),
+    ("unwrap", "Unwrap a wrapped secret"),
 ];
 
 const OTHER: &[(&str, &str)] = &[

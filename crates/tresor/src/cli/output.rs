@@ -104,7 +104,18 @@ pub fn secret_value(resp: &Value) -> Value {
         out.insert("auth".into(), Value::Object(a));
     }
     if let Some(w) = resp.get("wrap_info").filter(|w| !w.is_null()) {
-        out.insert("wrap_info".into(), w.clone());
+        let mut info = Map::new();
+        for (k, default) in [
+            ("token", Value::from("")),
+            ("accessor", "".into()),
+            ("ttl", 0.into()),
+            ("creation_time", "".into()),
+            ("creation_path", "".into()),
+            ("wrapped_accessor", "".into()),
+        ] {
+            info.insert(k.into(), w.get(k).cloned().unwrap_or(default));
+        }
+        out.insert("wrap_info".into(), Value::Object(info));
     }
     Value::Object(out)
 }
@@ -408,7 +419,7 @@ pub fn secret_rows(resp: &Value) -> Vec<Vec<String>> {
         ]);
         rows.push(vec![
             "wrapping_token_creation_time:".into(),
-            s("creation_time"),
+            go_time(&s("creation_time")),
         ]);
         rows.push(vec![
             "wrapping_token_creation_path:".into(),
@@ -425,6 +436,26 @@ pub fn secret_rows(resp: &Value) -> Vec<Vec<String>> {
         rows.extend(data_rows(data));
     }
     rows
+}
+
+/// An RFC 3339 time as Go's `time.Time.String()` prints it (`2026-11-26 05:04:15.69 +0000 UTC`).
+fn go_time(rfc3339: &str) -> String {
+    let Ok(t) =
+        time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+    else {
+        return rfc3339.to_owned();
+    };
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let base = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let mut out = t.format(&base).unwrap_or_default();
+    let nanos = t.nanosecond();
+    if nanos > 0 {
+        let frac = format!("{nanos:09}");
+        out.push('.');
+        out.push_str(frac.trim_end_matches('0'));
+    }
+    out.push_str(" +0000 UTC");
+    out
 }
 
 /// Prints a whole answer in the chosen format (Vault's `OutputSecret`).

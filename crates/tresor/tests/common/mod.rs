@@ -177,10 +177,25 @@ impl Server {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Reply {
+        self.call_with(method, path, token, body, &[]).await
+    }
+
+    /// `call` with extra headers (`X-Vault-Wrap-TTL`, …).
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         let mut req = self.client.request(method.clone(), self.url(path));
         if let Some(t) = token {
             req = req.header("X-Vault-Token", t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
         }
         if let Some(b) = body {
             let ctype = if method == Method::PATCH {

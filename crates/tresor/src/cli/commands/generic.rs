@@ -250,3 +250,32 @@ pub async fn version(_ctx: &mut Ctx) -> Outcome {
     );
     Ok(0)
 }
+
+/// `vault unwrap [TOKEN]`: the wrapped answer, with the given wrapping token or, without one,
+/// with the client's own token as the wrapping token.
+pub async fn unwrap(ctx: &mut Ctx) -> Outcome {
+    ctx.expect_args(0, Some(1))?;
+    let body = match ctx.args().first() {
+        Some(t) => serde_json::json!({ "token": t }),
+        None => serde_json::json!({}),
+    };
+    let resp = ctx
+        .client
+        .put("sys/wrapping/unwrap", &body)
+        .await
+        .map_err(|e| Failure::Remote(format!("Error unwrapping: {e}")))?;
+    let has_content = resp.as_ref().is_some_and(|r| {
+        ["data", "auth"]
+            .iter()
+            .any(|k| r.get(*k).is_some_and(|v| !v.is_null()))
+    });
+    let Some(resp) = resp.filter(|_| has_content) else {
+        println!("Successfully unwrapped. There was no data in the wrapped secret.");
+        return Ok(0);
+    };
+    if let Some(f) = &ctx.field {
+        return output::print_field(ctx.format, &resp, f);
+    }
+    output::output_secret(ctx.format, &resp);
+    Ok(0)
+}

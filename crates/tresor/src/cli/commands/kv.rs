@@ -19,7 +19,7 @@ struct KvMount {
 async fn preflight(ctx: &Ctx, path: &str) -> Result<KvMount, Failure> {
     match ctx
         .client
-        .get(&format!("sys/internal/ui/mounts/{path}"))
+        .get_unwrapped(&format!("sys/internal/ui/mounts/{path}"))
         .await
     {
         Ok(Some(resp)) => {

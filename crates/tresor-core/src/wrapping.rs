@@ -1,0 +1,210 @@
+//! Response wrapping: instead of its answer, a request gets a single-use token whose cubbyhole
+//! holds the answer (`cubbyhole/response`), so that only whoever unwraps it sees it, once.
+//! `sys/wrapping/{wrap,unwrap,lookup,rewrap}` live here too.
+
+use serde_json::{json, Value};
+use tresor_sdk::{Map, Operation, Response};
+
+use crate::core::{Active, Core, CoreRequest};
+use crate::error::CoreError;
+use crate::policy::RESPONSE_WRAPPING;
+use crate::tokens::{self, NewToken, TokenEntry, CUBBYHOLE_PREFIX};
+
+/// `sys/wrapping/wrap` without `X-Vault-Wrap-TTL` wraps for five minutes, as Vault's CLI asks.
+pub const DEFAULT_WRAP_TTL: u64 = 300;
+
+fn invalid_token() -> CoreError {
+    CoreError::invalid("wrapping token is not valid or does not exist")
+}
+
+fn response_key(id_hash: &str) -> String {
+    format!("{CUBBYHOLE_PREFIX}{id_hash}/response")
+}
+
+/// The answer as it will be handed back by `unwrap`.
+fn stored_form(resp: &Response) -> Value {
+    json!({
+        "data": resp.data,
+        "auth": resp.auth,
+        "warnings": if resp.warnings.is_empty() { Value::Null } else { json!(resp.warnings) },
+    })
+}
+
+/// Replaces `resp` by a wrapping token that holds it for `ttl` seconds.
+pub async fn wrap(
+    core: &Core,
+    active: &Active,
+    resp: &Response,
+    ttl: u64,
+    creation_path: &str,
+) -> Result<Response, CoreError> {
+    if ttl == 0 {
+        return Err(CoreError::invalid("wrapping TTL must be greater than zero"));
+    }
+    let (token, entry) = active
+        .tokens
+        .create(NewToken {
+            id: None,
+            parent: None,
+            policies: vec![RESPONSE_WRAPPING.into()],
+            meta: Default::default(),
+            display_name: String::new(),
+            path: creation_path.to_owned(),
+            num_uses: 1,
+            ttl,
+            explicit_max_ttl: 0,
+            period: 0,
+            renewable: false,
+            token_type: "service".into(),
+            bound_cidrs: Vec::new(),
+            role: None,
+        })
+        .await?;
+    let stored = json!({ "response": stored_form(resp).to_string() });
+    core.barrier()
+        .put(&response_key(&entry.id_hash), stored.to_string().as_bytes())
+        .await?;
+    let mut info = Map::new();
+    info.insert("token".into(), token.as_str().into());
+    info.insert("accessor".into(), entry.accessor.clone().into());
+    info.insert("ttl".into(), ttl.into());
+    info.insert(
+        "creation_time".into(),
+        tokens::rfc3339_ms(tokens::now_ms())
+            .unwrap_or_default()
+            .into(),
+    );
+    info.insert("creation_path".into(), creation_path.into());
+    if let Some(acc) = resp
+        .auth
+        .as_ref()
+        .and_then(|a| a.get("accessor"))
+        .and_then(Value::as_str)
+    {
+        info.insert("wrapped_accessor".into(), acc.into());
+    }
+    Ok(Response {
+        wrap_info: Some(info),
+        ..Response::default()
+    })
+}
+
+/// The live wrapping token `token`, or Vault's refusal. The caller's own token has already
+/// been looked up (and its single use spent), so its entry is taken as is.
+async fn wrapping_entry(
+    active: &Active,
+    token: &str,
+    caller: &crate::sys::Caller<'_>,
+) -> Result<TokenEntry, CoreError> {
+    let found = if token == caller.token {
+        Some(caller.entry.clone())
+    } else {
+        active.tokens.lookup(token).await?
+    };
+    match found {
+        Some(e) if e.policies.iter().any(|p| p == RESPONSE_WRAPPING) => Ok(e),
+        _ => Err(invalid_token()),
+    }
+}
+
+/// Takes the wrapped answer out and destroys the token: a second unwrap finds nothing.
+async fn take(core: &Core, active: &Active, entry: &TokenEntry) -> Result<Value, CoreError> {
+    let raw = core
+        .barrier()
+        .get(&response_key(&entry.id_hash))
+        .await?
+        .ok_or_else(invalid_token)?;
+    active.tokens.revoke_tree(&entry.id_hash).await?;
+    let outer: Value = serde_json::from_slice(&raw).map_err(CoreError::internal)?;
+    let inner = outer
+        .get("response")
+        .and_then(Value::as_str)
+        .ok_or_else(|| CoreError::internal("wrapped response is corrupt"))?;
+    serde_json::from_str(inner).map_err(CoreError::internal)
+}
+
+fn as_response(v: &Value) -> Response {
+    Response {
+        data: v.get("data").and_then(Value::as_object).cloned(),
+        auth: v.get("auth").and_then(Value::as_object).cloned(),
+        warnings: v
+            .get("warnings")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|w| w.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ..Response::default()
+    }
+}
+
+/// The token a `sys/wrapping/*` call is about: the `token` field, else the caller's own.
+fn target_token<'a>(req: &'a CoreRequest, caller_token: &'a str) -> Result<&'a str, CoreError> {
+    // An empty `token` field means the caller's own, as in Vault.
+    match req.data.get("token") {
+        Some(Value::String(t)) if !t.is_empty() => Ok(t),
+        None | Some(Value::Null) => Ok(caller_token),
+        Some(Value::String(_)) => Ok(caller_token),
+        Some(_) => Err(CoreError::invalid("token must be a string")),
+    }
+}
+
+/// `sys/wrapping/*`. `None` when `path` is not one of them.
+pub async fn handle(
+    core: &Core,
+    active: &Active,
+    path: &str,
+    req: &CoreRequest,
+    caller: &crate::sys::Caller<'_>,
+) -> Result<Option<Option<Response>>, CoreError> {
+    let caller_token = caller.token;
+    let Some(op) = path.strip_prefix("wrapping/") else {
+        return Ok(None);
+    };
+    if req.operation != Operation::Update && req.operation != Operation::Create {
+        return Err(tresor_sdk::Error::UnsupportedOperation.into());
+    }
+    let answer = match op {
+        "wrap" => {
+            if req.data.is_empty() {
+                return Err(CoreError::invalid("empty request body"));
+            }
+            Response::data(req.data.clone())
+        }
+        "unwrap" => {
+            let entry = wrapping_entry(active, target_token(req, caller_token)?, caller).await?;
+            let inner = take(core, active, &entry).await?;
+            as_response(&inner)
+        }
+        "lookup" => {
+            let entry = wrapping_entry(active, target_token(req, caller_token)?, caller).await?;
+            let mut d = Map::new();
+            d.insert("creation_path".into(), entry.path.clone().into());
+            d.insert(
+                "creation_time".into(),
+                tokens::rfc3339_ms(entry.creation_time.saturating_mul(1000))
+                    .unwrap_or_default()
+                    .into(),
+            );
+            d.insert("creation_ttl".into(), entry.creation_ttl.into());
+            Response::data(d)
+        }
+        "rewrap" => {
+            let entry = wrapping_entry(active, target_token(req, caller_token)?, caller).await?;
+            let inner = take(core, active, &entry).await?;
+            return wrap(
+                core,
+                active,
+                &as_response(&inner),
+                entry.creation_ttl,
+                &entry.path,
+            )
+            .await
+            .map(|r| Some(Some(r)));
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(Some(answer)))
+}
