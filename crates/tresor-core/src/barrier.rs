@@ -22,6 +22,10 @@ pub const KEYRING_PATH: &str = "core/keyring";
 const ENTRY_VERSION: u8 = 1;
 
 /// The data encryption keys, one per term, and the root key that seals the keyring itself.
+/// One write of an atomic batch through the barrier: a key and its new plaintext value, or
+/// `None` to delete it.
+pub type PlainOp = (String, Option<Vec<u8>>);
+
 pub struct Keyring {
     root_key: Zeroizing<[u8; KEY_LEN]>,
     terms: BTreeMap<u32, Zeroizing<[u8; KEY_LEN]>>,
@@ -237,7 +241,7 @@ impl Barrier {
     }
 
     /// Writes several entries atomically (all encrypted, or none written).
-    pub async fn batch(&self, ops: Vec<(String, Option<Vec<u8>>)>) -> Result<(), CoreError> {
+    pub async fn batch(&self, ops: Vec<PlainOp>) -> Result<(), CoreError> {
         let keyring = self.keyring()?;
         let mut out = Vec::with_capacity(ops.len());
         for (path, value) in ops {

@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 use crate::barrier::{Barrier, Keyring, KEYRING_PATH};
 use crate::crypto;
 use crate::error::CoreError;
+use crate::expiration::{ExpirationManager, LeaseEntry, LeaseKind, Revoker};
 use crate::mounts::{Mount, MountEntry, MountView, Router, MOUNT_TABLE_PATH};
 use crate::policy::PolicyStore;
 use crate::seal::{self, SealConfig, ROOT_KEY_PATH, SEAL_CONFIG_PATH};
@@ -88,6 +89,7 @@ pub(crate) struct ClusterInfo {
 /// Everything that exists only while unsealed.
 pub(crate) struct Active {
     pub router: Router,
+    pub expiration: Arc<ExpirationManager>,
     pub audit: crate::audit::AuditBroker,
     pub tokens: TokenStore,
     pub policies: PolicyStore,
@@ -211,7 +213,8 @@ impl Core {
         self.barrier
             .put_json(MOUNT_TABLE_PATH, &Vec::<MountEntry>::new())
             .await?;
-        let tokens = TokenStore::load(Arc::clone(&self.barrier)).await?;
+        let expiration = Arc::new(ExpirationManager::new(Arc::clone(&self.barrier)));
+        let tokens = TokenStore::load(Arc::clone(&self.barrier), expiration).await?;
         tokens.create_root(root_token_id).await
     }
 
@@ -275,9 +278,11 @@ impl Core {
         self.barrier.install(keyring);
         match self.load_active().await {
             Ok(active) => {
+                let active = Arc::new(active);
                 if let Ok(mut a) = self.active.write() {
-                    *a = Some(Arc::new(active));
+                    *a = Some(Arc::clone(&active));
                 }
+                tokio::spawn(run_expiry(Arc::downgrade(&active)));
                 tracing::info!("core: vault is unsealed");
                 Ok(())
             }
@@ -294,7 +299,8 @@ impl Core {
             .get_json(CLUSTER_PATH)
             .await?
             .ok_or_else(|| CoreError::internal("cluster info missing"))?;
-        let tokens = TokenStore::load(Arc::clone(&self.barrier)).await?;
+        let expiration = Arc::new(ExpirationManager::new(Arc::clone(&self.barrier)));
+        let tokens = TokenStore::load(Arc::clone(&self.barrier), Arc::clone(&expiration)).await?;
         let policies = PolicyStore::load(Arc::clone(&self.barrier)).await?;
         let router = Router::default();
         let table: Vec<MountEntry> = self
@@ -311,6 +317,7 @@ impl Core {
         Ok(Active {
             router,
             audit,
+            expiration,
             tokens,
             policies,
             cluster,
@@ -503,6 +510,19 @@ impl Core {
         let mut result = self
             .dispatch(&active, req, &entry, &raw_token, decision.sudo)
             .await;
+        if let Ok(Some(resp)) = &mut result {
+            if let Some(secret) = resp.secret.take() {
+                let lease = crate::sys_leases::register_secret(
+                    &active,
+                    &self.config,
+                    &creation_path,
+                    &entry,
+                    secret,
+                )
+                .await?;
+                resp.lease = Some(lease);
+            }
+        }
         if let (Some(ttl), Ok(Some(resp))) = (wrap_ttl, &result) {
             result = crate::wrapping::wrap(self, &active, resp, ttl, &creation_path)
                 .await
@@ -716,6 +736,69 @@ impl Core {
     /// The ACL of a set of policies (for `sys/capabilities`).
     pub(crate) fn acl_for(active: &Active, policies: &[String]) -> Arc<crate::policy::Acl> {
         active.policies.acl(policies)
+    }
+}
+
+/// The expiry task of one unsealed period: rebuilds the lease queue from storage, then revokes
+/// leases as they fall due. It holds the core only weakly and ends once it is sealed.
+async fn run_expiry(active: std::sync::Weak<Active>) {
+    let Some(expiration) = active.upgrade().map(|a| Arc::clone(&a.expiration)) else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    match expiration.restore().await {
+        Ok(n) => tracing::info!(
+            leases = n,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "expiration: leases restored"
+        ),
+        Err(e) => tracing::error!("expiration: restoring leases failed: {e}"),
+    }
+    loop {
+        let Some(a) = active.upgrade() else { return };
+        expiration.expire_due(a.as_ref()).await;
+        drop(a);
+        // Wake for the next lease, for anything scheduled earlier, or at least every second
+        // (to notice a seal).
+        let wait = expiration
+            .next_due()
+            .map(|(t, _)| (t - tokens::now_ms()).clamp(0, 1000) as u64)
+            .unwrap_or(1000);
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_millis(wait)) => {}
+            _ = expiration.wake.notified() => {}
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Revoker for Active {
+    async fn revoke(&self, lease: &LeaseEntry) -> Result<(), CoreError> {
+        match &lease.kind {
+            LeaseKind::Token { id_hash } => self.tokens.revoke_tree(id_hash).await,
+            LeaseKind::Secret {
+                mount, internal, ..
+            } => {
+                let Some(m) = self.router.get(mount) else {
+                    tracing::warn!(lease_id = %lease.lease_id, "the mount of this lease is gone");
+                    return Ok(());
+                };
+                let rel = lease
+                    .path
+                    .strip_prefix(mount.as_str())
+                    .unwrap_or(&lease.path)
+                    .to_owned();
+                let req = Request {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    operation: Operation::Delete,
+                    path: rel,
+                    data: internal.clone(),
+                    client_addr: None,
+                    mount_point: mount.clone(),
+                };
+                Ok(m.backend.revoke(&req, &m.view).await?)
+            }
+        }
     }
 }
 

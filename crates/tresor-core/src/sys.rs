@@ -36,6 +36,9 @@ pub(crate) async fn handle(
     if let Some(r) = crate::wrapping::handle(core, active, path, &req, &caller).await? {
         return Ok(r);
     }
+    if let Some(r) = crate::sys_leases::handle(active, core.config(), path, &req).await? {
+        return Ok(r);
+    }
     match path {
         "mounts" | "mounts/" if op == Read => Ok(Some(list_mounts(active))),
         "remount" if op.is_write() => remount(core, active, &req.data).await,

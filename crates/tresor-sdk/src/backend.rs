@@ -33,6 +33,20 @@ pub trait Backend: Send + Sync {
         Ok(None)
     }
 
+    /// Revokes a secret this backend handed out with a lease. `req.data` holds the lease's
+    /// `internal` data, `req.path` the path the secret was read from. Called on expiry and on
+    /// `sys/leases/revoke`; an error is retried with backoff.
+    async fn revoke(&self, _req: &Request, _view: &dyn StorageView) -> Result<()> {
+        Ok(())
+    }
+
+    /// Extends a leased secret (e.g. `VALID UNTIL` of a database user). `req.data` holds the
+    /// lease's `internal` data and `increment` (seconds, 0 for the lease's own TTL). The core
+    /// decides the new TTL; the backend only says whether it agrees.
+    async fn renew(&self, _req: &Request, _view: &dyn StorageView) -> Result<()> {
+        Err(crate::Error::invalid("lease is not renewable"))
+    }
+
     /// The text of `vault path-help` (`GET <mount>/?help=1`): what the backend is and its paths.
     fn help(&self) -> String {
         "## DESCRIPTION\n\nNo help is available for this backend.\n".into()

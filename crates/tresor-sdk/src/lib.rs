@@ -13,7 +13,7 @@ pub mod ttl;
 pub use backend::{help_text, Backend, StorageView};
 pub use error::{Error, Result};
 pub use request::{Operation, Request};
-pub use response::Response;
+pub use response::{LeaseInfo, Response, SecretLease};
 
 /// A JSON object, the shape of every request body and response `data` in Vault's API.
 pub type Map = serde_json::Map<String, serde_json::Value>;

@@ -13,6 +13,32 @@ pub struct Response {
     pub status: Option<u16>,
     /// Set by the core when the answer was wrapped: the envelope's `wrap_info`.
     pub wrap_info: Option<Map>,
+    /// A backend that hands out something that must be revoked later (a database user) asks
+    /// for a lease here; the core registers it and revokes through the backend on expiry.
+    pub secret: Option<SecretLease>,
+    /// Set by the core once the lease exists: the envelope's `lease_id`, `lease_duration`,
+    /// `renewable`.
+    pub lease: Option<LeaseInfo>,
+}
+
+/// What a backend asks of the lease of a secret it returns.
+#[derive(Debug, Clone, Default)]
+pub struct SecretLease {
+    /// Seconds; 0 means the mount's default TTL. Clamped by the mount's and the system's max.
+    pub ttl: u64,
+    /// Seconds the lease may be renewed up to; 0 means the mount's (or the system's) max TTL.
+    pub max_ttl: u64,
+    pub renewable: bool,
+    /// Kept with the lease, encrypted, and given back to `Backend::revoke` and `renew`.
+    pub internal: Map,
+}
+
+/// The lease the core registered for an answer.
+#[derive(Debug, Clone, Default)]
+pub struct LeaseInfo {
+    pub id: String,
+    pub duration: u64,
+    pub renewable: bool,
 }
 
 impl Response {

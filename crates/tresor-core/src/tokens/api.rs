@@ -535,7 +535,7 @@ async fn renew(
         elapsed,
     )?;
     entry.expire_at_ms = Some(expiry(now_ms(), ttl));
-    store.save(&entry).await?;
+    store.save_renewed(&entry).await?;
     Ok((entry, warning.into_iter().collect()))
 }
 

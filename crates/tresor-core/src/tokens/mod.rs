@@ -25,6 +25,7 @@ use zeroize::Zeroizing;
 use crate::barrier::Barrier;
 use crate::crypto;
 use crate::error::CoreError;
+use crate::expiration::{ExpirationManager, LeaseEntry, LeaseKind};
 use crate::mounts::delete_tree;
 
 const SALT_PATH: &str = "sys/token/salt";
@@ -303,13 +304,18 @@ pub struct NewToken {
 
 pub struct TokenStore {
     barrier: Arc<Barrier>,
+    /// Tokens with a TTL are leases; revoking a token revokes the leases it owns.
+    expiration: Arc<ExpirationManager>,
     salt: Zeroizing<Vec<u8>>,
     use_locks: Vec<Mutex<()>>,
 }
 
 impl TokenStore {
     /// Loads the salt (creating it on first use) and finishes revocations a crash interrupted.
-    pub async fn load(barrier: Arc<Barrier>) -> Result<Self, CoreError> {
+    pub async fn load(
+        barrier: Arc<Barrier>,
+        expiration: Arc<ExpirationManager>,
+    ) -> Result<Self, CoreError> {
         let salt = match barrier.get(SALT_PATH).await? {
             Some(s) => s,
             None => {
@@ -320,6 +326,7 @@ impl TokenStore {
         };
         let store = TokenStore {
             barrier,
+            expiration,
             salt,
             use_locks: (0..USE_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
         };
@@ -395,7 +402,26 @@ impl TokenStore {
         if let Some(p) = &req.parent {
             ops.push((format!("{PARENT_PREFIX}{p}/{id_hash}"), Some(Vec::new())));
         }
+        let lease = entry.expire_at_ms.map(|expire_ms| LeaseEntry {
+            lease_id: Self::lease_id(&entry),
+            path: entry.path.clone(),
+            owner: Some(id_hash.clone()),
+            kind: LeaseKind::Token {
+                id_hash: id_hash.clone(),
+            },
+            issue_ms: now_ms(),
+            expire_ms,
+            last_renewal_ms: None,
+            renewable: entry.renewable,
+            revoke_attempts: 0,
+        });
+        if let Some(l) = &lease {
+            ops.extend(self.expiration.write_ops(l)?);
+        }
         self.barrier.batch(ops).await?;
+        if let Some(l) = &lease {
+            self.expiration.track(l);
+        }
         Ok((token, entry))
     }
 
@@ -414,7 +440,7 @@ impl TokenStore {
         Ok(token)
     }
 
-    async fn entry_by_hash(&self, hash: &str) -> Result<Option<TokenEntry>, CoreError> {
+    pub async fn entry_by_hash(&self, hash: &str) -> Result<Option<TokenEntry>, CoreError> {
         self.barrier.get_json(&Self::id_key(hash)).await
     }
 
@@ -465,6 +491,26 @@ impl TokenStore {
         }
         out.sort();
         Ok(out)
+    }
+
+    /// The lease id of a token with a TTL: its creation path and its hash, as Vault's
+    /// `auth/token/create/<hash>`.
+    pub fn lease_id(entry: &TokenEntry) -> String {
+        format!("{}/{}", entry.path.trim_end_matches('/'), entry.id_hash)
+    }
+
+    /// Saves a renewed token and moves its lease to the new expiry.
+    pub async fn save_renewed(&self, entry: &TokenEntry) -> Result<(), CoreError> {
+        self.save(entry).await?;
+        if let (Some(expire_ms), Some(mut lease)) = (
+            entry.expire_at_ms,
+            self.expiration.get(&Self::lease_id(entry)).await?,
+        ) {
+            lease.expire_ms = expire_ms;
+            lease.last_renewal_ms = Some(now_ms());
+            self.expiration.save(&lease).await?;
+        }
+        Ok(())
     }
 
     pub async fn save(&self, entry: &TokenEntry) -> Result<(), CoreError> {
@@ -562,6 +608,7 @@ impl TokenStore {
             }
         }
         self.barrier.batch(ops).await?;
+        self.expiration.token_revoked(id_hash).await?;
         delete_tree(&self.barrier, &format!("{CUBBYHOLE_PREFIX}{id_hash}/")).await
     }
 

@@ -18,9 +18,9 @@ use super::{sys, AppState, ClientAddr, MAX_REQUEST_SIZE};
 pub fn envelope(request_id: &str, resp: tresor_sdk::Response) -> Value {
     json!({
         "request_id": request_id,
-        "lease_id": "",
-        "renewable": false,
-        "lease_duration": 0,
+        "lease_id": resp.lease.as_ref().map(|l| l.id.as_str()).unwrap_or(""),
+        "renewable": resp.lease.as_ref().is_some_and(|l| l.renewable),
+        "lease_duration": resp.lease.as_ref().map(|l| l.duration).unwrap_or(0),
         "data": resp.data,
         "wrap_info": resp.wrap_info,
         "warnings": if resp.warnings.is_empty() { Value::Null } else { json!(resp.warnings) },

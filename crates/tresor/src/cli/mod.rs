@@ -97,6 +97,7 @@ const OTHER: &[(&str, &str)] = &[
     ("audit", "Interact with audit devices"),
     ("auth", "Interact with auth methods"),
     ("kv", "Interact with Tresor's Key-Value storage"),
+    ("lease", "Interact with leases"),
     ("operator", "Perform operator-specific tasks"),
     ("patch", "Patch data, configuration, and secrets"),
     ("path-help", "Retrieve API help for paths"),

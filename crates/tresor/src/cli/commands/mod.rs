@@ -4,6 +4,7 @@
 mod audit;
 mod generic;
 mod kv;
+mod lease;
 mod login;
 mod mounts;
 mod operator;
@@ -103,6 +104,13 @@ const AUDIT_ENABLE: &[(&str, Kind)] = &[
     ("description", Kind::Value),
     ("local", Kind::Bool),
 ];
+const LEASE_RENEW: &[(&str, Kind)] = &[("increment", Kind::Value), ("i", Kind::Value)];
+const LEASE_REVOKE: &[(&str, Kind)] = &[
+    ("force", Kind::Bool),
+    ("f", Kind::Bool),
+    ("prefix", Kind::Bool),
+    ("sync", Kind::Bool),
+];
 const LOGIN: &[(&str, Kind)] = &[
     ("method", Kind::Value),
     ("path", Kind::Value),
@@ -171,6 +179,9 @@ pub const ALL: &[Command] = &[
     cmd("audit enable", "Enables an audit device", "  Enables an audit device of TYPE at a path (the type, unless -path), with its\n  options as key=value pairs.\n\n      $ vault audit enable file file_path=/var/log/vault_audit.log", AUDIT_ENABLE),
     cmd("audit disable", "Disables an audit device", "  Disables the audit device at the given path.", &[]),
     cmd("audit list", "Lists enabled audit devices", "  Lists the enabled audit devices.", LIST),
+    cmd("lease lookup", "Lookup lease information by lease id", "  Looks up the issue time, expiry and TTL of a lease.", &[]),
+    cmd("lease renew", "Renews the lease of a secret", "  Renews the lease of a secret, by -increment (or its own TTL).", LEASE_RENEW),
+    cmd("lease revoke", "Revokes leases and secrets", "  Revokes a lease (or, with -prefix, every lease under a prefix; -force ignores\n  the backends' errors).", LEASE_REVOKE),
     cmd("auth enable", "Enables a new auth method", "  Enables an auth method at a path (the type, unless -path).", MOUNT_ENABLE),
     cmd("auth disable", "Disables an auth method", "  Disables the auth method at the given path, and revokes its tokens.", &[]),
     cmd("auth list", "Lists enabled auth methods", "  Lists the enabled auth methods.", LIST),
@@ -225,6 +236,9 @@ pub async fn run(name: &str, ctx: &mut Ctx) -> Outcome {
         "audit enable" => audit::enable(ctx).await,
         "audit disable" => audit::disable(ctx).await,
         "audit list" => audit::list(ctx).await,
+        "lease lookup" => lease::lookup(ctx).await,
+        "lease renew" => lease::renew(ctx).await,
+        "lease revoke" => lease::revoke(ctx).await,
         "auth enable" => mounts::auth_enable(ctx).await,
         "auth disable" => mounts::auth_disable(ctx).await,
         "auth list" => mounts::auth_list(ctx).await,

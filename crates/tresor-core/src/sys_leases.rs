@@ -1,0 +1,278 @@
+//! `sys/leases/*` (and the old `sys/renew`, `sys/revoke`, `sys/revoke-prefix`,
+//! `sys/revoke-force` spellings): look up, renew and revoke leases, and the registration of the
+//! leases backends ask for.
+
+use serde_json::Value;
+use tresor_sdk::{LeaseInfo, Map, Operation, Request, Response, SecretLease};
+
+use crate::core::{Active, CoreConfig, CoreRequest};
+use crate::error::CoreError;
+use crate::expiration::{new_lease_id, LeaseEntry, LeaseKind};
+use crate::tokens::{self, now_ms, TokenEntry};
+
+fn invalid_lease() -> CoreError {
+    CoreError::invalid("invalid lease")
+}
+
+/// The TTLs that govern leases under `mount`: its own, else the system's.
+fn limits(active: &Active, config: &CoreConfig, mount: &str) -> (u64, u64) {
+    let (mut default, mut max) = (config.default_lease_ttl, config.max_lease_ttl);
+    if let Some(m) = active.router.get(mount) {
+        if m.entry.config.max_lease_ttl > 0 {
+            max = m.entry.config.max_lease_ttl.min(config.max_lease_ttl);
+        }
+        if m.entry.config.default_lease_ttl > 0 {
+            default = m.entry.config.default_lease_ttl;
+        }
+    }
+    (default.min(max), max)
+}
+
+/// Registers the lease a backend asked for on a secret it returned at `path`; the TTL is
+/// clamped by the mount's and the system's maximum.
+pub async fn register_secret(
+    active: &Active,
+    config: &CoreConfig,
+    path: &str,
+    owner: &TokenEntry,
+    secret: SecretLease,
+) -> Result<LeaseInfo, CoreError> {
+    let (mount, _) = active
+        .router
+        .route(path)
+        .ok_or_else(|| CoreError::NoRoute(path.to_owned()))?;
+    let mount = mount.entry.path.clone();
+    let (default, max) = limits(active, config, &mount);
+    let max_ttl = match secret.max_ttl {
+        0 => max,
+        m => m.min(max),
+    };
+    let ttl = match secret.ttl {
+        0 => default,
+        t => t,
+    }
+    .min(max_ttl);
+    let now = now_ms();
+    let lease = LeaseEntry {
+        lease_id: new_lease_id(path)?,
+        path: path.to_owned(),
+        owner: Some(owner.id_hash.clone()),
+        kind: LeaseKind::Secret {
+            mount,
+            internal: secret.internal,
+            max_ttl,
+            ttl,
+        },
+        issue_ms: now,
+        expire_ms: tokens::expiry(now, ttl),
+        last_renewal_ms: None,
+        renewable: secret.renewable,
+        revoke_attempts: 0,
+    };
+    active.expiration.register(&lease).await?;
+    Ok(LeaseInfo {
+        id: lease.lease_id,
+        duration: ttl,
+        renewable: secret.renewable,
+    })
+}
+
+fn field<'a>(req: &'a CoreRequest, url_part: Option<&'a str>) -> Result<&'a str, CoreError> {
+    let from_body = match req.data.get("lease_id") {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.as_str()),
+        None | Some(Value::Null) | Some(Value::String(_)) => None,
+        Some(_) => return Err(CoreError::invalid("lease_id must be a string")),
+    };
+    from_body
+        .or(url_part.filter(|p| !p.is_empty()))
+        .ok_or_else(|| CoreError::invalid("lease_id must be specified"))
+}
+
+fn rfc3339(ms: i64) -> Value {
+    tokens::rfc3339_ms(ms)
+        .map(Value::String)
+        .unwrap_or(Value::Null)
+}
+
+/// `sys/leases/*`. `None` when `path` is not one of them.
+pub async fn handle(
+    active: &Active,
+    config: &CoreConfig,
+    path: &str,
+    req: &CoreRequest,
+) -> Result<Option<Option<Response>>, CoreError> {
+    use Operation::*;
+    let op = req.operation;
+    let rest = path.strip_prefix("leases/").unwrap_or(path);
+    let (verb, arg) = match rest.split_once('/') {
+        Some((v, a)) => (v, Some(a)),
+        None => (rest, None),
+    };
+    // The old spellings live directly under sys/.
+    if !path.starts_with("leases/")
+        && !matches!(verb, "renew" | "revoke" | "revoke-prefix" | "revoke-force")
+    {
+        return Ok(None);
+    }
+    let answer = match (verb, op) {
+        ("lookup", List) => {
+            let prefix = arg.unwrap_or("");
+            let keys = active.expiration.children(prefix).await?;
+            if keys.is_empty() {
+                None
+            } else {
+                Some(Response::list(keys))
+            }
+        }
+        ("lookup", Create | Update) => {
+            let id = field(req, arg)?;
+            let lease = active.expiration.get(id).await?.ok_or_else(invalid_lease)?;
+            let mut d = Map::new();
+            d.insert("id".into(), lease.lease_id.clone().into());
+            d.insert("issue_time".into(), rfc3339(lease.issue_ms));
+            d.insert("expire_time".into(), rfc3339(lease.expire_ms));
+            d.insert(
+                "last_renewal".into(),
+                lease.last_renewal_ms.map(rfc3339).unwrap_or(Value::Null),
+            );
+            d.insert("renewable".into(), lease.renewable.into());
+            d.insert("ttl".into(), lease.ttl_left(now_ms()).into());
+            Some(Response::data(d))
+        }
+        ("renew", Create | Update) => {
+            let id = field(req, arg)?;
+            let increment = match req.data.get("increment") {
+                None | Some(Value::Null) => 0,
+                Some(v) => tresor_sdk::ttl::parse_value(v).map_err(CoreError::invalid)?,
+            };
+            Some(renew(active, config, id, increment).await?)
+        }
+        ("revoke", Create | Update) => {
+            let id = field(req, arg)?;
+            if let Some(lease) = active.expiration.get(id).await? {
+                active.expiration.revoke(lease, active, false).await?;
+            }
+            None
+        }
+        ("revoke-prefix" | "revoke-force", Create | Update) => {
+            let prefix = arg.unwrap_or("");
+            if prefix.is_empty() {
+                return Err(CoreError::invalid("prefix is required"));
+            }
+            let force = verb == "revoke-force";
+            for id in active.expiration.ids_with_prefix(prefix).await? {
+                if let Some(lease) = active.expiration.get(&id).await? {
+                    active.expiration.revoke(lease, active, force).await?;
+                }
+            }
+            None
+        }
+        ("tidy", Create | Update) => {
+            let cleaned = tidy(active).await?;
+            tracing::info!(cleaned, "expiration: tidy done");
+            Some(Response {
+                status: Some(202),
+                ..Response::default()
+            }
+            .with_warning("Tidy operation successfully started. Any information from the operation will be printed to Vault's server logs."))
+        }
+        ("lookup" | "renew" | "revoke" | "revoke-prefix" | "revoke-force" | "tidy", _) => {
+            return Err(tresor_sdk::Error::UnsupportedOperation.into())
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(answer))
+}
+
+async fn renew(
+    active: &Active,
+    config: &CoreConfig,
+    id: &str,
+    increment: u64,
+) -> Result<Response, CoreError> {
+    let mut lease = active.expiration.get(id).await?.ok_or_else(invalid_lease)?;
+    let LeaseKind::Secret {
+        mount,
+        internal,
+        max_ttl,
+        ttl,
+    } = &lease.kind
+    else {
+        return Err(CoreError::invalid(
+            "tokens cannot be renewed through this endpoint",
+        ));
+    };
+    if !lease.renewable {
+        return Err(CoreError::invalid("lease is not renewable"));
+    }
+    let m = active
+        .router
+        .get(mount)
+        .ok_or_else(|| CoreError::invalid("no secret engine mount for this lease"))?;
+    let (_, max) = limits(active, config, mount);
+    let max_ttl = if *max_ttl == 0 {
+        max
+    } else {
+        (*max_ttl).min(max)
+    };
+    let wanted = if increment > 0 { increment } else { *ttl };
+    let now = now_ms();
+    let hard_end = tokens::expiry(lease.issue_ms, max_ttl);
+    let expire = tokens::expiry(now, wanted).min(hard_end);
+    let mut data = internal.clone();
+    data.insert("increment".into(), ((expire - now).max(0) / 1000).into());
+    let req = Request {
+        id: uuid::Uuid::new_v4().to_string(),
+        operation: Operation::Update,
+        path: lease
+            .path
+            .strip_prefix(mount.as_str())
+            .unwrap_or(&lease.path)
+            .to_owned(),
+        data,
+        client_addr: None,
+        mount_point: mount.clone(),
+    };
+    m.backend.renew(&req, &m.view).await?;
+    lease.expire_ms = expire;
+    lease.last_renewal_ms = Some(now);
+    active.expiration.save(&lease).await?;
+    let duration = lease.ttl_left(now);
+    let mut resp = Response {
+        lease: Some(LeaseInfo {
+            id: lease.lease_id.clone(),
+            duration,
+            renewable: true,
+        }),
+        ..Response::default()
+    };
+    if expire == hard_end && duration < wanted {
+        resp = resp.with_warning(format!(
+            "TTL of \"{}\" exceeded the effective max_ttl of \"{}\"; TTL value is capped accordingly",
+            tresor_sdk::ttl::format_go(wanted),
+            tresor_sdk::ttl::format_go(duration)
+        ));
+    }
+    Ok(resp)
+}
+
+/// Drops leases whose owning token is gone (the token was deleted without its leases, e.g. by
+/// an older version): they are made due, so the expiry task revokes them.
+async fn tidy(active: &Active) -> Result<usize, CoreError> {
+    let mut cleaned = 0;
+    for id in active.expiration.ids_with_prefix("").await? {
+        let Some(mut lease) = active.expiration.get(&id).await? else {
+            continue;
+        };
+        let owner_gone = match &lease.owner {
+            Some(owner) => active.tokens.entry_by_hash(owner).await?.is_none(),
+            None => false,
+        };
+        if owner_gone {
+            lease.expire_ms = lease.expire_ms.min(now_ms());
+            active.expiration.save(&lease).await?;
+            cleaned += 1;
+        }
+    }
+    Ok(cleaned)
+}
