@@ -129,6 +129,14 @@ PARITY_SEQUENCE = [
     (["kv", "get", "-wrap-ttl=60s", "secret/from-stdin"], None),
     (["write", "-wrap-ttl=2m", "-format=json", "sys/wrapping/wrap", "a=b"], None),
     (["unwrap", "hvs.bogusbogusbogusbogusbogu"], None),
+    (["lease", "lookup", "nosuch/lease"], None),
+    (["lease", "renew", "nosuch/lease"], None),
+    (["lease", "revoke", "nosuch/lease"], None),
+    (["lease", "revoke", "-sync", "nosuch/lease"], None),
+    (["lease", "revoke", "-force", "nosuch/"], None),
+    (["lease", "revoke", "-prefix", "nosuch/"], None),
+    (["lease", "revoke", "-prefix", "-sync", "nosuch/"], None),
+    (["list", "sys/leases/lookup/nosuch/"], None),
 ]
 
 
@@ -271,8 +279,20 @@ def test_seed_sequences_through_the_vault_link(vault_link, tresor_config, tmp_pa
     assert vault("kv", "list", "aurora/users/") == "Keys\n----\ntest-secret\n"
     assert vault("token", "capabilities", "aurora/users/") == "root\n"
 
+    # The service token (periodic, so it has a TTL) is a lease.
+    keys = vault("list", "sys/leases/lookup/auth/token/create/").split("\n")[2:-1]
+    assert len(keys) >= 1
+    lease_id = f"auth/token/create/{keys[0]}"
+    looked = vault("lease", "lookup", lease_id)
+    assert re.search(r"^renewable\s+true$", looked, re.M) and re.search(r"^id\s+" + re.escape(lease_id), looked, re.M)
+    refused = run(vault_link, addr, home, "lease", "renew", lease_id, token=None)
+    assert refused.returncode == 2 and "tokens cannot be renewed through this endpoint" in refused.stderr
+
     # Revoking the service token ends it; sealing stops everything.
     assert vault("token", "revoke", service) == "Success! Revoked token (if it existed)\n"
     assert run(vault_link, addr, home, "token", "lookup", token=service).returncode == 2
+    other = json.loads(vault("token", "create", "-policy=backend", "-ttl=1h", "-format=json"))["auth"]["client_token"]
+    assert vault("lease", "revoke", "-prefix", "-sync", "auth/token/create") == "Success! Revoked any leases with prefix: auth/token/create\n"
+    assert run(vault_link, addr, home, "token", "lookup", token=other).returncode == 2
     assert vault("operator", "seal") == "Success! Vault is sealed.\n"
     assert vault("status", code=2)

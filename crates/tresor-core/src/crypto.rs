@@ -73,11 +73,24 @@ pub fn open(
 
 /// HMAC-SHA256, for salted hashes of tokens.
 pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
-    let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
-    let tag = aws_lc_rs::hmac::sign(&k, msg);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(tag.as_ref());
-    out
+    HmacKey::new(key).sign(msg)
+}
+
+/// An HMAC-SHA256 key prepared once, for keys used on every request (the token salt, an audit
+/// device's salt): preparing the key costs as much as hashing a short message.
+pub struct HmacKey(aws_lc_rs::hmac::Key);
+
+impl HmacKey {
+    pub fn new(key: &[u8]) -> Self {
+        HmacKey(aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key))
+    }
+
+    pub fn sign(&self, msg: &[u8]) -> [u8; 32] {
+        let tag = aws_lc_rs::hmac::sign(&self.0, msg);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
 }
 
 #[cfg(test)]

@@ -312,3 +312,61 @@ async fn audit_devices_survive_a_restart() {
         .clone();
     assert_eq!(before, after, "the salt survives the restart");
 }
+
+#[tokio::test]
+async fn socket_devices_send_one_entry_per_line_over_tcp_and_udp() {
+    use std::io::{BufRead, BufReader};
+    let s = common::dev();
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp_addr = tcp.local_addr().unwrap().to_string();
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let udp_addr = udp.local_addr().unwrap().to_string();
+    let r = s
+        .put(
+            "sys/audit/tcp",
+            json!({"type": "socket", "options": {"address": tcp_addr}}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+    let r = s
+        .put(
+            "sys/audit/udp",
+            json!({"type": "socket", "options": {"address": udp_addr, "socket_type": "udp"}}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+    s.post("secret/data/sock", json!({"data": {"k": "socket-secret"}}))
+        .await;
+
+    let (conn, _) = tcp.accept().unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut lines = BufReader::new(conn).lines();
+    let mut seen_write = false;
+    for _ in 0..10 {
+        let line = lines.next().unwrap().unwrap();
+        let e: Value = serde_json::from_str(&line).unwrap();
+        assert!(!line.contains("socket-secret"));
+        if e["request"]["path"] == "secret/data/sock" && e["type"] == "response" {
+            seen_write = true;
+            break;
+        }
+    }
+    assert!(seen_write, "the write reached the TCP device");
+    let mut buf = [0u8; 65536];
+    let n = udp.recv(&mut buf).unwrap();
+    let e: Value = serde_json::from_slice(&buf[..n]).unwrap();
+    assert!(e["type"] == "request" || e["type"] == "response");
+
+    // A socket nobody listens on is refused when enabled.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let r = s
+        .put(
+            "sys/audit/dead",
+            json!({"type": "socket", "options": {"address": dead}}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+}

@@ -2,7 +2,8 @@
 //! string in request and response data, and the tokens, replaced by `hmac-sha256:<hex>` under
 //! the device's salt (unless the device logs raw). `jsonx` is the same document as IBM JSONx XML.
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use tresor_sdk::Operation;
 
 use crate::crypto;
@@ -41,174 +42,251 @@ pub struct Record<'a> {
 
 /// How one device writes entries.
 pub struct Hasher<'a> {
-    pub salt: &'a [u8],
+    pub salt: &'a crypto::HmacKey,
     pub log_raw: bool,
     pub hmac_accessor: bool,
 }
 
 impl Hasher<'_> {
     pub fn hash(&self, s: &str) -> String {
-        format!(
-            "hmac-sha256:{}",
-            hex::encode(crypto::hmac_sha256(self.salt, s.as_bytes()))
-        )
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mac = self.salt.sign(s.as_bytes());
+        let mut out = String::with_capacity(12 + 64);
+        out.push_str("hmac-sha256:");
+        for b in mac {
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+        }
+        out
     }
 
-    fn secret(&self, s: &str) -> Value {
+    fn secret_str(&self, s: &str) -> String {
         if self.log_raw || s.is_empty() {
-            Value::String(s.to_owned())
+            s.to_owned()
         } else {
-            Value::String(self.hash(s))
+            self.hash(s)
         }
     }
 
-    fn accessor(&self, s: &str) -> Value {
+    fn accessor_str(&self, s: &str) -> String {
         if self.hmac_accessor {
-            self.secret(s)
+            self.secret_str(s)
         } else {
-            Value::String(s.to_owned())
-        }
-    }
-
-    /// Every string in `v`, however deep, hashed; numbers, booleans and keys kept.
-    pub fn structure(&self, v: &Value) -> Value {
-        if self.log_raw {
-            return v.clone();
-        }
-        match v {
-            Value::String(s) => Value::String(self.hash(s)),
-            Value::Array(a) => Value::Array(a.iter().map(|x| self.structure(x)).collect()),
-            Value::Object(m) => Value::Object(
-                m.iter()
-                    .map(|(k, x)| (k.clone(), self.structure(x)))
-                    .collect(),
-            ),
-            other => other.clone(),
+            s.to_owned()
         }
     }
 }
 
-fn rfc3339(unix_secs: i64) -> Value {
-    crate::tokens::rfc3339_ms(unix_secs.saturating_mul(1000))
-        .map(Value::String)
-        .unwrap_or(Value::Null)
+fn rfc3339(ms: i64) -> Option<String> {
+    crate::tokens::rfc3339_ms(ms)
 }
 
-fn auth_block(h: &Hasher<'_>, token: &str, e: &TokenEntry, now_ms: i64) -> Value {
-    let mut a = Map::new();
-    a.insert("client_token".into(), h.secret(token));
-    a.insert("accessor".into(), h.accessor(&e.accessor));
-    a.insert("display_name".into(), e.display_name.clone().into());
-    a.insert("policies".into(), json!(e.policies));
-    a.insert("token_policies".into(), json!(e.policies));
-    if !e.meta.is_empty() {
-        a.insert("metadata".into(), json!(e.meta));
-    }
-    a.insert("token_type".into(), e.token_type.clone().into());
-    let ttl = e.ttl_left(now_ms);
-    if ttl > 0 {
-        a.insert("token_ttl".into(), ttl.into());
-    }
-    a.insert("token_issue_time".into(), rfc3339(e.creation_time));
-    Value::Object(a)
+/// A JSON value written with every string hashed (unless the device logs raw), without
+/// building a copy of it first.
+struct Hashed<'a> {
+    h: &'a Hasher<'a>,
+    v: &'a Value,
 }
 
-fn mount_fields(m: &mut Map<String, Value>, mount: Option<&MountInfo>) {
-    if let Some(mi) = mount {
-        m.insert("mount_point".into(), mi.point.clone().into());
-        m.insert("mount_type".into(), mi.kind.clone().into());
-        m.insert("mount_accessor".into(), mi.accessor.clone().into());
-        m.insert(
-            "mount_running_version".into(),
-            format!("v{}+builtin.tresor", env!("CARGO_PKG_VERSION")).into(),
-        );
-        let class = if mi.point.starts_with("auth/") {
+impl Serialize for Hashed<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        match self.v {
+            Value::String(text) if !self.h.log_raw => s.serialize_str(&self.h.hash(text)),
+            Value::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for v in items {
+                    seq.serialize_element(&Hashed { h: self.h, v })?;
+                }
+                seq.end()
+            }
+            Value::Object(m) => HashedMap { h: self.h, m }.serialize(s),
+            other => other.serialize(s),
+        }
+    }
+}
+
+struct HashedMap<'a> {
+    h: &'a Hasher<'a>,
+    m: &'a Map<String, Value>,
+}
+
+impl Serialize for HashedMap<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.m.len()))?;
+        for (k, v) in self.m {
+            map.serialize_entry(k, &Hashed { h: self.h, v })?;
+        }
+        map.end()
+    }
+}
+
+/// A token or accessor inside an auth block or wrap info, hashed where the device says so.
+fn replace_secrets(
+    h: &Hasher<'_>,
+    m: &Map<String, Value>,
+    token_key: &str,
+    accessor_key: &str,
+) -> Map<String, Value> {
+    let mut out = m.clone();
+    if let Some(t) = m.get(token_key).and_then(Value::as_str) {
+        out.insert(token_key.into(), Value::String(h.secret_str(t)));
+    }
+    if let Some(a) = m.get(accessor_key).and_then(Value::as_str) {
+        out.insert(accessor_key.into(), Value::String(h.accessor_str(a)));
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct AuthOut<'a> {
+    client_token: &'a str,
+    accessor: &'a str,
+    display_name: &'a str,
+    policies: &'a [String],
+    token_policies: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<&'a std::collections::BTreeMap<String, String>>,
+    token_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_ttl: Option<u64>,
+    token_issue_time: Option<String>,
+}
+
+#[derive(Serialize)]
+struct MountOut<'a> {
+    mount_point: &'a str,
+    mount_type: &'a str,
+    mount_accessor: &'a str,
+    mount_running_version: &'static str,
+    mount_class: &'static str,
+}
+
+fn mount_out(mi: &MountInfo) -> MountOut<'_> {
+    MountOut {
+        mount_point: &mi.point,
+        mount_type: &mi.kind,
+        mount_accessor: &mi.accessor,
+        mount_running_version: concat!("v", env!("CARGO_PKG_VERSION"), "+builtin.tresor"),
+        mount_class: if mi.point.starts_with("auth/") {
             "auth"
         } else {
             "secret"
-        };
-        m.insert("mount_class".into(), class.into());
+        },
     }
 }
 
-/// The entry for a request (`response == None`) or its response.
-pub fn entry(h: &Hasher<'_>, r: &Record<'_>, now_ms: i64) -> Value {
-    let kind = match r.stage {
-        Stage::Request => "request",
-        Stage::Response => "response",
+#[derive(Serialize)]
+struct Namespace {
+    id: &'static str,
+}
+
+#[derive(Serialize)]
+struct RequestOut<'a> {
+    id: &'a str,
+    operation: &'static str,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    mount: Option<MountOut<'a>>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    client_token: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_token_accessor: Option<&'a str>,
+    namespace: Namespace,
+    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<HashedMap<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote_address: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ResponseOut<'a> {
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    mount: Option<MountOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth: Option<Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<Hashed<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wrap_info: Option<Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warnings: Option<&'a Value>,
+}
+
+#[derive(Serialize)]
+struct EntryOut<'a> {
+    time: Option<String>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth: Option<AuthOut<'a>>,
+    request: RequestOut<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response: Option<ResponseOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+/// The entry for a request or its response, as one line of JSON.
+pub fn entry_json(h: &Hasher<'_>, r: &Record<'_>, now_ms: i64) -> String {
+    // The token and its accessor appear twice; hash them once.
+    let token = h.secret_str(r.token);
+    let accessor = r.auth.map(|e| h.accessor_str(&e.accessor));
+    let out = EntryOut {
+        time: rfc3339(now_ms),
+        kind: match r.stage {
+            Stage::Request => "request",
+            Stage::Response => "response",
+        },
+        auth: r.auth.zip(accessor.as_deref()).map(|(e, acc)| {
+            let ttl = e.ttl_left(now_ms);
+            AuthOut {
+                client_token: &token,
+                accessor: acc,
+                display_name: &e.display_name,
+                policies: &e.policies,
+                token_policies: &e.policies,
+                metadata: (!e.meta.is_empty()).then_some(&e.meta),
+                token_type: &e.token_type,
+                token_ttl: (ttl > 0).then_some(ttl),
+                token_issue_time: rfc3339(e.creation_time.saturating_mul(1000)),
+            }
+        }),
+        request: RequestOut {
+            id: r.request_id,
+            operation: r.operation.as_str(),
+            mount: r.mount.map(mount_out),
+            client_token: &token,
+            client_token_accessor: accessor.as_deref(),
+            namespace: Namespace { id: "root" },
+            path: r.path,
+            data: (!r.data.is_empty()).then_some(HashedMap { h, m: r.data }),
+            remote_address: r.remote_addr.map(|ip| ip.to_string()),
+        },
+        response: r.response.map(|resp| {
+            let present = |k: &str| resp.get(k).filter(|v| !v.is_null());
+            ResponseOut {
+                mount: r.mount.map(mount_out),
+                auth: present("auth")
+                    .and_then(Value::as_object)
+                    .map(|a| replace_secrets(h, a, "client_token", "accessor")),
+                data: present("data").map(|v| Hashed { h, v }),
+                wrap_info: present("wrap_info")
+                    .and_then(Value::as_object)
+                    .map(|w| replace_secrets(h, w, "token", "accessor")),
+                warnings: present("warnings")
+                    .filter(|w| w.as_array().is_some_and(|a| !a.is_empty())),
+            }
+        }),
+        error: r.error,
     };
-    let mut out = Map::new();
-    out.insert(
-        "time".into(),
-        crate::tokens::rfc3339_ms(now_ms)
-            .map(Value::String)
-            .unwrap_or(Value::Null),
-    );
-    out.insert("type".into(), kind.into());
-    if let Some(e) = r.auth {
-        out.insert("auth".into(), auth_block(h, r.token, e, now_ms));
-    }
-    let mut req = Map::new();
-    req.insert("id".into(), r.request_id.into());
-    req.insert("operation".into(), r.operation.as_str().into());
-    mount_fields(&mut req, r.mount);
-    if !r.token.is_empty() {
-        req.insert("client_token".into(), h.secret(r.token));
-    }
-    if let Some(e) = r.auth {
-        req.insert("client_token_accessor".into(), h.accessor(&e.accessor));
-    }
-    req.insert("namespace".into(), json!({ "id": "root" }));
-    req.insert("path".into(), r.path.into());
-    if !r.data.is_empty() {
-        req.insert("data".into(), h.structure(&Value::Object(r.data.clone())));
-    }
-    if let Some(ip) = r.remote_addr {
-        req.insert("remote_address".into(), ip.to_string().into());
-    }
-    out.insert("request".into(), Value::Object(req));
-    if let Some(resp) = r.response {
-        let mut res = Map::new();
-        mount_fields(&mut res, r.mount);
-        if let Some(auth) = resp.get("auth").filter(|a| !a.is_null()) {
-            let mut a = auth.as_object().cloned().unwrap_or_default();
-            if let Some(t) = a.get("client_token").and_then(Value::as_str) {
-                let hashed = h.secret(t);
-                a.insert("client_token".into(), hashed);
-            }
-            if let Some(acc) = a.get("accessor").and_then(Value::as_str) {
-                let hashed = h.accessor(acc);
-                a.insert("accessor".into(), hashed);
-            }
-            res.insert("auth".into(), Value::Object(a));
-        }
-        if let Some(d) = resp.get("data").filter(|d| !d.is_null()) {
-            res.insert("data".into(), h.structure(d));
-        }
-        if let Some(w) = resp.get("wrap_info").filter(|w| !w.is_null()) {
-            let mut w = w.as_object().cloned().unwrap_or_default();
-            if let Some(t) = w.get("token").and_then(Value::as_str) {
-                let hashed = h.secret(t);
-                w.insert("token".into(), hashed);
-            }
-            if let Some(a) = w.get("accessor").and_then(Value::as_str) {
-                let hashed = h.accessor(a);
-                w.insert("accessor".into(), hashed);
-            }
-            res.insert("wrap_info".into(), Value::Object(w));
-        }
-        if let Some(ws) = resp
-            .get("warnings")
-            .filter(|w| w.as_array().is_some_and(|a| !a.is_empty()))
-        {
-            res.insert("warnings".into(), ws.clone());
-        }
-        out.insert("response".into(), Value::Object(res));
-    }
-    if let Some(err) = r.error {
-        out.insert("error".into(), err.into());
-    }
-    Value::Object(out)
+    serde_json::to_string(&out).unwrap_or_default()
+}
+
+/// The same entry as a JSON value (for `jsonx`, and tests).
+pub fn entry(h: &Hasher<'_>, r: &Record<'_>, now_ms: i64) -> Value {
+    serde_json::from_str(&entry_json(h, r, now_ms)).unwrap_or(Value::Null)
 }
 
 /// IBM JSONx, the XML form of a JSON document that Vault's `format=jsonx` writes.
@@ -261,15 +339,18 @@ pub fn jsonx(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn strings_are_hashed_everywhere_but_not_numbers() {
+        let key = crypto::HmacKey::new(b"salt");
         let h = Hasher {
-            salt: b"salt",
+            salt: &key,
             log_raw: false,
             hmac_accessor: true,
         };
-        let v = h.structure(&json!({"a": "x", "n": 5, "l": ["y", true], "m": {"z": "w"}}));
+        let input = json!({"a": "x", "n": 5, "l": ["y", true], "m": {"z": "w"}});
+        let v = serde_json::to_value(Hashed { h: &h, v: &input }).unwrap();
         let hx = h.hash("x");
         assert!(hx.starts_with("hmac-sha256:") && hx.len() == 12 + 64);
         assert_eq!(v["a"], hx);
@@ -278,11 +359,15 @@ mod tests {
         assert_eq!(v["l"][1], true);
         assert_eq!(v["m"]["z"], h.hash("w"));
         let raw = Hasher {
-            salt: b"salt",
+            salt: &key,
             log_raw: true,
             hmac_accessor: true,
         };
-        assert_eq!(raw.structure(&json!({"a": "x"}))["a"], "x");
+        let input = json!({"a": "x"});
+        assert_eq!(
+            serde_json::to_value(Hashed { h: &raw, v: &input }).unwrap()["a"],
+            "x"
+        );
     }
 
     #[test]

@@ -58,7 +58,7 @@ enum Format {
 
 struct Device {
     entry: DeviceEntry,
-    salt: Zeroizing<Vec<u8>>,
+    salt: crypto::HmacKey,
     sink: Sink,
     format: Format,
     prefix: String,
@@ -145,9 +145,9 @@ impl Device {
                 )))
             }
         };
-        let salt = Zeroizing::new(
+        let salt = crypto::HmacKey::new(&Zeroizing::new(
             hex::decode(&entry.salt).map_err(|_| CoreError::internal("audit salt is corrupt"))?,
-        );
+        ));
         Ok(Device {
             log_raw: bool_option(o, "log_raw", false)?,
             hmac_accessor: bool_option(o, "hmac_accessor", true)?,
@@ -168,10 +168,9 @@ impl Device {
     }
 
     fn log(&self, record: &Record<'_>, now_ms: i64) -> std::io::Result<()> {
-        let entry = format::entry(&self.hasher(), record, now_ms);
         let body = match self.format {
-            Format::Json => entry.to_string(),
-            Format::Jsonx => format::jsonx(&entry),
+            Format::Json => format::entry_json(&self.hasher(), record, now_ms),
+            Format::Jsonx => format::jsonx(&format::entry(&self.hasher(), record, now_ms)),
         };
         let mut line = String::with_capacity(self.prefix.len() + body.len() + 1);
         line.push_str(&self.prefix);

@@ -306,7 +306,8 @@ pub struct TokenStore {
     barrier: Arc<Barrier>,
     /// Tokens with a TTL are leases; revoking a token revokes the leases it owns.
     expiration: Arc<ExpirationManager>,
-    salt: Zeroizing<Vec<u8>>,
+    /// The salt of token hashes, prepared as an HMAC key.
+    salt_key: crypto::HmacKey,
     use_locks: Vec<Mutex<()>>,
 }
 
@@ -327,7 +328,7 @@ impl TokenStore {
         let store = TokenStore {
             barrier,
             expiration,
-            salt,
+            salt_key: crypto::HmacKey::new(&salt),
             use_locks: (0..USE_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
         };
         for pending in store.barrier.list(REVOKE_PREFIX).await? {
@@ -338,7 +339,7 @@ impl TokenStore {
     }
 
     pub fn hash(&self, value: &str) -> String {
-        hex::encode(crypto::hmac_sha256(&self.salt, value.as_bytes()))
+        hex::encode(self.salt_key.sign(value.as_bytes()))
     }
 
     fn id_key(hash: &str) -> String {

@@ -61,7 +61,11 @@ pub async fn revoke(ctx: &mut Ctx) -> Outcome {
             .put(&format!("sys/leases/revoke-prefix/{id}"), &json!({}))
             .await
             .map_err(|e| Failure::Remote(format!("Error revoking leases with prefix {id}: {e}")))?;
-        println!("Success! Revoked any leases with prefix: {id}");
+        if ctx.flags.bool("sync") {
+            println!("Success! Revoked any leases with prefix: {id}");
+        } else {
+            println!("All revocation operations queued successfully!");
+        }
     } else {
         ctx.client
             .put(
