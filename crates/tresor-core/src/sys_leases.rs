@@ -276,3 +276,221 @@ async fn tidy(active: &Active) -> Result<usize, CoreError> {
     }
     Ok(cleaned)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Secret leases end to end through the core, with a backend that leases what it returns
+    //! and records what it is asked to revoke and renew.
+
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use serde_json::json;
+    use tresor_sdk::{Backend, StorageView};
+    use tresor_storage::InmemStorage;
+
+    use super::*;
+    use crate::core::Core;
+    use crate::mounts::{Mount, MountConfig, MountEntry, MountView};
+
+    #[derive(Default)]
+    struct Leaser {
+        revoked: Mutex<Vec<String>>,
+        renewed: Mutex<Vec<u64>>,
+        fail_revoke: AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl Backend for Leaser {
+        async fn handle(
+            &self,
+            req: &Request,
+            _view: &dyn StorageView,
+        ) -> tresor_sdk::Result<Option<Response>> {
+            let mut internal = Map::new();
+            internal.insert("username".into(), format!("user-{}", req.id).into());
+            let mut data = Map::new();
+            data.insert("username".into(), internal["username"].clone());
+            Ok(Some(Response {
+                data: Some(data),
+                secret: Some(SecretLease {
+                    ttl: 120,
+                    max_ttl: 0,
+                    renewable: true,
+                    internal,
+                }),
+                ..Response::default()
+            }))
+        }
+
+        async fn revoke(&self, req: &Request, _view: &dyn StorageView) -> tresor_sdk::Result<()> {
+            if self.fail_revoke.load(Ordering::SeqCst) {
+                return Err(tresor_sdk::Error::invalid("database is down"));
+            }
+            let user = req.data["username"].as_str().unwrap_or_default().to_owned();
+            self.revoked.lock().unwrap().push(user);
+            Ok(())
+        }
+
+        async fn renew(&self, req: &Request, _view: &dyn StorageView) -> tresor_sdk::Result<()> {
+            self.renewed
+                .lock()
+                .unwrap()
+                .push(req.data["increment"].as_u64().unwrap_or(0));
+            Ok(())
+        }
+    }
+
+    fn request(op: Operation, path: &str, token: &str, data: serde_json::Value) -> CoreRequest {
+        CoreRequest {
+            id: uuid::Uuid::new_v4().to_string(),
+            operation: op,
+            path: path.into(),
+            data: data.as_object().cloned().unwrap_or_default(),
+            token: Some(token.into()),
+            client_addr: None,
+            wrap_ttl: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn secret_leases_are_clamped_renewed_and_revoked_through_their_backend() {
+        let core = Core::new(
+            Arc::new(InmemStorage::new()),
+            CoreConfig {
+                default_lease_ttl: 3600,
+                max_lease_ttl: 7200,
+            },
+        );
+        let creds = core.setup_dev(Some("root".into())).await.unwrap();
+        let root = creds.root_token.to_string();
+        let active = core.active().unwrap();
+        let leaser = Arc::new(Leaser::default());
+        let entry = MountEntry {
+            path: "db/".into(),
+            kind: "leaser".into(),
+            description: String::new(),
+            accessor: "leaser_1".into(),
+            uuid: "u-1".into(),
+            options: BTreeMap::new(),
+            config: MountConfig {
+                default_lease_ttl: 0,
+                max_lease_ttl: 60,
+            },
+            local: false,
+            seal_wrap: false,
+        };
+        let view = MountView::new(Arc::clone(core.barrier()), entry.storage_prefix());
+        active.router.insert(Mount {
+            entry,
+            backend: Arc::clone(&leaser) as Arc<dyn Backend>,
+            view,
+        });
+
+        // The backend asks for 120s; the mount allows 60.
+        let resp = core
+            .handle(request(Operation::Read, "db/creds/app", &root, json!({})))
+            .await
+            .unwrap()
+            .unwrap();
+        let lease = resp.lease.expect("a lease");
+        assert_eq!(lease.duration, 60);
+        assert!(lease.id.starts_with("db/creds/app/"));
+        let user = resp.data.unwrap()["username"].as_str().unwrap().to_owned();
+
+        // Renewal asks the backend, and stays within the max TTL from issue.
+        let renewed = core
+            .handle(request(
+                Operation::Update,
+                "sys/leases/renew",
+                &root,
+                json!({"lease_id": lease.id, "increment": 30}),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(renewed.lease.as_ref().unwrap().duration, 30);
+        let capped = core
+            .handle(request(
+                Operation::Update,
+                "sys/leases/renew",
+                &root,
+                json!({"lease_id": lease.id, "increment": "1h"}),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(capped.lease.as_ref().unwrap().duration <= 60);
+        assert_eq!(capped.warnings.len(), 1, "capping is reported");
+        assert_eq!(leaser.renewed.lock().unwrap().len(), 2);
+
+        // Revocation goes through the backend, with the lease's internal data.
+        core.handle(request(
+            Operation::Update,
+            "sys/leases/revoke",
+            &root,
+            json!({ "lease_id": lease.id }),
+        ))
+        .await
+        .unwrap();
+        assert_eq!(*leaser.revoked.lock().unwrap(), [user]);
+        assert!(active.expiration.get(&lease.id).await.unwrap().is_none());
+
+        // A lease owned by a token is revoked when the token is; a failing backend is retried.
+        let child = core
+            .handle(request(
+                Operation::Update,
+                "auth/token/create",
+                &root,
+                json!({"policies": ["root"]}),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let child = child.auth.unwrap()["client_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let owned = core
+            .handle(request(Operation::Read, "db/creds/app", &child, json!({})))
+            .await
+            .unwrap()
+            .unwrap()
+            .lease
+            .unwrap();
+        leaser.fail_revoke.store(true, Ordering::SeqCst);
+        core.handle(request(
+            Operation::Update,
+            "auth/token/revoke-self",
+            &child,
+            json!({}),
+        ))
+        .await
+        .unwrap();
+        for _ in 0..50 {
+            let l = active.expiration.get(&owned.id).await.unwrap().unwrap();
+            if l.revoke_attempts > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let failed = active.expiration.get(&owned.id).await.unwrap().unwrap();
+        assert!(
+            failed.revoke_attempts >= 1,
+            "the expiry task tried and failed"
+        );
+        leaser.fail_revoke.store(false, Ordering::SeqCst);
+        core.handle(request(
+            Operation::Update,
+            "sys/leases/revoke-force/db/creds",
+            &root,
+            json!({}),
+        ))
+        .await
+        .unwrap();
+        assert!(active.expiration.get(&owned.id).await.unwrap().is_none());
+        assert_eq!(leaser.revoked.lock().unwrap().len(), 2);
+    }
+}

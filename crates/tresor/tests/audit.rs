@@ -174,6 +174,18 @@ async fn options_raw_prefix_jsonx_and_accessor() {
     assert!(x.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?><json:object"));
     assert!(!x.contains("plain"));
 
+    // Standard output is a device too (the server's stdout; the request just has to succeed).
+    let r = s
+        .put(
+            "sys/audit/out",
+            json!({"type": "file", "options": {"file_path": "stdout"}}),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(s.get("secret/data/p").await.status, 200);
+    let listed = s.get("sys/audit").await;
+    assert_eq!(listed.data().as_object().unwrap().len(), 3);
+
     // Bad devices are refused when enabled.
     let bad = s
         .put(
