@@ -14,7 +14,7 @@ def shape(v, path=""):
 
 
 # Fields OpenBao adds that Vault does not have; Tresor follows Vault (see DESIGN.md).
-OPENBAO_ONLY = {"current_metadata_version", "metadata_cas_required"}
+OPENBAO_ONLY = {"current_metadata_version", "metadata_cas_required", "token_strictly_bind_ip"}
 
 
 def comparable(body, drop=()):
@@ -68,6 +68,29 @@ SEQUENCE = [
     ("GET", "sys/init", None),
     ("GET", "sys/key-status", None),
     ("GET", "nomount/x", None),
+    ("POST", "sys/auth/approle", {"type": "approle"}),
+    ("POST", "sys/auth/approle", {"type": "approle"}),
+    ("POST", "sys/auth/userpass", {"type": "userpass"}),
+    ("GET", "sys/auth", None),
+    ("POST", "auth/approle/role/r1", {"token_policies": "default,p1", "token_ttl": "1h", "token_max_ttl": "4h"}),
+    ("GET", "auth/approle/role/r1", None),
+    ("LIST", "auth/approle/role", None),
+    ("GET", "auth/approle/role/r1/role-id", None),
+    ("POST", "auth/approle/role/r1/secret-id", {"metadata": "{\"a\": \"b\"}"}),
+    ("POST", "auth/approle/role/r1/custom-secret-id", {"secret_id": "custom-1"}),
+    ("POST", "auth/approle/role/r1/secret-id/lookup", {"secret_id": "custom-1"}),
+    ("POST", "auth/approle/login", {"role_id": "nope", "secret_id": "nope"}),
+    ("POST", "auth/approle/login", {"role_id": "nope"}),
+    ("POST", "auth/approle/role/r1/secret-id/destroy", {"secret_id": "custom-1"}),
+    ("POST", "auth/approle/tidy/secret-id", {}),
+    ("POST", "auth/userpass/users/bob", {"password": "pw", "token_policies": "p1"}),
+    ("GET", "auth/userpass/users/bob", None),
+    ("LIST", "auth/userpass/users", None),
+    ("POST", "auth/userpass/users/carol", {"token_policies": "p1"}),
+    ("POST", "auth/userpass/login/bob", {"password": "wrong"}),
+    ("POST", "auth/userpass/login/nobody", {"password": "pw"}),
+    ("DELETE", "auth/userpass/users/bob", None),
+    ("DELETE", "sys/auth/userpass", None),
 ]
 
 # Fields where Tresor follows Vault rather than OpenBao, or reports what it has.

@@ -89,6 +89,21 @@ PARITY_SEQUENCE = [
     (["secrets", "disable", "kv2"], None),
     (["auth", "list"], None),
     (["auth", "list", "-format=json"], None),
+    (["auth", "enable", "approle"], None),
+    (["auth", "enable", "approle"], None),
+    (["auth", "enable", "-path=people", "userpass"], None),
+    (["auth", "list"], None),
+    (["auth", "tune", "-default-lease-ttl=30m", "approle"], None),
+    (["write", "auth/approle/role/web", "token_policies=default,p1", "token_ttl=1h", "token_max_ttl=4h"], None),
+    (["read", "auth/approle/role/web"], None),
+    (["list", "auth/approle/role"], None),
+    (["write", "auth/approle/login", "role_id=nope", "secret_id=nope"], None),
+    (["write", "auth/approle/login", "role_id=nope"], None),
+    (["write", "auth/people/users/bob", "password=pw", "token_policies=p1"], None),
+    (["read", "auth/people/users/bob"], None),
+    (["list", "auth/people/users"], None),
+    (["login", "-method=userpass", "-path=people", "-no-store", "username=bob", "password=wrong"], None),
+    (["auth", "disable", "people"], None),
     (["token", "lookup"], None),
     (["token", "lookup", "-format=json"], None),
     (["token", "create", "-policy=default", "-period=24h", "-field=token_policies"], None),
@@ -147,7 +162,7 @@ def normalise(text):
     text = re.sub(r"hvs\.[A-Za-z0-9]{24}", "<token>", text)
     text = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<uuid>", text)
     text = re.sub(r"\b[A-Za-z0-9]{24}\b", "<accessor>", text)
-    text = re.sub(r"(kv|system|cubbyhole|auth_token)_[0-9a-f]{8}", r"\1_<id>", text)
+    text = re.sub(r"(kv|system|cubbyhole|auth_[a-z]+)_[0-9a-f]{8}", r"\1_<id>", text)
     text = re.sub(r"vault-cluster-[0-9a-f]{8}", "vault-cluster-<id>", text)
     text = re.sub(r"\b1[789]\d{8}\b", "<unix>", text)
     # Where OpenBao's words differ from Vault's, Tresor speaks as Vault.
@@ -278,6 +293,42 @@ def test_seed_sequences_through_the_vault_link(vault_link, tresor_config, tmp_pa
     assert "value    hello" in vault("kv", "get", "aurora/users/test-secret")
     assert vault("kv", "list", "aurora/users/") == "Keys\n----\ntest-secret\n"
     assert vault("token", "capabilities", "aurora/users/") == "root\n"
+
+    # Seed 002: an AppRole for a service, its login, and what its token may read.
+    assert vault("auth", "enable", "approle") == "Success! Enabled approle auth method at: approle/\n"
+    vault("policy", "write", "platform-iam", "-",
+          stdin='path "secret/data/platform/iam/*" {\n  capabilities = ["read"]\n}\n')
+    vault("write", "auth/approle/role/platform-iam", "token_policies=platform-iam", "token_ttl=1h",
+          "token_max_ttl=4h", "secret_id_ttl=0")
+    iam_role_id = vault("read", "-field=role_id", "auth/approle/role/platform-iam/role-id")
+    iam_secret_id = vault("write", "-f", "-field=secret_id", "auth/approle/role/platform-iam/secret-id")
+    vault("kv", "put", "secret/platform/iam/jwt-keys", "private=k1")
+    logged_in = json.loads(vault("write", "-format=json", "auth/approle/login", f"role_id={iam_role_id}",
+                                 f"secret_id={iam_secret_id}", token=None))
+    assert logged_in["auth"]["lease_duration"] == 3600 and logged_in["auth"]["renewable"] is True
+    assert logged_in["auth"]["policies"] == ["default", "platform-iam"]
+    iam = logged_in["auth"]["client_token"]
+    assert vault("kv", "get", "-field=private", "secret/platform/iam/jwt-keys", token=iam) == "k1"
+    assert run(vault_link, addr, home, "kv", "put", "secret/platform/iam/jwt-keys", "x=y", token=iam).returncode == 2
+    # Seed 001: the secret ID handed over wrapped, and the role bound to the server's network.
+    wrapped_sid = json.loads(vault("write", "-wrap-ttl=60s", "-format=json", "-f",
+                                   "auth/approle/role/platform-iam/secret-id"))["wrap_info"]["token"]
+    fresh_sid = json.loads(vault("unwrap", "-format=json", wrapped_sid))["data"]["secret_id"]
+    assert json.loads(vault("write", "-format=json", "auth/approle/login", f"role_id={iam_role_id}",
+                            f"secret_id={fresh_sid}", token=None))["auth"]["client_token"]
+    vault("write", "auth/approle/role/hoodcloud-control-plane", "secret_id_num_uses=0", "secret_id_ttl=0",
+          "secret_id_bound_cidrs=127.0.0.0/8", "token_bound_cidrs=127.0.0.0/8", "token_policies=platform-iam")
+    role_text = vault("read", "auth/approle/role/hoodcloud-control-plane")
+    assert re.search(r"^secret_id_bound_cidrs\s+\[127.0.0.0/8\]$", role_text, re.M), role_text
+    # Seed 004: people with passwords.
+    vault("auth", "enable", "userpass")
+    vault("write", "auth/userpass/users/alice", "password=correct horse", "token_policies=platform-iam")
+    out = vault("login", "-method=userpass", "-no-store", "username=alice", "password=correct horse", token=None)
+    assert "token_meta_username    alice" in out and "token_policies         [\"default\" \"platform-iam\"]" in out
+    bad = run(vault_link, addr, home, "login", "-method=userpass", "-no-store", "username=alice", "password=nope",
+              token=None)
+    assert bad.returncode == 2 and "invalid username or password" in bad.stderr
+    assert re.search(r"^userpass/\s+userpass\s+auth_userpass_", vault("auth", "list"), re.M)
 
     # The service token (periodic, so it has a TTL) is a lease.
     keys = vault("list", "sys/leases/lookup/auth/token/create/").split("\n")[2:-1]

@@ -11,7 +11,7 @@ use crate::barrier::{Barrier, Keyring, KEYRING_PATH};
 use crate::crypto;
 use crate::error::CoreError;
 use crate::expiration::{ExpirationManager, LeaseEntry, LeaseKind, Revoker};
-use crate::mounts::{Mount, MountEntry, MountView, Router, MOUNT_TABLE_PATH};
+use crate::mounts::{Mount, MountEntry, MountView, Router, AUTH_TABLE_PATH, MOUNT_TABLE_PATH};
 use crate::policy::PolicyStore;
 use crate::seal::{self, SealConfig, ROOT_KEY_PATH, SEAL_CONFIG_PATH};
 use crate::tokens::{self, TokenEntry, TokenStore};
@@ -46,6 +46,33 @@ pub struct CoreRequest {
     pub client_addr: Option<std::net::IpAddr>,
     /// `X-Vault-Wrap-TTL`: answer with a wrapping token of this TTL instead of the data.
     pub wrap_ttl: Option<u64>,
+}
+
+impl CoreRequest {
+    /// This request as an audit device records it.
+    fn audit_record<'a>(
+        &'a self,
+        stage: crate::audit::Stage,
+        token: &'a str,
+        auth: Option<&'a TokenEntry>,
+        mount: Option<&'a crate::audit::MountInfo>,
+        response: Option<&'a serde_json::Value>,
+        error: Option<&'a str>,
+    ) -> crate::audit::Record<'a> {
+        crate::audit::Record {
+            stage,
+            request_id: &self.id,
+            operation: self.operation,
+            path: &self.path,
+            data: &self.data,
+            remote_addr: self.client_addr,
+            token,
+            auth,
+            mount,
+            response,
+            error,
+        }
+    }
 }
 
 pub struct InitResult {
@@ -303,11 +330,17 @@ impl Core {
         let tokens = TokenStore::load(Arc::clone(&self.barrier), Arc::clone(&expiration)).await?;
         let policies = PolicyStore::load(Arc::clone(&self.barrier)).await?;
         let router = Router::default();
-        let table: Vec<MountEntry> = self
+        let mut table: Vec<MountEntry> = self
             .barrier
             .get_json(MOUNT_TABLE_PATH)
             .await?
             .unwrap_or_default();
+        let auth: Vec<MountEntry> = self
+            .barrier
+            .get_json(AUTH_TABLE_PATH)
+            .await?
+            .unwrap_or_default();
+        table.extend(auth);
         for entry in table {
             let mount = self.build_mount(entry)?;
             mount.backend.initialize(&mount.view).await?;
@@ -435,21 +468,23 @@ impl Core {
                      req: &CoreRequest,
                      response: Option<&serde_json::Value>,
                      error: Option<&str>| {
-            active.audit.log(&crate::audit::Record {
+            active.audit.log(&req.audit_record(
                 stage,
-                request_id: &req.id,
-                operation: req.operation,
-                path: &req.path,
-                data: &req.data,
-                remote_addr: req.client_addr,
-                token: &raw_token,
-                auth: entry,
-                mount: mount.as_ref(),
+                &raw_token,
+                entry,
+                mount.as_ref(),
                 response,
                 error,
-            })
+            ))
         };
         use crate::audit::Stage;
+        if let Some((mount, rel)) = active
+            .router
+            .route(&req.path)
+            .filter(|(m, rel)| m.entry.is_auth() && m.backend.is_login_path(rel))
+        {
+            return self.login(&active, req, &mount, rel).await;
+        }
         let entry = match active.tokens.lookup(&raw_token).await? {
             Some(e) if e.cidr_allows(req.client_addr) => e,
             _ => {
@@ -551,6 +586,76 @@ impl Core {
                     )?;
                 }
             }
+        }
+        result
+    }
+
+    /// A login (`auth/approle/login`, `auth/userpass/login/bob`): no token needed; the auth
+    /// method checks the credentials and says what token to make, the core makes it.
+    async fn login(
+        &self,
+        active: &Arc<Active>,
+        req: CoreRequest,
+        mount: &Arc<Mount>,
+        rel: String,
+    ) -> Result<Option<Response>, CoreError> {
+        use crate::audit::Stage;
+        let info = crate::audit::MountInfo {
+            point: mount.entry.path.clone(),
+            kind: mount.entry.kind.clone(),
+            accessor: mount.entry.accessor.clone(),
+        };
+        let audit = |stage, response: Option<&serde_json::Value>, error: Option<&str>| {
+            active
+                .audit
+                .log(&req.audit_record(stage, "", None, Some(&info), response, error))
+        };
+        audit(Stage::Request, None, None)?;
+        let backend_req = Request {
+            id: req.id.clone(),
+            operation: req.operation,
+            path: rel,
+            data: req.data.clone(),
+            client_addr: req.client_addr,
+            mount_point: mount.entry.path.clone(),
+        };
+        let mut result = mount
+            .backend
+            .handle(&backend_req, &mount.view)
+            .await
+            .map_err(CoreError::from);
+        if let Ok(Some(resp)) = &mut result {
+            if let Some(login) = resp.login.take() {
+                resp.auth = Some(
+                    tokens::api::login_token(
+                        &active.tokens,
+                        &self.config,
+                        &mount.entry,
+                        &req.path,
+                        login,
+                    )
+                    .await?,
+                );
+            }
+        }
+        if let (Some(ttl), Ok(Some(resp))) = (req.wrap_ttl, &result) {
+            result = crate::wrapping::wrap(self, active, resp, ttl, &req.path)
+                .await
+                .map(Some);
+        }
+        match &result {
+            Ok(resp) => {
+                let shown = resp
+                    .as_ref()
+                    .map(audit_view)
+                    .unwrap_or(serde_json::json!({}));
+                audit(Stage::Response, Some(&shown), None)?;
+            }
+            Err(e) => audit(
+                Stage::Response,
+                Some(&serde_json::json!({})),
+                Some(&e.to_string()),
+            )?,
         }
         result
     }

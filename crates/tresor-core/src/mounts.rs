@@ -16,6 +16,8 @@ use crate::barrier::Barrier;
 use crate::error::CoreError;
 
 pub const MOUNT_TABLE_PATH: &str = "core/mounts";
+/// Auth methods live in the same router under `auth/<path>/`, but in a table of their own.
+pub const AUTH_TABLE_PATH: &str = "core/auth";
 
 /// Mount paths nobody may take: the system's own.
 const RESERVED: &[&str] = &["sys/", "auth/", "cubbyhole/", "identity/"];
@@ -43,7 +45,16 @@ pub struct MountEntry {
 
 impl MountEntry {
     pub fn storage_prefix(&self) -> String {
-        format!("logical/{}/", self.uuid)
+        if self.is_auth() {
+            format!("auth/{}/", self.uuid)
+        } else {
+            format!("logical/{}/", self.uuid)
+        }
+    }
+
+    /// An auth method's mount (`auth/approle/`), not a secrets engine's.
+    pub fn is_auth(&self) -> bool {
+        self.path.starts_with("auth/")
     }
 
     /// The shape `sys/mounts` and `sys/internal/ui/mounts` answer with.
@@ -137,7 +148,13 @@ impl Router {
 
     /// Why `path` cannot be mounted, if it cannot.
     pub fn conflict(&self, path: &str) -> Option<String> {
-        if RESERVED.iter().any(|r| path.starts_with(r)) {
+        // Auth methods are enabled under `auth/` (by `sys/auth`), next to the built-in token one.
+        let reserved = if path.starts_with("auth/") {
+            path.starts_with("auth/token/")
+        } else {
+            RESERVED.iter().any(|r| path.starts_with(r))
+        };
+        if reserved {
             return Some(format!("cannot mount under \"{}\"", path));
         }
         let mounts = self.mounts.read().ok()?;

@@ -9,7 +9,9 @@ use tresor_sdk::{ttl, Map, Operation, Response};
 use crate::core::{Active, Core, CoreRequest};
 use crate::crypto;
 use crate::error::CoreError;
-use crate::mounts::{normalize_mount_path, MountConfig, MountEntry, MOUNT_TABLE_PATH};
+use crate::mounts::{
+    normalize_mount_path, MountConfig, MountEntry, AUTH_TABLE_PATH, MOUNT_TABLE_PATH,
+};
 use crate::tokens::TokenEntry;
 
 /// The token behind a request, for the routes that act on the caller itself.
@@ -47,12 +49,7 @@ pub(crate) async fn handle(
             Ok(None)
         }
         "internal/ui/mounts" if op == Read => Ok(Some(ui_mounts(active))),
-        // Only the token method exists yet; `sys/auth/<path>` (enabling others) comes with them.
-        "auth" | "auth/" if op == Read => {
-            let mut data = Map::new();
-            data.insert("token/".into(), token_auth_mount());
-            Ok(Some(Response::data(data)))
-        }
+        "auth" | "auth/" if op == Read => Ok(Some(Response::data(auth_mounts(active)))),
         "key-status" if op == Read => {
             let (term, since) = core.barrier().key_status()?;
             Ok(Some(key_status(term, since)))
@@ -72,6 +69,27 @@ pub(crate) async fn handle(
                     return ui_mount(active, rest, &caller);
                 }
                 return Err(tresor_sdk::Error::UnsupportedOperation.into());
+            }
+            if let Some(rest) = path.strip_prefix("auth/") {
+                // Auth methods are mounts at `auth/<path>/`; the token method is built in.
+                let (method, tune_suffix) = match rest.strip_suffix("/tune") {
+                    Some(m) => (m, true),
+                    None => (rest, false),
+                };
+                let internal = format!("auth/{}", method.trim_matches('/'));
+                if internal == "auth/token" {
+                    return Err(CoreError::invalid(
+                        "token credential backend cannot be changed",
+                    ));
+                }
+                return match (op, tune_suffix) {
+                    (Read, true) => read_tune(core, active, &internal),
+                    (Create | Update, true) => tune(core, active, &internal, &req.data).await,
+                    (Read, false) => read_mount(active, &internal),
+                    (Create | Update, false) => enable(core, active, &internal, &req.data).await,
+                    (Delete, false) => disable(active, &internal, core).await,
+                    _ => Err(tresor_sdk::Error::UnsupportedOperation.into()),
+                };
             }
             if let Some(rest) = path.strip_prefix("mounts/") {
                 if let Some(mount) = rest.strip_suffix("/tune") {
@@ -140,7 +158,6 @@ fn token_auth_mount() -> Value {
     json!({
         "accessor": "auth_token",
         "config": {"default_lease_ttl": 0, "force_no_cache": false, "max_lease_ttl": 0, "token_type": "default-service"},
-        "deprecation_status": "supported",
         "description": "token based credentials",
         "external_entropy_access": false,
         "local": false,
@@ -156,21 +173,34 @@ fn token_auth_mount() -> Value {
 
 fn list_mounts(active: &Active) -> Response {
     let mut data = Map::new();
-    for e in active.router.entries() {
+    for e in active.router.entries().iter().filter(|e| !e.is_auth()) {
         data.insert(e.path.clone(), e.to_api());
     }
     builtin_mounts(&mut data);
     Response::data(data)
 }
 
+/// `sys/auth`: the token method and every enabled auth method, keyed without `auth/`.
+fn auth_mounts(active: &Active) -> Map {
+    let mut auth = Map::new();
+    auth.insert("token/".into(), token_auth_mount());
+    for e in active.router.entries().iter().filter(|e| e.is_auth()) {
+        let mut api = e.to_api();
+        if let Some(cfg) = api.get_mut("config").and_then(Value::as_object_mut) {
+            cfg.insert("token_type".into(), "default-service".into());
+        }
+        auth.insert(e.path["auth/".len()..].to_owned(), api);
+    }
+    auth
+}
+
 fn ui_mounts(active: &Active) -> Response {
     let mut secret = Map::new();
-    for e in active.router.entries() {
+    for e in active.router.entries().iter().filter(|e| !e.is_auth()) {
         secret.insert(e.path.clone(), e.to_api());
     }
     builtin_mounts(&mut secret);
-    let mut auth = Map::new();
-    auth.insert("token/".into(), token_auth_mount());
+    let auth = auth_mounts(active);
     let mut data = Map::new();
     data.insert("secret".into(), Value::Object(secret));
     data.insert("auth".into(), Value::Object(auth));
@@ -358,8 +388,22 @@ fn check_ttls(core: &Core, c: &MountConfig) -> Result<(), CoreError> {
 }
 
 async fn save_table(core: &Core, active: &Active) -> Result<(), CoreError> {
+    let (auth, secrets): (Vec<MountEntry>, Vec<MountEntry>) = active
+        .router
+        .entries()
+        .into_iter()
+        .partition(MountEntry::is_auth);
     core.barrier()
-        .put_json(MOUNT_TABLE_PATH, &active.router.entries())
+        .batch(vec![
+            (
+                MOUNT_TABLE_PATH.to_owned(),
+                Some(serde_json::to_vec(&secrets).map_err(CoreError::internal)?),
+            ),
+            (
+                AUTH_TABLE_PATH.to_owned(),
+                Some(serde_json::to_vec(&auth).map_err(CoreError::internal)?),
+            ),
+        ])
         .await
 }
 
@@ -392,6 +436,14 @@ async fn enable(
             )))
         }
     };
+    let auth = path.starts_with("auth/");
+    if auth != tresor_engines::is_auth_method(&kind) {
+        return Err(CoreError::invalid(if auth {
+            format!("unknown auth method type: \"{kind}\"")
+        } else {
+            format!("plugin not found in the catalog: {kind}")
+        }));
+    }
     let config = parse_mount_config(data.get("config"))?;
     check_ttls(core, &config)?;
     let _guard = active.mount_lock.lock().await;
@@ -402,7 +454,12 @@ async fn enable(
     crypto::fill_random(&mut acc)?;
     let entry = MountEntry {
         path: path.clone(),
-        accessor: format!("{}_{}", kind.replace('-', "_"), hex::encode(acc)),
+        accessor: format!(
+            "{}{}_{}",
+            if auth { "auth_" } else { "" },
+            kind.replace('-', "_"),
+            hex::encode(acc)
+        ),
         kind,
         description,
         uuid: uuid::Uuid::new_v4().to_string(),
@@ -426,6 +483,14 @@ async fn disable(active: &Active, path: &str, core: &Core) -> Result<Option<Resp
     let path = normalize_mount_path(path)?;
     let _guard = active.mount_lock.lock().await;
     // Vault answers success for a path with nothing mounted.
+    if path.starts_with("auth/") && active.router.get(&path).is_some() {
+        // The tokens this method issued go with it: they are leases under its path.
+        for id in active.expiration.ids_with_prefix(&path).await? {
+            if let Some(lease) = active.expiration.get(&id).await? {
+                active.expiration.revoke(lease, active, true).await?;
+            }
+        }
+    }
     let Some(mount) = active.router.remove(&path) else {
         return Ok(None);
     };

@@ -58,6 +58,7 @@ pub async fn wrap(
             token_type: "service".into(),
             bound_cidrs: Vec::new(),
             role: None,
+            max_ttl: 0,
         })
         .await?;
     let stored = json!({ "response": stored_form(resp).to_string() });

@@ -33,6 +33,12 @@ pub trait Backend: Send + Sync {
         Ok(None)
     }
 
+    /// Whether `path` (relative to the mount) is a login: answered without a client token, and
+    /// with a [`crate::LoginAuth`] the core turns into a token. Only auth methods have any.
+    fn is_login_path(&self, _path: &str) -> bool {
+        false
+    }
+
     /// Revokes a secret this backend handed out with a lease. `req.data` holds the lease's
     /// `internal` data, `req.path` the path the secret was read from. Called on expiry and on
     /// `sys/leases/revoke`; an error is retried with backoff.

@@ -17,6 +17,9 @@ pub enum Error {
     /// The path exists but not for this operation (405 "unsupported operation").
     #[error("unsupported operation")]
     UnsupportedOperation,
+    /// Refused for who is asking (403 "permission denied"), e.g. a locked-out user.
+    #[error("permission denied")]
+    PermissionDenied,
     /// A check-and-set or similar precondition failed (400 with Vault's message).
     #[error("{0}")]
     Conflict(String),

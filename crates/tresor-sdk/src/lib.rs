@@ -8,12 +8,14 @@ mod backend;
 mod error;
 mod request;
 mod response;
+pub mod token_params;
 pub mod ttl;
 
 pub use backend::{help_text, Backend, StorageView};
 pub use error::{Error, Result};
 pub use request::{Operation, Request};
 pub use response::{LeaseInfo, Response, SecretLease};
+pub use token_params::{LoginAuth, TokenParams};
 
 /// A JSON object, the shape of every request body and response `data` in Vault's API.
 pub type Map = serde_json::Map<String, serde_json::Value>;

@@ -19,6 +19,8 @@ pub struct Response {
     /// Set by the core once the lease exists: the envelope's `lease_id`, `lease_duration`,
     /// `renewable`.
     pub lease: Option<LeaseInfo>,
+    /// An auth method's answer to a successful login: the token the core is to create.
+    pub login: Option<crate::LoginAuth>,
 }
 
 /// What a backend asks of the lease of a secret it returns.

@@ -36,13 +36,7 @@ async fn file_device_logs_hmacs_that_audit_hash_reproduces() {
     );
 
     // Requests made with an ordinary token, whose value must never reach the log.
-    let admin = s
-        .post("auth/token/create", json!({"policies": ["root"]}))
-        .await
-        .body["auth"]["client_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let admin = s.token(json!({"policies": ["root"]})).await;
     let w = s
         .call(
             "POST",
@@ -119,13 +113,7 @@ async fn file_device_logs_hmacs_that_audit_hash_reproduces() {
     assert_eq!(kinds, ["request", "response"]);
 
     // Denied requests are logged, with their error.
-    let t = s
-        .post("auth/token/create", json!({"policies": ["default"]}))
-        .await
-        .body["auth"]["client_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let t = s.token(json!({"policies": ["default"]})).await;
     let denied = s.call("GET", "secret/data/app", Some(&t), None).await;
     assert_eq!(denied.status, 403);
     let all = entries(&log);
@@ -204,13 +192,7 @@ async fn options_raw_prefix_jsonx_and_accessor() {
         .await;
     assert_eq!(dup.status, 400);
     // Enabling needs sudo.
-    let t = s
-        .post("auth/token/create", json!({"policies": ["default"]}))
-        .await
-        .body["auth"]["client_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let t = s.token(json!({"policies": ["default"]})).await;
     let r = s
         .call(
             "PUT",
@@ -267,21 +249,8 @@ async fn a_device_that_cannot_write_stops_everything_until_it_can() {
 #[tokio::test]
 async fn audit_devices_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
     let log = dir.path().join("audit.log");
-    let s = common::with_config(dir.path(), "t.hcl", &common::file_config(&data));
-    let init = s
-        .call(
-            "PUT",
-            "sys/init",
-            None,
-            Some(json!({"secret_shares": 1, "secret_threshold": 1})),
-        )
-        .await;
-    let key = init.body["keys"][0].as_str().unwrap().to_owned();
-    let root = init.body["root_token"].as_str().unwrap().to_owned();
-    s.call("PUT", "sys/unseal", None, Some(json!({ "key": key })))
-        .await;
+    let (s, key, root) = common::durable(dir.path()).await;
     let r = s
         .call(
             "PUT",
@@ -302,9 +271,7 @@ async fn audit_devices_survive_a_restart() {
         .body["data"]["hash"]
         .clone();
     drop(s);
-    let s = common::with_config(dir.path(), "t.hcl", &common::file_config(&data));
-    s.call("PUT", "sys/unseal", None, Some(json!({ "key": key })))
-        .await;
+    let s = common::reopen(dir.path(), &key).await;
     let lines = entries(&log).len();
     s.call("GET", "sys/audit", Some(&root), None).await;
     assert_eq!(

@@ -211,20 +211,7 @@ async fn an_expired_lease_revokes_its_token_in_the_background() {
 #[tokio::test]
 async fn leases_survive_a_restart_and_still_expire() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let s = common::with_config(dir.path(), "t.hcl", &common::file_config(&data));
-    let init = s
-        .call(
-            "PUT",
-            "sys/init",
-            None,
-            Some(json!({"secret_shares": 1, "secret_threshold": 1})),
-        )
-        .await;
-    let key = init.body["keys"][0].as_str().unwrap().to_owned();
-    let root = init.body["root_token"].as_str().unwrap().to_owned();
-    s.call("PUT", "sys/unseal", None, Some(json!({ "key": key })))
-        .await;
+    let (s, key, root) = common::durable(dir.path()).await;
     let short = s
         .call(
             "POST",
@@ -252,9 +239,7 @@ async fn leases_survive_a_restart_and_still_expire() {
     assert_eq!(token_leases(&s, &root).await.len(), 2);
     drop(s);
 
-    let s = common::with_config(dir.path(), "t.hcl", &common::file_config(&data));
-    s.call("PUT", "sys/unseal", None, Some(json!({ "key": key })))
-        .await;
+    let s = common::reopen(dir.path(), &key).await;
     assert_eq!(token_leases(&s, &root).await.len(), 2, "leases are stored");
     eventually("the short lease to expire after the restart", || async {
         token_leases(&s, &root).await.len() == 1

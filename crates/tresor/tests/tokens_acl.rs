@@ -770,20 +770,7 @@ async fn tools() {
 #[tokio::test]
 async fn tokens_are_not_stored_in_plaintext() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let s = common::with_config(tmp.path(), "t.hcl", &common::file_config(&data));
-    let init = s
-        .call(
-            "PUT",
-            "sys/init",
-            None,
-            Some(json!({"secret_shares": 1, "secret_threshold": 1})),
-        )
-        .await;
-    let key = init.body["keys"][0].as_str().unwrap().to_owned();
-    let root = init.body["root_token"].as_str().unwrap().to_owned();
-    s.call("PUT", "sys/unseal", None, Some(json!({"key": key})))
-        .await;
+    let (s, key, root) = common::durable(tmp.path()).await;
     let c = s
         .call(
             "POST",
@@ -795,7 +782,7 @@ async fn tokens_are_not_stored_in_plaintext() {
     let child = c.body["auth"]["client_token"].as_str().unwrap().to_owned();
     let accessor = c.body["auth"]["accessor"].as_str().unwrap().to_owned();
     drop(s);
-    let raw = std::fs::read(data.join("tresor.db")).unwrap();
+    let raw = std::fs::read(tmp.path().join("data/tresor.db")).unwrap();
     for needle in [&root, &child, &accessor] {
         assert!(
             !raw.windows(needle.len()).any(|w| w == needle.as_bytes()),
@@ -803,9 +790,7 @@ async fn tokens_are_not_stored_in_plaintext() {
         );
     }
     // And the token still works after a restart.
-    let s = common::with_config(tmp.path(), "t.hcl", &common::file_config(&data));
-    s.call("PUT", "sys/unseal", None, Some(json!({"key": key})))
-        .await;
+    let s = common::reopen(tmp.path(), &key).await;
     assert_eq!(
         s.call("GET", "auth/token/lookup-self", Some(&child), None)
             .await

@@ -9,13 +9,6 @@ use serde_json::{json, Value};
 
 const WRAP60: &[(&str, &str)] = &[("X-Vault-Wrap-TTL", "60s")];
 
-fn wrap_token(r: &common::Reply) -> String {
-    r.body["wrap_info"]["token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no wrap_info in {:?}", r.body))
-        .to_owned()
-}
-
 #[tokio::test]
 async fn a_wrapped_read_unwraps_once() {
     let s = common::dev();
@@ -31,7 +24,7 @@ async fn a_wrapped_read_unwraps_once() {
     assert_eq!(info["creation_path"], "secret/data/db");
     assert!(info["accessor"].as_str().is_some_and(|a| a.len() == 24));
     assert!(info["creation_time"].as_str().unwrap().ends_with('Z'));
-    let token = wrap_token(&r);
+    let token = r.wrap_token();
     assert!(token.starts_with("hvs."));
 
     let look = s
@@ -76,7 +69,7 @@ async fn a_wrapped_token_is_unwrapped_with_the_wrapping_token_itself() {
         .as_str()
         .unwrap()
         .to_owned();
-    let wrapping = wrap_token(&r);
+    let wrapping = r.wrap_token();
     // The wrapping token can do nothing but unwrap.
     let denied = s.call("GET", "secret/data/x", Some(&wrapping), None).await;
     assert_eq!(denied.status, 403);
@@ -114,11 +107,11 @@ async fn wrap_rewrap_and_expiry() {
         .post("sys/wrapping/wrap", json!({"secret_id": "abc"}))
         .await;
     assert_eq!(r.body["wrap_info"]["ttl"], 300, "five minutes by default");
-    let first = wrap_token(&r);
+    let first = r.wrap_token();
     let r = s
         .post("sys/wrapping/rewrap", json!({ "token": first }))
         .await;
-    let second = wrap_token(&r);
+    let second = r.wrap_token();
     assert_ne!(first, second);
     assert_eq!(
         s.post("sys/wrapping/unwrap", json!({ "token": first }))
@@ -140,7 +133,7 @@ async fn wrap_rewrap_and_expiry() {
             &[("X-Vault-Wrap-TTL", "1")],
         )
         .await;
-    let short = wrap_token(&r);
+    let short = r.wrap_token();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
         s.post("sys/wrapping/unwrap", json!({ "token": short }))
@@ -175,13 +168,7 @@ async fn policies_bound_the_wrapping_ttl() {
             .status,
         204
     );
-    let t = s
-        .post("auth/token/create", json!({"policies": ["wrapped"]}))
-        .await
-        .body["auth"]["client_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let t = s.token(json!({"policies": ["wrapped"]})).await;
     let read = |ttl: Option<&'static str>| {
         let t = t.clone();
         let s = &s;

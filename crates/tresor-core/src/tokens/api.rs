@@ -455,9 +455,79 @@ async fn create(
             token_type: "service".into(),
             bound_cidrs,
             role: role.as_ref().map(|r| r.name.clone()),
+            max_ttl: 0,
         })
         .await?;
     Ok(auth_response(&entry, &token, warning.into_iter().collect()))
+}
+
+/// The token of a successful login at `path` (`auth/approle/login`) through the auth method
+/// mounted as `mount`: an orphan with the method's policies and TTLs, capped by the role's,
+/// the mount's and the system's maximum.
+pub async fn login_token(
+    store: &TokenStore,
+    config: &CoreConfig,
+    mount: &crate::mounts::MountEntry,
+    path: &str,
+    login: tresor_sdk::LoginAuth,
+) -> Result<Map, CoreError> {
+    let system_max = config.max_lease_ttl;
+    let mut max = match mount.config.max_lease_ttl {
+        0 => system_max,
+        m => m.min(system_max),
+    };
+    if login.max_ttl > 0 {
+        max = max.min(login.max_ttl);
+    }
+    let default = match mount.config.default_lease_ttl {
+        0 => config.default_lease_ttl,
+        d => d,
+    };
+    let mut ttl = if login.period > 0 {
+        login.period
+    } else if login.ttl > 0 {
+        login.ttl
+    } else {
+        default
+    };
+    if login.period == 0 {
+        ttl = ttl.min(max);
+    }
+    if login.explicit_max_ttl > 0 {
+        ttl = ttl.min(login.explicit_max_ttl);
+    }
+    let mut policies = login.policies;
+    if !login.no_default_policy && !policies.iter().any(|p| p == "default") {
+        policies.push("default".into());
+    }
+    policies.sort();
+    policies.dedup();
+    let method = mount.path.trim_start_matches("auth/").trim_end_matches('/');
+    let display_name = if login.display_name.is_empty() {
+        method.to_owned()
+    } else {
+        format!("{method}-{}", login.display_name)
+    };
+    let (token, entry) = store
+        .create(NewToken {
+            id: None,
+            parent: None,
+            policies,
+            meta: login.metadata,
+            display_name,
+            path: path.to_owned(),
+            num_uses: login.num_uses,
+            ttl,
+            explicit_max_ttl: login.explicit_max_ttl,
+            period: login.period,
+            renewable: true,
+            token_type: "service".into(),
+            bound_cidrs: login.bound_cidrs,
+            role: None,
+            max_ttl: if login.period > 0 { 0 } else { max },
+        })
+        .await?;
+    Ok(entry.auth_block(&token, now_ms()))
 }
 
 /// Policies for `create/:role`, checked against the role rather than the parent.
@@ -527,8 +597,16 @@ async fn renew(
     } else {
         entry.creation_ttl
     };
+    // A login token renews only up to its role's (or its mount's) max TTL.
+    let limits = CoreConfig {
+        default_lease_ttl: config.default_lease_ttl,
+        max_lease_ttl: match entry.max_ttl {
+            0 => config.max_lease_ttl,
+            m => m.min(config.max_lease_ttl),
+        },
+    };
     let (ttl, warning) = calculate_ttl(
-        config,
+        &limits,
         requested,
         entry.period,
         entry.explicit_max_ttl,

@@ -65,6 +65,10 @@ pub struct TokenEntry {
     pub role: Option<String>,
     #[serde(default)]
     pub revoking: bool,
+    /// Seconds from creation the token may be renewed up to (a login's role or mount max);
+    /// 0: the system's max.
+    #[serde(default)]
+    pub max_ttl: u64,
 }
 
 impl TokenEntry {
@@ -178,44 +182,8 @@ impl TokenEntry {
     }
 }
 
-/// Does the CIDR block (or bare address) `cidr` contain `addr`?
-pub fn cidr_contains(cidr: &str, addr: IpAddr) -> bool {
-    let (net, bits) = match cidr.split_once('/') {
-        Some((n, b)) => (n, b.parse::<u8>().ok()),
-        None => (cidr, None),
-    };
-    let Ok(net) = net.trim().parse::<IpAddr>() else {
-        return false;
-    };
-    match (net, addr) {
-        (IpAddr::V4(n), IpAddr::V4(a)) => {
-            let bits = bits.unwrap_or(32).min(32);
-            let mask = if bits == 0 {
-                0
-            } else {
-                u32::MAX << (32 - bits)
-            };
-            u32::from(n) & mask == u32::from(a) & mask
-        }
-        (IpAddr::V6(n), IpAddr::V6(a)) => {
-            let bits = bits.unwrap_or(128).min(128);
-            let mask = if bits == 0 {
-                0
-            } else {
-                u128::MAX << (128 - bits)
-            };
-            u128::from(n) & mask == u128::from(a) & mask
-        }
-        (IpAddr::V6(n), IpAddr::V4(a)) => {
-            n.to_ipv4_mapped() == Some(a) && bits.is_none_or(|b| b == 128)
-        }
-        (IpAddr::V4(_), IpAddr::V6(a)) => a
-            .to_ipv4_mapped()
-            .is_some_and(|a4| cidr_contains(cidr, IpAddr::V4(a4))),
-    }
-}
+pub use tresor_sdk::token_params::cidr_contains;
 
-/// Checks that every entry is a CIDR block or address; returns them trimmed.
 pub fn parse_cidrs(list: &[String]) -> Result<Vec<String>, CoreError> {
     let mut out = Vec::new();
     for c in list.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
@@ -300,6 +268,7 @@ pub struct NewToken {
     pub token_type: String,
     pub bound_cidrs: Vec<String>,
     pub role: Option<String>,
+    pub max_ttl: u64,
 }
 
 pub struct TokenStore {
@@ -385,6 +354,7 @@ impl TokenStore {
             bound_cidrs: req.bound_cidrs,
             role: req.role,
             revoking: false,
+            max_ttl: req.max_ttl,
         };
         let accessor = AccessorEntry {
             accessor: entry.accessor.clone(),

@@ -66,6 +66,7 @@ impl From<CoreError> for ApiError {
                 B::UnsupportedOperation => {
                     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "unsupported operation")
                 }
+                B::PermissionDenied => ApiError::new(StatusCode::FORBIDDEN, "permission denied"),
                 B::Internal(m) => internal(m),
             },
             CoreError::Internal(m) => internal(m),

@@ -133,6 +133,37 @@ pub fn with_config(dir: &Path, name: &str, text: &str) -> Server {
     )
 }
 
+/// A durable server (file storage under `dir/data`), initialised with one key share and
+/// unsealed. Returns it with its unseal key and root token.
+pub async fn durable(dir: &Path) -> (Server, String, String) {
+    let s = with_config(dir, "durable.hcl", &file_config(&dir.join("data")));
+    let init = s
+        .call(
+            "PUT",
+            "sys/init",
+            None,
+            Some(json!({"secret_shares": 1, "secret_threshold": 1})),
+        )
+        .await;
+    let key = init.body["keys"][0].as_str().unwrap().to_owned();
+    let root = init.body["root_token"].as_str().unwrap().to_owned();
+    let r = s
+        .call("PUT", "sys/unseal", None, Some(json!({ "key": key })))
+        .await;
+    assert_eq!(r.body["sealed"], false);
+    (s, key, root)
+}
+
+/// The durable server of `dir` started again and unsealed with `key`.
+pub async fn reopen(dir: &Path, key: &str) -> Server {
+    let s = with_config(dir, "durable.hcl", &file_config(&dir.join("data")));
+    let r = s
+        .call("PUT", "sys/unseal", None, Some(json!({ "key": key })))
+        .await;
+    assert_eq!(r.body["sealed"], false);
+    s
+}
+
 pub fn file_config(data_dir: &Path) -> String {
     format!(
         "storage \"file\" {{\n  path = \"{}\"\n}}\nlistener \"tcp\" {{\n  address = \"127.0.0.1:0\"\n  tls_disable = true\n}}\n",
@@ -149,6 +180,22 @@ impl Reply {
     pub fn data(&self) -> &Value {
         &self.body["data"]
     }
+    /// The token an answer handed out (`auth.client_token`).
+    pub fn client_token(&self) -> String {
+        self.body["auth"]["client_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token in {:?}", self.body))
+            .to_owned()
+    }
+
+    /// The wrapping token of a wrapped answer (`wrap_info.token`).
+    pub fn wrap_token(&self) -> String {
+        self.body["wrap_info"]["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no wrap_info in {:?}", self.body))
+            .to_owned()
+    }
+
     pub fn errors(&self) -> Vec<String> {
         self.body["errors"]
             .as_array()
@@ -216,6 +263,13 @@ impl Server {
             serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text }))
         };
         Reply { status, body }
+    }
+
+    /// A token created by root with these parameters.
+    pub async fn token(&self, body: Value) -> String {
+        let r = self.post("auth/token/create", body).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        r.client_token()
     }
 
     pub async fn get(&self, path: &str) -> Reply {

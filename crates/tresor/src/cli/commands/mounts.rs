@@ -202,7 +202,16 @@ fn mount_output(m: &Value) -> Value {
         }
         Value::Object(out)
     };
-    let mut out = reorder(m, FIELDS);
+    // Go's struct has every field, empty or not.
+    let mut filled = m.as_object().cloned().unwrap_or_default();
+    for k in FIELDS {
+        filled.entry(k.to_string()).or_insert(match *k {
+            "local" | "seal_wrap" | "external_entropy_access" => Value::Bool(false),
+            "options" | "config" => Value::Null,
+            _ => Value::String(String::new()),
+        });
+    }
+    let mut out = reorder(&Value::Object(filled), FIELDS);
     if let Some(cfg) = out.get("config").map(|c| reorder(c, CONFIG)) {
         out["config"] = cfg;
     }

@@ -1,0 +1,48 @@
+//! What the auth methods share: a per-mount HMAC salt for what they store of credentials,
+//! random identifiers, and times as Vault writes them.
+
+use tresor_sdk::{Error, Result, StorageView};
+
+const SALT_KEY: &str = "salt";
+
+/// The mount's HMAC key, created at first use. Credentials (secret IDs, role IDs) are stored
+/// only as HMACs under it, so the storage holds nothing that logs in.
+pub async fn salt(view: &dyn StorageView) -> Result<aws_lc_rs::hmac::Key> {
+    let bytes = match view.get(SALT_KEY).await? {
+        Some(b) => b,
+        None => {
+            let mut b = vec![0u8; 32];
+            aws_lc_rs::rand::fill(&mut b).map_err(|_| Error::internal("no randomness"))?;
+            view.put(SALT_KEY, &b).await?;
+            b
+        }
+    };
+    Ok(aws_lc_rs::hmac::Key::new(
+        aws_lc_rs::hmac::HMAC_SHA256,
+        &bytes,
+    ))
+}
+
+pub fn hmac(key: &aws_lc_rs::hmac::Key, value: &str) -> String {
+    hex::encode(aws_lc_rs::hmac::sign(key, value.as_bytes()).as_ref())
+}
+
+pub fn uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// RFC 3339 with nanoseconds, as Vault prints times; Go's zero time for "never".
+pub fn rfc3339(ms: Option<i64>) -> String {
+    match ms
+        .and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).ok())
+    {
+        Some(t) => t
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        None => "0001-01-01T00:00:00Z".into(),
+    }
+}

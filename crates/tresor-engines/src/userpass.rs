@@ -1,0 +1,301 @@
+//! The userpass auth method: people log in with a name and a password.
+//!
+//! Passwords are stored as argon2id hashes (`user/<name>`). A wrong password and an unknown
+//! user get the same answer in the same time (an unknown user's password is checked against a
+//! decoy hash). After five failed logins a user is locked out for fifteen minutes, as Vault's
+//! default user lockout does; the count of failures resets fifteen minutes after the last one.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tresor_sdk::token_params::string_list;
+use tresor_sdk::{
+    Backend, Error, Map, Operation, Request, Response, Result, StorageView, TokenParams,
+};
+
+use crate::auth_util::now_ms;
+
+const LOCKOUT_THRESHOLD: u32 = 5;
+const LOCKOUT_MS: i64 = 15 * 60 * 1000;
+const COUNTER_RESET_MS: i64 = 15 * 60 * 1000;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct User {
+    password_hash: String,
+    token: TokenParams,
+}
+
+#[derive(Default)]
+struct Failures {
+    count: u32,
+    last_ms: i64,
+    locked_until_ms: i64,
+}
+
+fn argon2() -> Argon2<'static> {
+    // OWASP's argon2id baseline: 19 MiB, two passes, one lane.
+    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+fn hash_password(password: &str) -> Result<String> {
+    let mut salt = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut salt).map_err(|_| Error::internal("no randomness"))?;
+    let salt = SaltString::encode_b64(&salt).map_err(Error::internal)?;
+    Ok(argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(Error::internal)?
+        .to_string())
+}
+
+fn verify(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
+        .unwrap_or(false)
+}
+
+fn invalid_login() -> Error {
+    Error::invalid("invalid username or password")
+}
+
+fn user_key(name: &str) -> String {
+    format!("user/{name}")
+}
+
+#[derive(Default)]
+pub struct UserPass {
+    failures: Mutex<HashMap<String, Failures>>,
+    /// Checked against when the user does not exist, so that the answer takes as long.
+    decoy: OnceLock<String>,
+}
+
+impl UserPass {
+    fn decoy(&self) -> &str {
+        self.decoy
+            .get_or_init(|| hash_password("decoy password nobody has").unwrap_or_default())
+    }
+
+    async fn user(&self, view: &dyn StorageView, name: &str) -> Result<Option<User>> {
+        match view.get(&user_key(name)).await? {
+            None => Ok(None),
+            Some(b) => Ok(Some(serde_json::from_slice(&b)?)),
+        }
+    }
+
+    async fn save(&self, view: &dyn StorageView, name: &str, user: &User) -> Result<()> {
+        view.put(
+            &user_key(name),
+            &serde_json::to_vec(user).map_err(Error::internal)?,
+        )
+        .await
+    }
+
+    fn password(req: &Request) -> Result<Option<String>> {
+        Ok(req.str_field("password")?.filter(|p| !p.is_empty()))
+    }
+
+    async fn write_user(
+        &self,
+        req: &Request,
+        view: &dyn StorageView,
+        name: &str,
+    ) -> Result<Option<Response>> {
+        let existing = self.user(view, name).await?;
+        let password = Self::password(req)?;
+        if existing.is_none() && password.is_none() {
+            return Err(Error::invalid(
+                "must provide either password or password_hash",
+            ));
+        }
+        let mut user = existing.unwrap_or_default();
+        if let Some(p) = password {
+            user.password_hash = hash_password(&p)?;
+        }
+        user.token.update(req)?;
+        self.save(view, name, &user).await?;
+        Ok(None)
+    }
+
+    /// Is `name` locked out now? Counts a failure (`failed`) or clears the record (a success).
+    fn locked(&self, name: &str) -> bool {
+        let now = now_ms();
+        let f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        f.get(name).is_some_and(|r| r.locked_until_ms > now)
+    }
+
+    fn record(&self, name: &str, failed: bool) {
+        let now = now_ms();
+        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if !failed {
+            f.remove(name);
+            return;
+        }
+        let r = f.entry(name.to_owned()).or_default();
+        if now - r.last_ms > COUNTER_RESET_MS {
+            r.count = 0;
+        }
+        r.count += 1;
+        r.last_ms = now;
+        if r.count >= LOCKOUT_THRESHOLD {
+            r.locked_until_ms = now + LOCKOUT_MS;
+        }
+    }
+
+    async fn login(
+        &self,
+        req: &Request,
+        view: &dyn StorageView,
+        name: &str,
+    ) -> Result<Option<Response>> {
+        let password = Self::password(req)?.ok_or_else(|| Error::invalid("missing password"))?;
+        let user = self.user(view, name).await?;
+        if user.is_some() && self.locked(name) {
+            return Err(Error::PermissionDenied);
+        }
+        let phc = user
+            .as_ref()
+            .map(|u| u.password_hash.as_str())
+            .unwrap_or(self.decoy());
+        // The hash is memory-hard and slow on purpose; it runs off the async threads.
+        let (pw, phc_owned) = (password, phc.to_owned());
+        let ok = tokio::task::spawn_blocking(move || verify(&pw, &phc_owned))
+            .await
+            .map_err(Error::internal)?;
+        let Some(user) = user.filter(|_| ok) else {
+            if self.user(view, name).await?.is_some() {
+                self.record(name, true);
+            }
+            return Err(invalid_login());
+        };
+        self.record(name, false);
+        let mut metadata = std::collections::BTreeMap::new();
+        metadata.insert("username".into(), name.to_owned());
+        Ok(Some(Response {
+            login: Some(user.token.login(name, metadata)),
+            ..Response::default()
+        }))
+    }
+}
+
+#[async_trait]
+impl Backend for UserPass {
+    fn is_login_path(&self, path: &str) -> bool {
+        path.starts_with("login/")
+    }
+
+    fn help(&self) -> String {
+        tresor_sdk::help_text(
+            "The \"userpass\" credential provider allows authentication using a combination of\na username and password. No additional factors are supported.",
+            &[
+                ("^login/(?P<username>.+)$", "Log in with a username and password."),
+                ("^users/?$", "List the users registered."),
+                ("^users/(?P<username>.+)$", "Manage users allowed to authenticate."),
+                ("^users/(?P<username>.+)/password$", "Reset user's password."),
+                ("^users/(?P<username>.+)/policies$", "Update the policies associated with the username."),
+            ],
+        )
+    }
+
+    async fn handle(&self, req: &Request, view: &dyn StorageView) -> Result<Option<Response>> {
+        use Operation::*;
+        let op = req.operation;
+        let path = req.path.trim_end_matches('/');
+        if let Some(name) = path.strip_prefix("login/") {
+            return match op {
+                Create | Update => self.login(req, view, &name.to_lowercase()).await,
+                _ => Err(Error::UnsupportedOperation),
+            };
+        }
+        if path == "users" {
+            return match op {
+                List => {
+                    let keys = view.list("user/").await?;
+                    Ok((!keys.is_empty()).then(|| Response::list(keys)))
+                }
+                _ => Err(Error::UnsupportedOperation),
+            };
+        }
+        let Some(rest) = path.strip_prefix("users/") else {
+            return Err(Error::UnsupportedPath);
+        };
+        let (name, sub) = match rest.split_once('/') {
+            Some((n, s)) => (n.to_lowercase(), s),
+            None => (rest.to_lowercase(), ""),
+        };
+        if name.is_empty() {
+            return Err(Error::invalid("missing username"));
+        }
+        match (sub, op) {
+            ("", Read) => Ok(self.user(view, &name).await?.map(|u| {
+                let mut d = Map::new();
+                u.token.write_to(&mut d);
+                Response::data(d)
+            })),
+            ("", Create | Update) => self.write_user(req, view, &name).await,
+            ("", Delete) => {
+                view.delete(&user_key(&name)).await?;
+                self.record(&name, false);
+                Ok(None)
+            }
+            ("password", Create | Update) => {
+                let mut user = self
+                    .user(view, &name)
+                    .await?
+                    .ok_or_else(|| Error::invalid("username does not exist"))?;
+                let p = Self::password(req)?.ok_or_else(|| {
+                    Error::invalid("must provide either password or password_hash")
+                })?;
+                user.password_hash = hash_password(&p)?;
+                self.save(view, &name, &user).await?;
+                Ok(None)
+            }
+            ("policies", Create | Update) => {
+                let mut user = self
+                    .user(view, &name)
+                    .await?
+                    .ok_or_else(|| Error::invalid("username does not exist"))?;
+                let policies = string_list(req, "token_policies")?
+                    .or(string_list(req, "policies")?)
+                    .unwrap_or_default();
+                user.token.token_policies = policies;
+                self.save(view, &name, &user).await?;
+                Ok(None)
+            }
+            ("" | "password" | "policies", _) => Err(Error::UnsupportedOperation),
+            _ => Err(Error::UnsupportedPath),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_argon2id_and_verify() {
+        let h = hash_password("s3cret").unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(verify("s3cret", &h));
+        assert!(!verify("S3cret", &h));
+        assert_ne!(h, hash_password("s3cret").unwrap(), "salted");
+    }
+
+    #[test]
+    fn five_failures_lock_a_user_out() {
+        let u = UserPass::default();
+        for _ in 0..4 {
+            u.record("bob", true);
+        }
+        assert!(!u.locked("bob"));
+        u.record("bob", true);
+        assert!(u.locked("bob"));
+        assert!(!u.locked("alice"));
+        u.record("bob", false);
+        assert!(!u.locked("bob"));
+    }
+}

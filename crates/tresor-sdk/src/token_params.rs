@@ -1,0 +1,290 @@
+//! The token parameters every auth method shares (Vault's `tokenutil`): how the token a login
+//! creates looks. An auth backend stores them with its role or user and hands them to the core
+//! in a [`LoginAuth`]; the core makes the token. Backends never see tokens.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::{Error, Map, Request, Result};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TokenParams {
+    pub token_ttl: u64,
+    pub token_max_ttl: u64,
+    pub token_policies: Vec<String>,
+    pub token_bound_cidrs: Vec<String>,
+    pub token_explicit_max_ttl: u64,
+    pub token_no_default_policy: bool,
+    pub token_num_uses: i64,
+    pub token_period: u64,
+    /// `default`, `service` (or `batch`, which Tresor refuses).
+    pub token_type: String,
+}
+
+/// A list field given as a JSON list or as one comma-separated string.
+pub fn string_list(req: &Request, field: &str) -> Result<Option<Vec<String>>> {
+    let items = match req.get(field) {
+        None => return Ok(None),
+        Some(Value::String(s)) => s.split(',').map(str::to_owned).collect::<Vec<_>>(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s.clone()),
+                other => Err(crate::error::type_error(field, "string", other)),
+            })
+            .collect::<Result<Vec<_>>>()?,
+        Some(other) => return Err(crate::error::type_error(field, "list", other)),
+    };
+    Ok(Some(
+        items
+            .into_iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect(),
+    ))
+}
+
+/// Does the CIDR block (or bare address) `cidr` contain `addr`?
+pub fn cidr_contains(cidr: &str, addr: std::net::IpAddr) -> bool {
+    let (net, bits) = match cidr.split_once('/') {
+        Some((n, b)) => (n, b.parse::<u8>().ok()),
+        None => (cidr, None),
+    };
+    let Ok(net) = net.trim().parse::<std::net::IpAddr>() else {
+        return false;
+    };
+    match (net, addr) {
+        (std::net::IpAddr::V4(n), std::net::IpAddr::V4(a)) => {
+            let bits = bits.unwrap_or(32).min(32);
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
+            u32::from(n) & mask == u32::from(a) & mask
+        }
+        (std::net::IpAddr::V6(n), std::net::IpAddr::V6(a)) => {
+            let bits = bits.unwrap_or(128).min(128);
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
+            u128::from(n) & mask == u128::from(a) & mask
+        }
+        (std::net::IpAddr::V6(n), std::net::IpAddr::V4(a)) => {
+            n.to_ipv4_mapped() == Some(a) && bits.is_none_or(|b| b == 128)
+        }
+        (std::net::IpAddr::V4(_), std::net::IpAddr::V6(a)) => a
+            .to_ipv4_mapped()
+            .is_some_and(|a4| cidr_contains(cidr, std::net::IpAddr::V4(a4))),
+    }
+}
+
+/// Checks that every entry is a CIDR block or address; returns them trimmed.
+/// Checks CIDR blocks (or bare addresses) as given by a user.
+pub fn check_cidrs(field: &str, cidrs: &[String]) -> Result<()> {
+    for c in cidrs {
+        let (net, bits) = match c.split_once('/') {
+            Some((n, b)) => (n, Some(b)),
+            None => (c.as_str(), None),
+        };
+        let ip: std::net::IpAddr = net
+            .parse()
+            .map_err(|_| Error::invalid(format!("invalid {field}: \"{c}\" is not a CIDR block")))?;
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        if let Some(b) = bits {
+            match b.parse::<u8>() {
+                Ok(n) if n <= max => {}
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "invalid {field}: \"{c}\" is not a CIDR block"
+                    )))
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+impl TokenParams {
+    /// Reads the parameters present in `req` (and their older names: `policies`, `ttl`,
+    /// `max_ttl`, `period`, `bound_cidrs`, `num_uses`), leaving the others as they are.
+    pub fn update(&mut self, req: &Request) -> Result<()> {
+        let dur = |new: &str, old: &str| -> Result<Option<u64>> {
+            match req.duration_field(new)? {
+                Some(v) => Ok(Some(v)),
+                None => req.duration_field(old),
+            }
+        };
+        if let Some(v) = dur("token_ttl", "ttl")? {
+            self.token_ttl = v;
+        }
+        if let Some(v) = dur("token_max_ttl", "max_ttl")? {
+            self.token_max_ttl = v;
+        }
+        if let Some(v) = dur("token_period", "period")? {
+            self.token_period = v;
+        }
+        if let Some(v) = req.duration_field("token_explicit_max_ttl")? {
+            self.token_explicit_max_ttl = v;
+        }
+        let policies = match string_list(req, "token_policies")? {
+            Some(p) => Some(p),
+            None => string_list(req, "policies")?,
+        };
+        if let Some(mut p) = policies {
+            p.iter_mut().for_each(|s| *s = s.to_lowercase());
+            p.sort();
+            p.dedup();
+            self.token_policies = p;
+        }
+        let cidrs = match string_list(req, "token_bound_cidrs")? {
+            Some(c) => Some(c),
+            None => string_list(req, "bound_cidrs")?,
+        };
+        if let Some(c) = cidrs {
+            check_cidrs("token_bound_cidrs", &c)?;
+            self.token_bound_cidrs = c;
+        }
+        if let Some(v) = req.bool_field("token_no_default_policy")? {
+            self.token_no_default_policy = v;
+        }
+        let uses = match req.int_field("token_num_uses")? {
+            Some(n) => Some(n),
+            None => req.int_field("num_uses")?,
+        };
+        if let Some(n) = uses {
+            if n < 0 {
+                return Err(Error::invalid("token_num_uses cannot be negative"));
+            }
+            self.token_num_uses = n;
+        }
+        if let Some(t) = req.str_field("token_type")? {
+            match t.as_str() {
+                "" | "default" | "service" | "default-service" => {
+                    self.token_type = if t.is_empty() { "default".into() } else { t };
+                }
+                "batch" | "default-batch" => {
+                    return Err(Error::invalid(
+                        "batch tokens are not supported by Tresor yet; use token_type=service",
+                    ))
+                }
+                other => {
+                    return Err(Error::invalid(format!(
+                        "invalid 'token_type' value \"{other}\""
+                    )))
+                }
+            }
+        }
+        if self.token_type.is_empty() {
+            self.token_type = "default".into();
+        }
+        if self.token_max_ttl > 0 && self.token_ttl > self.token_max_ttl {
+            return Err(Error::invalid(
+                "\"token_ttl\" value must be less than \"token_max_ttl\" value",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Writes the parameters into a read answer, as Vault shows them.
+    pub fn write_to(&self, m: &mut Map) {
+        m.insert("token_ttl".into(), self.token_ttl.into());
+        m.insert("token_max_ttl".into(), self.token_max_ttl.into());
+        m.insert("token_policies".into(), json!(self.token_policies));
+        m.insert("token_bound_cidrs".into(), json!(self.token_bound_cidrs));
+        m.insert(
+            "token_explicit_max_ttl".into(),
+            self.token_explicit_max_ttl.into(),
+        );
+        m.insert(
+            "token_no_default_policy".into(),
+            self.token_no_default_policy.into(),
+        );
+        m.insert("token_num_uses".into(), self.token_num_uses.into());
+        m.insert("token_period".into(), self.token_period.into());
+        m.insert(
+            "token_type".into(),
+            if self.token_type.is_empty() {
+                "default".into()
+            } else {
+                self.token_type.clone().into()
+            },
+        );
+    }
+
+    /// The token a login with these parameters gets.
+    pub fn login(&self, display_name: &str, metadata: BTreeMap<String, String>) -> LoginAuth {
+        LoginAuth {
+            policies: self.token_policies.clone(),
+            no_default_policy: self.token_no_default_policy,
+            ttl: self.token_ttl,
+            max_ttl: self.token_max_ttl,
+            period: self.token_period,
+            explicit_max_ttl: self.token_explicit_max_ttl,
+            num_uses: self.token_num_uses,
+            bound_cidrs: self.token_bound_cidrs.clone(),
+            display_name: display_name.to_owned(),
+            metadata,
+        }
+    }
+}
+
+/// What an auth backend answers to a successful login: the token the core is to create.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoginAuth {
+    pub policies: Vec<String>,
+    pub no_default_policy: bool,
+    /// Seconds; 0: the mount's (or the system's) default.
+    pub ttl: u64,
+    /// Seconds the token may be renewed up to; 0: the mount's (or the system's) maximum.
+    pub max_ttl: u64,
+    pub period: u64,
+    pub explicit_max_ttl: u64,
+    pub num_uses: i64,
+    pub bound_cidrs: Vec<String>,
+    /// Appended to the mount's name (`userpass-bob`); empty for just the mount.
+    pub display_name: String,
+    pub metadata: BTreeMap<String, String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Operation;
+
+    fn req(data: Value) -> Request {
+        Request::new(Operation::Update, "role/x").with_data(data.as_object().unwrap().clone())
+    }
+
+    #[test]
+    fn parameters_and_their_old_names() {
+        let mut p = TokenParams::default();
+        p.update(&req(json!({"token_policies": "b,A, a", "token_ttl": "1h", "token_max_ttl": 14400, "token_bound_cidrs": ["10.0.0.0/8"]})))
+            .unwrap();
+        assert_eq!(p.token_policies, ["a", "b"]);
+        assert_eq!((p.token_ttl, p.token_max_ttl), (3600, 14400));
+        assert_eq!(p.token_type, "default");
+        let mut old = TokenParams::default();
+        old.update(&req(
+            json!({"policies": ["x"], "period": "24h", "num_uses": 3}),
+        ))
+        .unwrap();
+        assert_eq!(old.token_policies, ["x"]);
+        assert_eq!(old.token_period, 86400);
+        assert_eq!(old.token_num_uses, 3);
+        assert!(TokenParams::default()
+            .update(&req(json!({"token_ttl": "2h", "token_max_ttl": "1h"})))
+            .is_err());
+        assert!(TokenParams::default()
+            .update(&req(json!({"token_bound_cidrs": "10.0.0.0/33"})))
+            .is_err());
+        assert!(TokenParams::default()
+            .update(&req(json!({"token_type": "batch"})))
+            .is_err());
+    }
+}
