@@ -551,3 +551,76 @@ async fn auth_methods_and_their_roles_survive_a_restart() {
         "a secret ID in storage"
     );
 }
+
+#[tokio::test]
+async fn every_shared_token_parameter_shapes_the_login_token() {
+    let s = common::dev();
+    enable(&s, "approle").await;
+    s.put(
+        "sys/policies/acl/p1",
+        json!({"policy": "path \"auth/token/lookup-self\" { capabilities = [\"read\"] }"}),
+    )
+    .await;
+    let r = s
+        .post(
+            "auth/approle/role/p",
+            json!({
+                "token_policies": ["p1"],
+                "token_no_default_policy": true,
+                "token_num_uses": 3,
+                "token_period": "1h",
+                "token_explicit_max_ttl": "2h",
+                "token_type": "service",
+                "local_secret_ids": true,
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+    let role = s.get("auth/approle/role/p").await;
+    assert_eq!(role.data()["token_num_uses"], 3);
+    assert_eq!(role.data()["token_period"], 3600);
+    assert_eq!(role.data()["token_explicit_max_ttl"], 7200);
+    assert_eq!(role.data()["token_type"], "service");
+    assert_eq!(role.data()["local_secret_ids"], true);
+    let r = s
+        .post("auth/approle/role/p", json!({"local_secret_ids": false}))
+        .await;
+    assert_eq!(r.status, 400, "local_secret_ids is fixed at creation");
+    let r = s
+        .post("auth/approle/role/p", json!({"token_type": "batch"}))
+        .await;
+    assert_eq!(r.status, 400);
+
+    let rid = role_id(&s, "p").await;
+    let (sid, _) = secret_id(&s, "p", json!({})).await;
+    let r = login(&s, &rid, &sid).await;
+    assert_eq!(
+        r.body["auth"]["policies"],
+        json!(["p1"]),
+        "no default policy"
+    );
+    assert_eq!(r.body["auth"]["lease_duration"], 3600, "the period");
+    assert_eq!(r.body["auth"]["num_uses"], 3);
+    let t = r.client_token();
+    let me = s
+        .call("GET", "auth/token/lookup-self", Some(&t), None)
+        .await;
+    assert_eq!(me.data()["period"], 3600);
+    assert_eq!(me.data()["explicit_max_ttl"], 7200);
+    assert_eq!(
+        me.data()["num_uses"],
+        2,
+        "the lookup was one of its three uses"
+    );
+    s.call("GET", "auth/token/lookup-self", Some(&t), None)
+        .await;
+    s.call("GET", "auth/token/lookup-self", Some(&t), None)
+        .await;
+    assert_eq!(
+        s.call("GET", "auth/token/lookup-self", Some(&t), None)
+            .await
+            .status,
+        403,
+        "used up"
+    );
+}
