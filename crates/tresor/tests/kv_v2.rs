@@ -354,3 +354,21 @@ async fn bad_input_is_a_4xx_and_changes_nothing() {
         405
     );
 }
+
+#[tokio::test]
+async fn a_delete_version_after_beyond_the_calendar_means_never() {
+    let s = common::dev();
+    let r = s
+        .post(
+            "secret/metadata/forever",
+            json!({"delete_version_after": "99999999999999h"}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+    let w = s
+        .post("secret/data/forever", json!({"data": {"x": 1}}))
+        .await;
+    assert_eq!(w.status, 200, "{:?}", w.body);
+    assert_eq!(w.data()["deletion_time"], "");
+    assert_eq!(s.get("secret/data/forever").await.status, 200);
+}

@@ -448,7 +448,12 @@ impl KvV2 {
             n,
             VersionMeta {
                 created_time: t,
-                deletion_time: (dva > 0).then(|| t + time::Duration::seconds(dva as i64)),
+                // A delay past the end of time means never (and must not overflow).
+                deletion_time: (dva > 0)
+                    .then(|| {
+                        t.checked_add(time::Duration::seconds(dva.min(i64::MAX as u64) as i64))
+                    })
+                    .flatten(),
                 destroyed: false,
             },
         );
