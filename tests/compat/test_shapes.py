@@ -14,7 +14,7 @@ def shape(v, path=""):
 
 
 # Fields OpenBao adds that Vault does not have; Tresor follows Vault (see DESIGN.md).
-OPENBAO_ONLY = {"current_metadata_version", "metadata_cas_required", "token_strictly_bind_ip"}
+OPENBAO_ONLY = {"current_metadata_version", "metadata_cas_required", "token_strictly_bind_ip", "soft_deleted"}
 
 
 def comparable(body, drop=()):
@@ -91,6 +91,38 @@ SEQUENCE = [
     ("POST", "auth/userpass/login/nobody", {"password": "pw"}),
     ("DELETE", "auth/userpass/users/bob", None),
     ("DELETE", "sys/auth/userpass", None),
+    ("POST", "sys/mounts/transit", {"type": "transit"}),
+    ("POST", "transit/keys/k1", {}),
+    ("GET", "transit/keys/k1", None),
+    ("POST", "transit/keys/k1", {"type": "nope"}),
+    ("POST", "transit/keys/k2", {"type": "nope"}),
+    ("LIST", "transit/keys", None),
+    ("POST", "transit/encrypt/k1", {"plaintext": "aGVsbG8="}),
+    ("POST", "transit/encrypt/k1", {"plaintext": "!!!"}),
+    ("POST", "transit/decrypt/k1", {"ciphertext": "garbage"}),
+    ("POST", "transit/decrypt/k1", {"ciphertext": "vault:v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="}),
+    ("POST", "transit/decrypt/nokey", {"ciphertext": "vault:v1:AAAA"}),
+    ("POST", "transit/encrypt/upserted", {"plaintext": "aGVsbG8="}),
+    ("POST", "transit/keys/k1/rotate", {}),
+    ("POST", "transit/keys/k1/config", {"min_decryption_version": 2}),
+    ("POST", "transit/decrypt/k1", {"ciphertext": "vault:v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="}),
+    ("POST", "transit/keys/k1/trim", {"min_available_version": 1}),
+    ("POST", "transit/datakey/plaintext/k1", {"bits": 256}),
+    ("POST", "transit/datakey/wrapped/k1", {"bits": 512}),
+    ("POST", "transit/datakey/wrapped/k1", {"bits": 100}),
+    ("POST", "transit/hmac/k1", {"input": "aGVsbG8="}),
+    ("POST", "transit/verify/k1", {"input": "aGVsbG8=", "hmac": "vault:v2:AAAA"}),
+    ("POST", "transit/encrypt/k1", {"batch_input": [{"plaintext": "aGVsbG8="}, {"plaintext": "!!!"}]}),
+    ("POST", "transit/encrypt/k1", {"batch_input": [{"plaintext": "aGVsbG8=", "reference": "a"}]}),
+    ("POST", "transit/decrypt/k1", {"batch_input": [{"ciphertext": "vault:v2:AAAA"}]}),
+    ("POST", "transit/random/16", {}),
+    ("POST", "transit/random", {"format": "hex"}),
+    ("POST", "transit/hash", {"input": "aGVsbG8="}),
+    ("POST", "transit/hash/sha2-512", {"input": "aGVsbG8=", "format": "base64"}),
+    ("DELETE", "transit/keys/k1", None),
+    ("POST", "transit/keys/k1/config", {"deletion_allowed": True}),
+    ("DELETE", "transit/keys/k1", None),
+    ("GET", "transit/keys/k1", None),
 ]
 
 # Fields where Tresor follows Vault rather than OpenBao, or reports what it has.

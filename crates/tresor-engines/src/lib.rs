@@ -10,6 +10,7 @@ use tresor_sdk::Backend;
 pub mod approle;
 mod auth_util;
 pub mod kv;
+pub mod transit;
 pub mod userpass;
 
 /// The auth methods Tresor has (mounted under `auth/`, through `sys/auth`).
@@ -27,6 +28,7 @@ pub fn new_backend(kind: &str, options: &BTreeMap<String, String>) -> Option<Arc
             Some("2") => Arc::new(kv::KvV2::new()) as Arc<dyn Backend>,
             _ => Arc::new(kv::KvV1),
         }),
+        "transit" => Some(Arc::new(transit::Transit::default())),
         "approle" => Some(Arc::new(approle::AppRole::default())),
         "userpass" => Some(Arc::new(userpass::UserPass::default())),
         _ => None,

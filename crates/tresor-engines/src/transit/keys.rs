@@ -1,0 +1,523 @@
+//! A named transit key: its versions of key material, and the policy around them (which
+//! versions may encrypt or decrypt, derivation, deletion). Stored as `policy/<name>` in the
+//! mount's view, so the material lives only inside the barrier.
+
+use std::collections::BTreeMap;
+
+use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tresor_sdk::{Error, Map, Result};
+use zeroize::Zeroizing;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyType {
+    #[serde(rename = "aes128-gcm96")]
+    Aes128Gcm96,
+    #[serde(rename = "aes256-gcm96")]
+    Aes256Gcm96,
+    #[serde(rename = "chacha20-poly1305")]
+    ChaCha20Poly1305,
+    #[serde(rename = "hmac")]
+    Hmac,
+}
+
+impl KeyType {
+    pub fn parse(s: &str) -> Result<KeyType> {
+        Ok(match s {
+            "" | "aes256-gcm96" => KeyType::Aes256Gcm96,
+            "aes128-gcm96" => KeyType::Aes128Gcm96,
+            "chacha20-poly1305" => KeyType::ChaCha20Poly1305,
+            "hmac" => KeyType::Hmac,
+            other => return Err(Error::invalid(format!("unknown key type {other}"))),
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyType::Aes128Gcm96 => "aes128-gcm96",
+            KeyType::Aes256Gcm96 => "aes256-gcm96",
+            KeyType::ChaCha20Poly1305 => "chacha20-poly1305",
+            KeyType::Hmac => "hmac",
+        }
+    }
+
+    pub fn encrypts(self) -> bool {
+        !matches!(self, KeyType::Hmac)
+    }
+
+    fn key_len(self) -> usize {
+        match self {
+            KeyType::Aes128Gcm96 => 16,
+            _ => 32,
+        }
+    }
+
+    fn aead(self) -> Option<&'static aead::Algorithm> {
+        match self {
+            KeyType::Aes128Gcm96 => Some(&aead::AES_128_GCM),
+            KeyType::Aes256Gcm96 => Some(&aead::AES_256_GCM),
+            KeyType::ChaCha20Poly1305 => Some(&aead::CHACHA20_POLY1305),
+            KeyType::Hmac => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyVersion {
+    /// Base64 of the key material.
+    key: String,
+    /// The HMAC key of this version, for `hmac/:name`.
+    hmac_key: String,
+    pub creation_time: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyPolicy {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: KeyType,
+    pub versions: BTreeMap<u32, KeyVersion>,
+    pub latest_version: u32,
+    pub min_decryption_version: u32,
+    pub min_encryption_version: u32,
+    pub min_available_version: u32,
+    pub deletion_allowed: bool,
+    pub derived: bool,
+    pub convergent_encryption: bool,
+    pub exportable: bool,
+    pub allow_plaintext_backup: bool,
+    pub auto_rotate_period: u64,
+}
+
+pub fn encode64(data: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+/// Base64 input as Vault reads it, with Go's error text for a bad byte.
+pub fn decode64(s: &str) -> Result<Vec<u8>> {
+    if let Some(pos) = s
+        .bytes()
+        .position(|c| !(c.is_ascii_alphanumeric() || c == b'+' || c == b'/' || c == b'='))
+    {
+        return Err(Error::invalid(format!(
+            "illegal base64 data at input byte {pos}"
+        )));
+    }
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|e| Error::invalid(format!("illegal base64 data: {e}")))
+}
+
+fn random(len: usize) -> Result<Zeroizing<Vec<u8>>> {
+    let mut b = Zeroizing::new(vec![0u8; len]);
+    aws_lc_rs::rand::fill(&mut b).map_err(|_| Error::internal("no randomness"))?;
+    Ok(b)
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+impl KeyPolicy {
+    pub fn new(name: &str, kind: KeyType) -> Result<KeyPolicy> {
+        let mut p = KeyPolicy {
+            name: name.to_owned(),
+            kind,
+            versions: BTreeMap::new(),
+            latest_version: 0,
+            min_decryption_version: 1,
+            min_encryption_version: 0,
+            min_available_version: 0,
+            deletion_allowed: false,
+            derived: false,
+            convergent_encryption: false,
+            exportable: false,
+            allow_plaintext_backup: false,
+            auto_rotate_period: 0,
+        };
+        p.rotate()?;
+        Ok(p)
+    }
+
+    /// Adds a new version of key material and makes it the one that encrypts.
+    pub fn rotate(&mut self) -> Result<()> {
+        let key = random(self.kind.key_len())?;
+        let hmac_key = random(32)?;
+        self.latest_version += 1;
+        self.versions.insert(
+            self.latest_version,
+            KeyVersion {
+                key: encode64(&key),
+                hmac_key: encode64(&hmac_key),
+                creation_time: now(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Vault's read answer.
+    pub fn to_api(&self) -> Map {
+        // Vault shows the versions that may still decrypt.
+        let keys: Map = self
+            .versions
+            .iter()
+            .filter(|(v, _)| **v >= self.min_decryption_version)
+            .map(|(v, k)| (v.to_string(), json!(k.creation_time)))
+            .collect();
+        let encrypts = self.kind.encrypts();
+        let mut d = Map::new();
+        d.insert(
+            "allow_plaintext_backup".into(),
+            self.allow_plaintext_backup.into(),
+        );
+        d.insert("auto_rotate_period".into(), self.auto_rotate_period.into());
+        d.insert("deletion_allowed".into(), self.deletion_allowed.into());
+        d.insert("derived".into(), self.derived.into());
+        d.insert("exportable".into(), self.exportable.into());
+        d.insert("imported_key".into(), false.into());
+        d.insert("keys".into(), keys.into());
+        d.insert("latest_version".into(), self.latest_version.into());
+        d.insert(
+            "min_available_version".into(),
+            self.min_available_version.into(),
+        );
+        d.insert(
+            "min_decryption_version".into(),
+            self.min_decryption_version.into(),
+        );
+        d.insert(
+            "min_encryption_version".into(),
+            self.min_encryption_version.into(),
+        );
+        d.insert("name".into(), self.name.clone().into());
+        d.insert("supports_decryption".into(), encrypts.into());
+        d.insert("supports_derivation".into(), encrypts.into());
+        d.insert("supports_encryption".into(), encrypts.into());
+        d.insert("supports_signing".into(), false.into());
+        d.insert("type".into(), self.kind.name().into());
+        if self.derived {
+            d.insert("kdf".into(), "hkdf_sha256".into());
+            d.insert(
+                "convergent_encryption".into(),
+                self.convergent_encryption.into(),
+            );
+            if self.convergent_encryption {
+                d.insert("convergent_encryption_version".into(), 3.into());
+            }
+        }
+        d
+    }
+
+    fn version(&self, v: u32) -> Result<&KeyVersion> {
+        self.versions
+            .get(&v)
+            .ok_or_else(|| Error::invalid("invalid key version"))
+    }
+
+    /// The version that encrypts: the latest, or the one asked for if the policy allows it.
+    pub fn encryption_version(&self, asked: Option<u32>) -> Result<u32> {
+        let v = match asked {
+            None | Some(0) => self.latest_version,
+            Some(v) => v,
+        };
+        if v > self.latest_version {
+            return Err(Error::invalid(
+                "requested version for encryption is higher than the latest key version",
+            ));
+        }
+        if self.min_encryption_version > 0 && v < self.min_encryption_version {
+            return Err(Error::invalid(
+                "requested version for encryption is less than the minimum encryption key version",
+            ));
+        }
+        Ok(v)
+    }
+
+    /// The key of version `v`, derived for `context` when the key is derived.
+    fn material(&self, v: u32, context: Option<&[u8]>) -> Result<Zeroizing<Vec<u8>>> {
+        let raw = Zeroizing::new(
+            decode64(&self.version(v)?.key)
+                .map_err(|_| Error::internal("stored key is corrupt"))?,
+        );
+        if !self.derived {
+            return Ok(raw);
+        }
+        let context = context
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| Error::invalid("missing 'context' for key derivation; the key was created using a derived key, which means additional, per-request information must be included in order to perform operations with the key"))?;
+        struct Len(usize);
+        impl aws_lc_rs::hkdf::KeyType for Len {
+            fn len(&self) -> usize {
+                self.0
+            }
+        }
+        let prk = aws_lc_rs::hkdf::Salt::new(aws_lc_rs::hkdf::HKDF_SHA256, &[]).extract(&raw);
+        let info = [context];
+        let okm = prk
+            .expand(&info, Len(self.kind.key_len()))
+            .map_err(|_| Error::internal("key derivation failed"))?;
+        let mut out = Zeroizing::new(vec![0u8; self.kind.key_len()]);
+        okm.fill(&mut out)
+            .map_err(|_| Error::internal("key derivation failed"))?;
+        Ok(out)
+    }
+
+    fn cipher(&self, v: u32, context: Option<&[u8]>) -> Result<LessSafeKey> {
+        let alg = self.kind.aead().ok_or_else(|| {
+            Error::invalid(format!(
+                "key type {} does not support encryption",
+                self.kind.name()
+            ))
+        })?;
+        let key = self.material(v, context)?;
+        let unbound =
+            UnboundKey::new(alg, &key).map_err(|_| Error::internal("bad key material"))?;
+        Ok(LessSafeKey::new(unbound))
+    }
+
+    /// `vault:v<N>:` + base64(nonce || ciphertext || tag).
+    pub fn encrypt(
+        &self,
+        plaintext: &[u8],
+        context: Option<&[u8]>,
+        nonce: Option<&[u8]>,
+        associated: &[u8],
+        version: Option<u32>,
+    ) -> Result<(String, u32)> {
+        let v = self.encryption_version(version)?;
+        let key = self.cipher(v, context)?;
+        let nonce_bytes: [u8; 12] = match (self.convergent_encryption, nonce) {
+            (true, _) => {
+                // Convergent: the nonce comes from the plaintext, so the same input encrypts
+                // the same way (needed for lookups by ciphertext).
+                let material = self.material(v, context)?;
+                let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &material);
+                let tag = aws_lc_rs::hmac::sign(&k, plaintext);
+                tag.as_ref()[..12].try_into().map_err(Error::internal)?
+            }
+            (false, Some(_)) => {
+                return Err(Error::invalid("provided nonce not allowed for this key"))
+            }
+            (false, None) => random(12)?.as_slice().try_into().map_err(Error::internal)?,
+        };
+        let mut buf = plaintext.to_vec();
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce_bytes),
+            Aad::from(associated),
+            &mut buf,
+        )
+        .map_err(|_| Error::internal("encryption failed"))?;
+        let mut out = nonce_bytes.to_vec();
+        out.extend_from_slice(&buf);
+        Ok((format!("vault:v{v}:{}", encode64(&out)), v))
+    }
+
+    /// The version a `vault:vN:...` string names, checked against the policy.
+    pub fn parse_versioned<'a>(&self, text: &'a str) -> Result<(u32, &'a str)> {
+        let rest = text
+            .strip_prefix("vault:")
+            .ok_or_else(|| Error::invalid("invalid ciphertext: no prefix"))?;
+        let (v, body) = rest
+            .split_once(':')
+            .ok_or_else(|| Error::invalid("invalid ciphertext: wrong number of fields"))?;
+        let v: u32 = v
+            .strip_prefix('v')
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| {
+                Error::invalid("invalid ciphertext: version number could not be decoded")
+            })?;
+        if v == 0 || v > self.latest_version || !self.versions.contains_key(&v) {
+            if v < self.min_decryption_version || v < self.min_available_version {
+                return Err(Error::invalid(
+                    "ciphertext or signature version is disallowed by policy (too old)",
+                ));
+            }
+            return Err(Error::invalid("invalid ciphertext: version is too new"));
+        }
+        if v < self.min_decryption_version {
+            return Err(Error::invalid(
+                "ciphertext or signature version is disallowed by policy (too old)",
+            ));
+        }
+        Ok((v, body))
+    }
+
+    pub fn decrypt(
+        &self,
+        ciphertext: &str,
+        context: Option<&[u8]>,
+        associated: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let (v, body) = self.parse_versioned(ciphertext)?;
+        let raw = decode64(body)
+            .map_err(|_| Error::invalid("invalid ciphertext: could not decode base64"))?;
+        if raw.len() < 12 + 16 {
+            return Err(Error::invalid("invalid ciphertext length"));
+        }
+        let key = self.cipher(v, context)?;
+        let nonce: [u8; 12] = raw[..12].try_into().map_err(Error::internal)?;
+        let mut buf = Zeroizing::new(raw[12..].to_vec());
+        let len = key
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(associated),
+                &mut buf,
+            )
+            .map_err(|_| Error::invalid("cipher: message authentication failed"))?
+            .len();
+        buf.truncate(len);
+        Ok(buf)
+    }
+
+    /// `vault:v<N>:` + base64(HMAC(version's HMAC key, input)).
+    pub fn hmac(
+        &self,
+        input: &[u8],
+        alg: aws_lc_rs::hmac::Algorithm,
+        version: Option<u32>,
+    ) -> Result<String> {
+        let v = match version {
+            None | Some(0) => self.latest_version,
+            Some(v) => v,
+        };
+        if v < self.min_encryption_version.max(1) || !self.versions.contains_key(&v) {
+            return Err(Error::invalid("invalid key version"));
+        }
+        let mac = self.hmac_raw(v, input, alg)?;
+        Ok(format!("vault:v{v}:{}", encode64(&mac)))
+    }
+
+    fn hmac_raw(&self, v: u32, input: &[u8], alg: aws_lc_rs::hmac::Algorithm) -> Result<Vec<u8>> {
+        let kv = self.version(v)?;
+        let source = if self.kind == KeyType::Hmac {
+            &kv.key
+        } else {
+            &kv.hmac_key
+        };
+        let key =
+            Zeroizing::new(decode64(source).map_err(|_| Error::internal("stored key is corrupt"))?);
+        let k = aws_lc_rs::hmac::Key::new(alg, &key);
+        Ok(aws_lc_rs::hmac::sign(&k, input).as_ref().to_vec())
+    }
+
+    /// Checks an HMAC made by `hmac`, in constant time.
+    pub fn verify_hmac(
+        &self,
+        input: &[u8],
+        mac: &str,
+        alg: aws_lc_rs::hmac::Algorithm,
+    ) -> Result<bool> {
+        let (v, body) = self.parse_versioned(mac)?;
+        let given =
+            decode64(body).map_err(|_| Error::invalid("invalid HMAC: could not decode base64"))?;
+        let kv = self.version(v)?;
+        let source = if self.kind == KeyType::Hmac {
+            &kv.key
+        } else {
+            &kv.hmac_key
+        };
+        let key =
+            Zeroizing::new(decode64(source).map_err(|_| Error::internal("stored key is corrupt"))?);
+        let k = aws_lc_rs::hmac::Key::new(alg, &key);
+        Ok(aws_lc_rs::hmac::verify(&k, input, &given).is_ok())
+    }
+
+    /// Drops versions below `min_available_version` for good.
+    pub fn trim(&mut self, min_available: u32) -> Result<()> {
+        if min_available == 0 {
+            return Err(Error::invalid("'min_available_version' cannot be 0"));
+        }
+        if self.min_encryption_version == 0 {
+            return Err(Error::invalid("minimum available version cannot be set when minimum encryption version is not set"));
+        }
+        if min_available > self.min_encryption_version {
+            return Err(Error::invalid(
+                "minimum available version cannot be greater than minmimum encryption version",
+            ));
+        }
+        if min_available > self.min_decryption_version {
+            return Err(Error::invalid(
+                "cannot set min_available_version greater than min_decryption_version",
+            ));
+        }
+        if min_available < self.min_available_version {
+            return Err(Error::invalid(
+                "minimum available version cannot be decremented",
+            ));
+        }
+        self.versions.retain(|v, _| *v >= min_available);
+        self.min_available_version = min_available;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_standard_alphabet() {
+        for data in [
+            &b""[..],
+            b"a",
+            b"ab",
+            b"abc",
+            b"hello world!",
+            &[0xff, 0xfe, 0x00],
+        ] {
+            let e = encode64(data);
+            assert_eq!(decode64(&e).unwrap(), data);
+        }
+        assert_eq!(encode64(b"hello"), "aGVsbG8=");
+        assert_eq!(
+            decode64("!!!").unwrap_err().to_string(),
+            "illegal base64 data at input byte 0"
+        );
+    }
+
+    #[test]
+    fn every_cipher_round_trips_and_refuses_tampering() {
+        for kind in [
+            KeyType::Aes128Gcm96,
+            KeyType::Aes256Gcm96,
+            KeyType::ChaCha20Poly1305,
+        ] {
+            let p = KeyPolicy::new("k", kind).unwrap();
+            let (ct, v) = p.encrypt(b"secret", None, None, b"", None).unwrap();
+            assert_eq!(v, 1);
+            assert!(ct.starts_with("vault:v1:"));
+            assert_eq!(&p.decrypt(&ct, None, b"").unwrap()[..], b"secret");
+            let mut bytes = decode64(&ct[9..]).unwrap();
+            let last = bytes.len() - 1;
+            bytes[last] ^= 1;
+            let tampered = format!("vault:v1:{}", encode64(&bytes));
+            assert_eq!(
+                p.decrypt(&tampered, None, b"").unwrap_err().to_string(),
+                "cipher: message authentication failed"
+            );
+        }
+    }
+
+    #[test]
+    fn derived_and_convergent_keys() {
+        let mut p = KeyPolicy::new("d", KeyType::Aes256Gcm96).unwrap();
+        p.derived = true;
+        assert!(
+            p.encrypt(b"x", None, None, b"", None).is_err(),
+            "context required"
+        );
+        let (ct, _) = p.encrypt(b"x", Some(b"ctx-1"), None, b"", None).unwrap();
+        assert!(
+            p.decrypt(&ct, Some(b"ctx-2"), b"").is_err(),
+            "wrong context"
+        );
+        assert_eq!(&p.decrypt(&ct, Some(b"ctx-1"), b"").unwrap()[..], b"x");
+        p.convergent_encryption = true;
+        let a = p.encrypt(b"same", Some(b"c"), None, b"", None).unwrap().0;
+        let b = p.encrypt(b"same", Some(b"c"), None, b"", None).unwrap().0;
+        assert_eq!(a, b, "convergent");
+    }
+}

@@ -1,0 +1,624 @@
+//! The transit secrets engine: encryption as a service. Keys never leave it (unless exported,
+//! where allowed); callers send plaintext and get `vault:vN:` ciphertext back, and the other
+//! way round.
+//!
+//! This first part serves the symmetric key types (`aes128-gcm96`, `aes256-gcm96`,
+//! `chacha20-poly1305`) and `hmac` keys: key management, encrypt, decrypt, rewrap, data keys,
+//! HMAC and its verification, random bytes and hashes, with batches.
+
+mod keys;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+use tresor_sdk::{Backend, Error, Map, Operation, Request, Response, Result, StorageView};
+
+use keys::{decode64, encode64, KeyPolicy, KeyType};
+
+fn policy_key(name: &str) -> String {
+    format!("policy/{name}")
+}
+
+#[derive(Default)]
+pub struct Transit {
+    /// Parsed keys, so that encrypting does not re-read and re-parse the key every time; this
+    /// backend is the only writer of its keys.
+    cache: RwLock<HashMap<String, Arc<KeyPolicy>>>,
+    /// Serialises changes to keys (create, rotate, config, trim, delete).
+    writes: Mutex<()>,
+}
+
+/// A batch item's or a single request's field, as text.
+fn text(m: &Map, field: &str) -> Result<Option<String>> {
+    match m.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(other) => Err(Error::invalid(format!(
+            "{field} must be a string, got {other}"
+        ))),
+    }
+}
+
+fn b64_field(m: &Map, field: &str) -> Result<Option<Vec<u8>>> {
+    text(m, field)?.map(|s| decode64(&s)).transpose()
+}
+
+fn version_field(m: &Map, field: &str) -> Result<Option<u32>> {
+    match m.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| Error::invalid(format!("{field} must be a non-negative integer"))),
+    }
+}
+
+fn hmac_algorithm(name: &str) -> Result<aws_lc_rs::hmac::Algorithm> {
+    Ok(match name {
+        "" | "sha2-256" => aws_lc_rs::hmac::HMAC_SHA256,
+        "sha2-384" => aws_lc_rs::hmac::HMAC_SHA384,
+        "sha2-512" => aws_lc_rs::hmac::HMAC_SHA512,
+        "sha2-224" => aws_lc_rs::hmac::HMAC_SHA224,
+        other => return Err(Error::invalid(format!("unsupported algorithm {other}"))),
+    })
+}
+
+/// The items of a request: its `batch_input`, or the request itself as the only one.
+fn items(req: &Request) -> Result<(Vec<Map>, bool)> {
+    match req.data.get("batch_input") {
+        None | Some(Value::Null) => Ok((vec![req.data.clone()], false)),
+        Some(Value::Array(a)) => {
+            let items = a
+                .iter()
+                .map(|v| match v {
+                    Value::Object(m) => Ok(m.clone()),
+                    _ => Err(Error::invalid("batch_input items must be objects")),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            if items.is_empty() {
+                return Err(Error::invalid("missing batch input to process"));
+            }
+            Ok((items, true))
+        }
+        Some(_) => Err(Error::invalid("batch_input must be a list")),
+    }
+}
+
+/// Runs `f` on every item. A single request fails as a whole; a batch reports each item's
+/// error in its place (with its `reference`) and answers 400 if any failed, as Vault does.
+fn each(
+    req: &Request,
+    error_extra: &[(&str, Value)],
+    mut f: impl FnMut(&Map) -> Result<Map>,
+) -> Result<Option<Response>> {
+    let (items, batch) = items(req)?;
+    if !batch {
+        return f(&items[0]).map(|d| Some(Response::data(d)));
+    }
+    let mut failed = false;
+    let results: Vec<Value> = items
+        .iter()
+        .map(|item| {
+            let reference = item.get("reference").cloned().unwrap_or(json!(""));
+            let mut out = match f(item) {
+                Ok(d) => d,
+                Err(e) => {
+                    failed = true;
+                    let mut m: Map = error_extra
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.clone()))
+                        .collect();
+                    m.insert("error".into(), e.to_string().into());
+                    m
+                }
+            };
+            out.insert("reference".into(), reference);
+            Value::Object(out)
+        })
+        .collect();
+    let mut data = Map::new();
+    data.insert("batch_results".into(), Value::Array(results));
+    Ok(Some(Response {
+        data: Some(data),
+        status: failed.then_some(400),
+        ..Response::default()
+    }))
+}
+
+impl Transit {
+    async fn load(&self, view: &dyn StorageView, name: &str) -> Result<Option<Arc<KeyPolicy>>> {
+        if let Some(p) = self
+            .cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
+            return Ok(Some(Arc::clone(p)));
+        }
+        let Some(raw) = view.get(&policy_key(name)).await? else {
+            return Ok(None);
+        };
+        let p: Arc<KeyPolicy> = Arc::new(serde_json::from_slice(&raw)?);
+        self.cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned(), Arc::clone(&p));
+        Ok(Some(p))
+    }
+
+    async fn store(&self, view: &dyn StorageView, p: KeyPolicy) -> Result<Arc<KeyPolicy>> {
+        view.put(
+            &policy_key(&p.name),
+            &serde_json::to_vec(&p).map_err(Error::internal)?,
+        )
+        .await?;
+        let p = Arc::new(p);
+        self.cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(p.name.clone(), Arc::clone(&p));
+        Ok(p)
+    }
+
+    async fn existing(&self, view: &dyn StorageView, name: &str) -> Result<Arc<KeyPolicy>> {
+        self.load(view, name)
+            .await?
+            .ok_or_else(|| Error::invalid("encryption key not found"))
+    }
+
+    /// Creates a key from the request's settings (also the upsert of `encrypt`).
+    async fn create(
+        &self,
+        req: &Request,
+        view: &dyn StorageView,
+        name: &str,
+    ) -> Result<Arc<KeyPolicy>> {
+        let _w = self.writes.lock().await;
+        if let Some(p) = self.load(view, name).await? {
+            return Ok(p);
+        }
+        let kind = KeyType::parse(&req.str_field("type")?.unwrap_or_default())?;
+        let mut p = KeyPolicy::new(name, kind)?;
+        p.derived = req.bool_field("derived")?.unwrap_or(false);
+        p.convergent_encryption = req.bool_field("convergent_encryption")?.unwrap_or(false);
+        if p.convergent_encryption && !p.derived {
+            return Err(Error::invalid(
+                "convergent encryption requires derivation to be enabled, so context is required",
+            ));
+        }
+        if (p.derived || p.convergent_encryption) && !kind.encrypts() {
+            return Err(Error::invalid(format!(
+                "key derivation and convergent encryption not supported for keys of type {}",
+                kind.name()
+            )));
+        }
+        p.exportable = req.bool_field("exportable")?.unwrap_or(false);
+        p.allow_plaintext_backup = req.bool_field("allow_plaintext_backup")?.unwrap_or(false);
+        p.auto_rotate_period = req.duration_field("auto_rotate_period")?.unwrap_or(0);
+        if p.auto_rotate_period != 0 && p.auto_rotate_period < 3600 {
+            return Err(Error::invalid(
+                "auto rotate period must be 0 to disable or at least an hour",
+            ));
+        }
+        self.store(view, p).await
+    }
+
+    /// Changes a key under the write lock: `f` edits a copy, which is stored.
+    async fn change(
+        &self,
+        view: &dyn StorageView,
+        name: &str,
+        f: impl FnOnce(&mut KeyPolicy) -> Result<()>,
+    ) -> Result<Option<Response>> {
+        let _w = self.writes.lock().await;
+        let current = self.load(view, name).await?.ok_or_else(|| {
+            Error::invalid(format!("no existing key named {name} could be found"))
+        })?;
+        let mut p = (*current).clone();
+        f(&mut p)?;
+        let p = self.store(view, p).await?;
+        Ok(Some(Response::data(p.to_api())))
+    }
+
+    fn configure(p: &mut KeyPolicy, req: &Request) -> Result<()> {
+        if let Some(v) = version_field(&req.data, "min_decryption_version")? {
+            if v > p.latest_version {
+                return Err(Error::invalid("cannot set min decryption version to a version greater than the latest version"));
+            }
+            p.min_decryption_version = v.max(1).max(p.min_available_version);
+        }
+        if let Some(v) = version_field(&req.data, "min_encryption_version")? {
+            if v > p.latest_version {
+                return Err(Error::invalid("cannot set min encryption version to a version greater than the latest version"));
+            }
+            p.min_encryption_version = v;
+        }
+        if p.min_encryption_version > 0 && p.min_encryption_version < p.min_decryption_version {
+            return Err(Error::invalid(
+                "min encryption version must not be less than min decryption version",
+            ));
+        }
+        if let Some(b) = req.bool_field("deletion_allowed")? {
+            p.deletion_allowed = b;
+        }
+        if let Some(b) = req.bool_field("exportable")? {
+            if p.exportable && !b {
+                return Err(Error::invalid(
+                    "export cannot be disabled on a key that has it enabled",
+                ));
+            }
+            p.exportable = b;
+        }
+        if let Some(b) = req.bool_field("allow_plaintext_backup")? {
+            if p.allow_plaintext_backup && !b {
+                return Err(Error::invalid(
+                    "plaintext backup cannot be disabled on a key that has it enabled",
+                ));
+            }
+            p.allow_plaintext_backup = b;
+        }
+        if let Some(t) = req.duration_field("auto_rotate_period")? {
+            if t != 0 && t < 3600 {
+                return Err(Error::invalid(
+                    "auto rotate period must be 0 to disable or at least an hour",
+                ));
+            }
+            p.auto_rotate_period = t;
+        }
+        Ok(())
+    }
+
+    async fn keys(
+        &self,
+        req: &Request,
+        view: &dyn StorageView,
+        name: &str,
+        sub: &str,
+    ) -> Result<Option<Response>> {
+        use Operation::*;
+        match (sub, req.operation) {
+            ("", Read) => Ok(self
+                .load(view, name)
+                .await?
+                .map(|p| Response::data(p.to_api()))),
+            ("", Create | Update) => {
+                KeyType::parse(&req.str_field("type")?.unwrap_or_default())?;
+                if self.load(view, name).await?.is_some() {
+                    // Vault answers a repeated create with the key as it is.
+                    return Ok(self
+                        .load(view, name)
+                        .await?
+                        .map(|p| Response::data(p.to_api())));
+                }
+                let p = self.create(req, view, name).await?;
+                Ok(Some(Response::data(p.to_api())))
+            }
+            ("", Delete) => {
+                let _w = self.writes.lock().await;
+                if let Some(p) = self.load(view, name).await? {
+                    if !p.deletion_allowed {
+                        return Err(Error::invalid(format!(
+                            "error deleting policy {name}: deletion is not allowed for this key"
+                        )));
+                    }
+                    view.delete(&policy_key(name)).await?;
+                    self.cache
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(name);
+                }
+                Ok(None)
+            }
+            ("config", Create | Update) => {
+                self.change(view, name, |p| Self::configure(p, req)).await
+            }
+            ("rotate", Create | Update) => self.change(view, name, |p| p.rotate()).await,
+            ("trim", Create | Update) => {
+                let min = version_field(&req.data, "min_available_version")?
+                    .ok_or_else(|| Error::invalid("missing min_available_version"))?;
+                self.change(view, name, |p| p.trim(min)).await
+            }
+            ("" | "config" | "rotate" | "trim", _) => Err(Error::UnsupportedOperation),
+            _ => Err(Error::UnsupportedPath),
+        }
+    }
+
+    async fn encrypt(
+        &self,
+        req: &Request,
+        view: &dyn StorageView,
+        name: &str,
+    ) -> Result<Option<Response>> {
+        let p = match self.load(view, name).await? {
+            Some(p) => p,
+            None => self.create(req, view, name).await?,
+        };
+        if !p.kind.encrypts() {
+            return Err(Error::invalid(format!(
+                "key type {} does not support encryption",
+                p.kind.name()
+            )));
+        }
+        let top_version = version_field(&req.data, "key_version")?;
+        each(req, &[], |item| {
+            let plaintext = b64_field(item, "plaintext")?
+                .ok_or_else(|| Error::invalid("missing plaintext to encrypt"))?;
+            let context = b64_field(item, "context")?;
+            let nonce = b64_field(item, "nonce")?;
+            let aad = b64_field(item, "associated_data")?.unwrap_or_default();
+            let version = version_field(item, "key_version")?.or(top_version);
+            let (ct, v) = p.encrypt(
+                &plaintext,
+                context.as_deref(),
+                nonce.as_deref(),
+                &aad,
+                version,
+            )?;
+            let mut d = Map::new();
+            d.insert("ciphertext".into(), ct.into());
+            d.insert("key_version".into(), v.into());
+            Ok(d)
+        })
+    }
+
+    async fn decrypt(
+        &self,
+        req: &Request,
+        view: &dyn StorageView,
+        name: &str,
+    ) -> Result<Option<Response>> {
+        let p = self.existing(view, name).await?;
+        each(req, &[("plaintext", json!(""))], |item| {
+            let ct = text(item, "ciphertext")?
+                .ok_or_else(|| Error::invalid("missing ciphertext to decrypt"))?;
+            let context = b64_field(item, "context")?;
+            let aad = b64_field(item, "associated_data")?.unwrap_or_default();
+            let plain = p.decrypt(&ct, context.as_deref(), &aad)?;
+            let mut d = Map::new();
+            d.insert("plaintext".into(), encode64(&plain).into());
+            Ok(d)
+        })
+    }
+
+    async fn rewrap(
+        &self,
+        req: &Request,
+        view: &dyn StorageView,
+        name: &str,
+    ) -> Result<Option<Response>> {
+        let p = self.existing(view, name).await?;
+        let top_version = version_field(&req.data, "key_version")?;
+        each(req, &[], |item| {
+            let ct = text(item, "ciphertext")?
+                .ok_or_else(|| Error::invalid("missing ciphertext to decrypt"))?;
+            let context = b64_field(item, "context")?;
+            let nonce = b64_field(item, "nonce")?;
+            let plain = p.decrypt(&ct, context.as_deref(), &[])?;
+            let version = version_field(item, "key_version")?.or(top_version);
+            let (ct, v) = p.encrypt(&plain, context.as_deref(), nonce.as_deref(), &[], version)?;
+            let mut d = Map::new();
+            d.insert("ciphertext".into(), ct.into());
+            d.insert("key_version".into(), v.into());
+            Ok(d)
+        })
+    }
+
+    async fn datakey(
+        &self,
+        req: &Request,
+        view: &dyn StorageView,
+        kind: &str,
+        name: &str,
+    ) -> Result<Option<Response>> {
+        let plaintext_too = match kind {
+            "plaintext" => true,
+            "wrapped" => false,
+            _ => return Err(Error::invalid("invalid type")),
+        };
+        let p = self.existing(view, name).await?;
+        let bits = req.int_field("bits")?.unwrap_or(256);
+        if !matches!(bits, 128 | 256 | 512) {
+            return Err(Error::invalid("invalid bit length"));
+        }
+        let mut key = zeroize::Zeroizing::new(vec![0u8; (bits / 8) as usize]);
+        aws_lc_rs::rand::fill(&mut key).map_err(|_| Error::internal("no randomness"))?;
+        let context = b64_field(&req.data, "context")?;
+        let nonce = b64_field(&req.data, "nonce")?;
+        let (ct, v) = p.encrypt(&key, context.as_deref(), nonce.as_deref(), &[], None)?;
+        let mut d = Map::new();
+        d.insert("ciphertext".into(), ct.into());
+        d.insert("key_version".into(), v.into());
+        if plaintext_too {
+            d.insert("plaintext".into(), encode64(&key).into());
+        }
+        Ok(Some(Response::data(d)))
+    }
+
+    async fn hmac(
+        &self,
+        req: &Request,
+        view: &dyn StorageView,
+        name: &str,
+        alg: &str,
+    ) -> Result<Option<Response>> {
+        let p = self.existing(view, name).await?;
+        let alg = hmac_algorithm(
+            &req.str_field("algorithm")?
+                .unwrap_or_else(|| alg.to_owned()),
+        )?;
+        let top_version = version_field(&req.data, "key_version")?;
+        each(req, &[], |item| {
+            let input = b64_field(item, "input")?
+                .ok_or_else(|| Error::invalid("missing input for HMAC"))?;
+            let version = version_field(item, "key_version")?.or(top_version);
+            let mut d = Map::new();
+            d.insert("hmac".into(), p.hmac(&input, alg, version)?.into());
+            Ok(d)
+        })
+    }
+
+    async fn verify(
+        &self,
+        req: &Request,
+        view: &dyn StorageView,
+        name: &str,
+        alg: &str,
+    ) -> Result<Option<Response>> {
+        let p = self.existing(view, name).await?;
+        let alg = hmac_algorithm(
+            &req.str_field("algorithm")?
+                .unwrap_or_else(|| alg.to_owned()),
+        )?;
+        each(req, &[], |item| {
+            let input = b64_field(item, "input")?.ok_or_else(|| Error::invalid("missing input"))?;
+            let mac = match (text(item, "hmac")?, text(item, "signature")?) {
+                (Some(h), None) => h,
+                (None, Some(_)) => {
+                    return Err(Error::invalid(format!(
+                        "key type {} does not support verification",
+                        p.kind.name()
+                    )))
+                }
+                (Some(_), Some(_)) => {
+                    return Err(Error::invalid("provide one of 'signature' or 'hmac'"))
+                }
+                (None, None) => {
+                    return Err(Error::invalid(
+                        "neither a 'signature' nor an 'hmac' were given to verify",
+                    ))
+                }
+            };
+            let mut d = Map::new();
+            d.insert("valid".into(), p.verify_hmac(&input, &mac, alg)?.into());
+            Ok(d)
+        })
+    }
+}
+
+/// `random[/:bytes][/:format]` and `random/:source/...` (the source is always the platform's).
+fn random(req: &Request, parts: &[&str]) -> Result<Option<Response>> {
+    let mut bytes = req.int_field("bytes")?.unwrap_or(32);
+    let mut format = req.str_field("format")?.unwrap_or_else(|| "base64".into());
+    for p in parts {
+        match *p {
+            "platform" | "seal" | "all" => {}
+            "hex" | "base64" => format = (*p).to_owned(),
+            n => {
+                bytes = n
+                    .parse()
+                    .map_err(|_| Error::invalid(format!("error parsing url-set byte count: {n}")))?
+            }
+        }
+    }
+    if !(1..=128 * 1024).contains(&bytes) {
+        return Err(Error::invalid(
+            "number of bytes must be between 1 and 131072",
+        ));
+    }
+    let mut b = vec![0u8; bytes as usize];
+    aws_lc_rs::rand::fill(&mut b).map_err(|_| Error::internal("no randomness"))?;
+    let out = match format.as_str() {
+        "base64" => encode64(&b),
+        "hex" => hex::encode(&b),
+        other => {
+            return Err(Error::invalid(format!(
+                "unsupported encoding format {other}; must be \"hex\" or \"base64\""
+            )))
+        }
+    };
+    let mut d = Map::new();
+    d.insert("random_bytes".into(), out.into());
+    Ok(Some(Response::data(d)))
+}
+
+/// `hash[/:algorithm]`.
+fn hash(req: &Request, url_alg: Option<&str>) -> Result<Option<Response>> {
+    use aws_lc_rs::digest;
+    let input = b64_field(&req.data, "input")?.ok_or_else(|| Error::invalid("missing input"))?;
+    let alg = req
+        .str_field("algorithm")?
+        .or_else(|| url_alg.map(str::to_owned))
+        .unwrap_or_else(|| "sha2-256".into());
+    let algorithm = match alg.as_str() {
+        "sha2-224" => &digest::SHA224,
+        "sha2-256" => &digest::SHA256,
+        "sha2-384" => &digest::SHA384,
+        "sha2-512" => &digest::SHA512,
+        "sha3-224" => &digest::SHA3_256,
+        "sha3-256" => &digest::SHA3_256,
+        "sha3-384" => &digest::SHA3_384,
+        "sha3-512" => &digest::SHA3_512,
+        other => return Err(Error::invalid(format!("unsupported algorithm {other}"))),
+    };
+    if alg == "sha3-224" {
+        return Err(Error::invalid("unsupported algorithm sha3-224"));
+    }
+    let sum = digest::digest(algorithm, &input);
+    let format = req.str_field("format")?.unwrap_or_else(|| "hex".into());
+    let out = match format.as_str() {
+        "hex" => hex::encode(sum.as_ref()),
+        "base64" => encode64(sum.as_ref()),
+        other => {
+            return Err(Error::invalid(format!(
+                "unsupported encoding format {other}; must be \"hex\" or \"base64\""
+            )))
+        }
+    };
+    let mut d = Map::new();
+    d.insert("sum".into(), out.into());
+    Ok(Some(Response::data(d)))
+}
+
+#[async_trait]
+impl Backend for Transit {
+    fn help(&self) -> String {
+        tresor_sdk::help_text(
+            "The transit backend provides encryption as a service: keys are kept inside Tresor and\nnever leave it; applications send data to encrypt or decrypt.",
+            &[
+                ("^keys/?$", "Managed named encryption keys"),
+                ("^keys/(?P<name>\\w(([\\w-.]+)?\\w)?)$", "Managed named encryption keys"),
+                ("^encrypt/(?P<name>\\w(([\\w-.]+)?\\w)?)$", "Encrypt a plaintext value or a batch of plaintext blocks using a named key"),
+                ("^decrypt/(?P<name>\\w(([\\w-.]+)?\\w)?)$", "Decrypt a ciphertext value using a named key"),
+                ("^rewrap/(?P<name>\\w(([\\w-.]+)?\\w)?)$", "Rewrap ciphertext"),
+                ("^datakey/(?P<plaintext>\\w(([\\w-.]+)?\\w)?)/(?P<name>\\w(([\\w-.]+)?\\w)?)$", "Generate a data key"),
+                ("^hmac/(?P<name>\\w(([\\w-.]+)?\\w)?)(/(?P<urlalgorithm>\\w(([\\w-.]+)?\\w)?))?$", "Generate an HMAC for input data using the named key"),
+                ("^random(/(?P<source>\\w(([\\w-.]+)?\\w)?))?(/(?P<urlbytes>\\w(([\\w-.]+)?\\w)?))?$", "Generate random bytes"),
+            ],
+        )
+    }
+
+    async fn handle(&self, req: &Request, view: &dyn StorageView) -> Result<Option<Response>> {
+        use Operation::*;
+        let path = req.path.trim_end_matches('/');
+        let parts: Vec<&str> = path.split('/').collect();
+        let write = matches!(req.operation, Create | Update);
+        match parts.as_slice() {
+            ["keys"] if req.operation == List => {
+                let keys = view.list("policy/").await?;
+                Ok((!keys.is_empty()).then(|| Response::list(keys)))
+            }
+            ["keys", name] => self.keys(req, view, name, "").await,
+            ["keys", name, sub] => self.keys(req, view, name, sub).await,
+            ["encrypt", name] if write => self.encrypt(req, view, name).await,
+            ["decrypt", name] if write => self.decrypt(req, view, name).await,
+            ["rewrap", name] if write => self.rewrap(req, view, name).await,
+            ["datakey", kind, name] if write => self.datakey(req, view, kind, name).await,
+            ["hmac", name] if write => self.hmac(req, view, name, "sha2-256").await,
+            ["hmac", name, alg] if write => self.hmac(req, view, name, alg).await,
+            ["verify", name] if write => self.verify(req, view, name, "sha2-256").await,
+            ["verify", name, alg] if write => self.verify(req, view, name, alg).await,
+            ["random", rest @ ..] if write => random(req, rest),
+            ["hash"] if write => hash(req, None),
+            ["hash", alg] if write => hash(req, Some(alg)),
+            ["encrypt" | "decrypt" | "rewrap" | "hmac" | "verify" | "random" | "hash"
+            | "datakey", ..] => Err(Error::UnsupportedOperation),
+            _ => Err(Error::UnsupportedPath),
+        }
+    }
+}

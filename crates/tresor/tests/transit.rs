@@ -1,0 +1,318 @@
+//! Transit through the real binary: symmetric keys and HMAC keys, rotation across a restart,
+//! the version policy, rewrap, data keys, batches, and the 400s for tampered or wrong input.
+
+mod common;
+
+use serde_json::{json, Value};
+
+const HELLO: &str = "aGVsbG8="; // "hello"
+
+async fn encrypt(s: &common::Server, key: &str, body: Value) -> String {
+    let r = s.post(&format!("transit/encrypt/{key}"), body).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    r.data()["ciphertext"].as_str().unwrap().to_owned()
+}
+
+async fn post_as(s: &common::Server, token: &str, path: &str, body: Value) -> common::Reply {
+    s.call("POST", path, Some(token), Some(body)).await
+}
+
+async fn decrypt(s: &common::Server, key: &str, body: Value) -> common::Reply {
+    s.post(&format!("transit/decrypt/{key}"), body).await
+}
+
+#[tokio::test]
+async fn every_symmetric_type_round_trips_and_refuses_tampering() {
+    let s = common::dev();
+    s.post("sys/mounts/transit", json!({"type": "transit"}))
+        .await;
+    for kind in ["aes128-gcm96", "aes256-gcm96", "chacha20-poly1305"] {
+        let r = s
+            .post(&format!("transit/keys/{kind}"), json!({ "type": kind }))
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        assert_eq!(r.data()["type"], kind);
+        let ct = encrypt(&s, kind, json!({ "plaintext": HELLO })).await;
+        assert!(ct.starts_with("vault:v1:"));
+        let r = decrypt(&s, kind, json!({ "ciphertext": ct })).await;
+        assert_eq!(r.data()["plaintext"], HELLO);
+
+        // One flipped bit anywhere in the ciphertext is Vault's 400.
+        let mut body = ct["vault:v1:".len()..].to_owned();
+        let flip = if body.starts_with('A') { "B" } else { "A" };
+        body.replace_range(0..1, flip);
+        let r = decrypt(
+            &s,
+            kind,
+            json!({ "ciphertext": format!("vault:v1:{body}") }),
+        )
+        .await;
+        assert_eq!(r.status, 400);
+        assert_eq!(r.errors(), ["cipher: message authentication failed"]);
+    }
+    // Associated data must match.
+    let ct = encrypt(
+        &s,
+        "aes256-gcm96",
+        json!({"plaintext": HELLO, "associated_data": "YWFk"}),
+    )
+    .await;
+    let r = decrypt(&s, "aes256-gcm96", json!({ "ciphertext": ct })).await;
+    assert_eq!(r.status, 400);
+    let r = decrypt(
+        &s,
+        "aes256-gcm96",
+        json!({"ciphertext": ct, "associated_data": "YWFk"}),
+    )
+    .await;
+    assert_eq!(r.data()["plaintext"], HELLO);
+
+    for (body, error) in [
+        (
+            json!({"ciphertext": "garbage"}),
+            "invalid ciphertext: no prefix",
+        ),
+        (
+            json!({"ciphertext": "vault:v9:AAAA"}),
+            "invalid ciphertext: version is too new",
+        ),
+        (
+            json!({"ciphertext": "vault:v1:AAAA"}),
+            "invalid ciphertext length",
+        ),
+    ] {
+        let r = decrypt(&s, "aes256-gcm96", body).await;
+        assert_eq!(
+            (r.status.as_u16(), r.errors()),
+            (400, vec![error.to_owned()])
+        );
+    }
+    let r = decrypt(&s, "nokey", json!({"ciphertext": "vault:v1:AAAA"})).await;
+    assert_eq!(r.errors(), ["encryption key not found"]);
+    let r = s
+        .post("transit/encrypt/aes256-gcm96", json!({"plaintext": "!!!"}))
+        .await;
+    assert_eq!(r.status, 400);
+    let r = s.post("transit/keys/bad", json!({"type": "rot13"})).await;
+    assert_eq!(r.errors(), ["unknown key type rot13"]);
+}
+
+#[tokio::test]
+async fn rotation_survives_a_restart_and_the_version_policy_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, key, root) = common::durable(dir.path()).await;
+    post_as(&s, &root, "sys/mounts/transit", json!({"type": "transit"})).await;
+    // Encrypting with a key that does not exist yet creates it, as in Vault.
+    let r = post_as(
+        &s,
+        &root,
+        "transit/encrypt/app",
+        json!({ "plaintext": HELLO }),
+    )
+    .await;
+    let v1 = r.body["data"]["ciphertext"].as_str().unwrap().to_owned();
+    let r = post_as(&s, &root, "transit/keys/app/rotate", json!({})).await;
+    assert_eq!(r.body["data"]["latest_version"], 2);
+    let r = post_as(
+        &s,
+        &root,
+        "transit/encrypt/app",
+        json!({ "plaintext": HELLO }),
+    )
+    .await;
+    let v2 = r.body["data"]["ciphertext"].as_str().unwrap().to_owned();
+    assert!(v2.starts_with("vault:v2:"));
+    drop(s);
+
+    let s = common::reopen(dir.path(), &key).await;
+    for ct in [&v1, &v2] {
+        let r = post_as(
+            &s,
+            &root,
+            "transit/decrypt/app",
+            json!({ "ciphertext": ct }),
+        )
+        .await;
+        assert_eq!(r.body["data"]["plaintext"], HELLO, "{:?}", r.body);
+    }
+    // Rewrap moves old ciphertext to the newest version.
+    let r = post_as(&s, &root, "transit/rewrap/app", json!({ "ciphertext": v1 })).await;
+    let rewrapped = r.body["data"]["ciphertext"].as_str().unwrap().to_owned();
+    assert!(rewrapped.starts_with("vault:v2:"));
+    // min_decryption_version refuses what came before it.
+    let r = post_as(
+        &s,
+        &root,
+        "transit/keys/app/config",
+        json!({"min_decryption_version": 2}),
+    )
+    .await;
+    assert_eq!(r.body["data"]["keys"].as_object().unwrap().len(), 1);
+    let r = post_as(
+        &s,
+        &root,
+        "transit/decrypt/app",
+        json!({ "ciphertext": v1 }),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.body["errors"][0],
+        "ciphertext or signature version is disallowed by policy (too old)"
+    );
+    let r = post_as(
+        &s,
+        &root,
+        "transit/decrypt/app",
+        json!({ "ciphertext": rewrapped }),
+    )
+    .await;
+    assert_eq!(r.body["data"]["plaintext"], HELLO);
+    // Trim drops old versions for good; deletion must be allowed first.
+    post_as(
+        &s,
+        &root,
+        "transit/keys/app/config",
+        json!({"min_encryption_version": 2}),
+    )
+    .await;
+    let r = post_as(
+        &s,
+        &root,
+        "transit/keys/app/trim",
+        json!({"min_available_version": 2}),
+    )
+    .await;
+    assert_eq!(r.body["data"]["min_available_version"], 2, "{:?}", r.body);
+    let r = s
+        .call("DELETE", "transit/keys/app", Some(&root), None)
+        .await;
+    assert_eq!(r.status, 400);
+    post_as(
+        &s,
+        &root,
+        "transit/keys/app/config",
+        json!({"deletion_allowed": true}),
+    )
+    .await;
+    assert_eq!(
+        s.call("DELETE", "transit/keys/app", Some(&root), None)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        s.call("GET", "transit/keys/app", Some(&root), None)
+            .await
+            .status,
+        404
+    );
+    // The key material never reaches the storage file in the clear.
+    drop(s);
+    let raw = std::fs::read(dir.path().join("data/tresor.db")).unwrap();
+    assert!(
+        !raw.windows(13).any(|w| w == b"\"versions\":{\""),
+        "key policy in the clear"
+    );
+}
+
+#[tokio::test]
+async fn derived_convergent_datakeys_hmac_and_batches() {
+    let s = common::dev();
+    s.post("sys/mounts/transit", json!({"type": "transit"}))
+        .await;
+    let r = s
+        .post(
+            "transit/keys/d",
+            json!({"derived": true, "convergent_encryption": true}),
+        )
+        .await;
+    assert_eq!(r.data()["derived"], true);
+    let ctx = "Y3R4LTE="; // "ctx-1"
+    let r = s
+        .post("transit/encrypt/d", json!({ "plaintext": HELLO }))
+        .await;
+    assert_eq!(r.status, 400, "context is required");
+    let a = encrypt(&s, "d", json!({"plaintext": HELLO, "context": ctx})).await;
+    let b = encrypt(&s, "d", json!({"plaintext": HELLO, "context": ctx})).await;
+    assert_eq!(a, b, "convergent");
+    let r = decrypt(&s, "d", json!({"ciphertext": a, "context": "b3RoZXI="})).await;
+    assert_eq!(r.status, 400, "wrong context");
+    let r = decrypt(&s, "d", json!({"ciphertext": a, "context": ctx})).await;
+    assert_eq!(r.data()["plaintext"], HELLO);
+
+    s.post("transit/keys/k", json!({})).await;
+    let r = s
+        .post("transit/datakey/plaintext/k", json!({"bits": 512}))
+        .await;
+    let plain = r.data()["plaintext"].as_str().unwrap().to_owned();
+    let wrapped = r.data()["ciphertext"].as_str().unwrap().to_owned();
+    assert_eq!(
+        decrypt(&s, "k", json!({ "ciphertext": wrapped }))
+            .await
+            .data()["plaintext"],
+        plain
+    );
+    let r = s.post("transit/datakey/wrapped/k", json!({})).await;
+    assert!(r.data().get("plaintext").is_none());
+
+    let r = s.post("transit/hmac/k", json!({ "input": HELLO })).await;
+    let mac = r.data()["hmac"].as_str().unwrap().to_owned();
+    let ok = s
+        .post("transit/verify/k", json!({"input": HELLO, "hmac": mac}))
+        .await;
+    assert_eq!(ok.data()["valid"], true);
+    let bad = s
+        .post(
+            "transit/verify/k",
+            json!({"input": "b3RoZXI=", "hmac": mac}),
+        )
+        .await;
+    assert_eq!(bad.data()["valid"], false);
+    let r512 = s
+        .post("transit/hmac/k/sha2-512", json!({ "input": HELLO }))
+        .await;
+    let mac512 = r512.data()["hmac"].as_str().unwrap().to_owned();
+    assert!(mac512.len() > mac.len());
+    let ok = s
+        .post(
+            "transit/verify/k/sha2-512",
+            json!({"input": HELLO, "hmac": mac512}),
+        )
+        .await;
+    assert_eq!(ok.data()["valid"], true);
+
+    // Batches report each item, with its reference, and 400 when one failed.
+    let r = s
+        .post(
+            "transit/encrypt/k",
+            json!({"batch_input": [{"plaintext": HELLO, "reference": "one"}, {"plaintext": "!!!", "reference": "two"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let results = r.data()["batch_results"].as_array().unwrap();
+    assert_eq!(results[0]["reference"], "one");
+    assert!(results[0]["ciphertext"]
+        .as_str()
+        .unwrap()
+        .starts_with("vault:v1:"));
+    assert_eq!(results[1]["reference"], "two");
+    assert_eq!(results[1]["error"], "illegal base64 data at input byte 0");
+    let ct = results[0]["ciphertext"].clone();
+    let r = s
+        .post(
+            "transit/decrypt/k",
+            json!({"batch_input": [{ "ciphertext": ct }]}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.data()["batch_results"][0]["plaintext"], HELLO);
+
+    let r = s.post("transit/random/16", json!({"format": "hex"})).await;
+    assert_eq!(r.data()["random_bytes"].as_str().unwrap().len(), 32);
+    let r = s.post("transit/hash", json!({ "input": HELLO })).await;
+    assert_eq!(
+        r.data()["sum"],
+        "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+    );
+}
