@@ -5,7 +5,6 @@ use serde_json::{json, Value};
 use tresor_sdk::{Map, Operation, Response};
 
 use crate::core::{Active, Core, CoreRequest};
-use crate::crypto;
 use crate::error::CoreError;
 use crate::sys::Caller;
 
@@ -175,87 +174,14 @@ async fn policy(
 
 /// `sys/tools/random[/:source][/:bytes]`.
 fn random(path: &str, req: &CoreRequest) -> Result<Response, CoreError> {
-    let mut bytes: u64 = 32;
-    for seg in path.split('/').skip(2) {
-        match seg {
-            "platform" | "seal" | "all" | "" => {}
-            n => {
-                bytes = n
-                    .parse()
-                    .map_err(|_| CoreError::invalid(format!("invalid URL bytes value \"{n}\"")))?
-            }
-        }
-    }
-    if let Some(v) = req.data.get("bytes").filter(|v| !v.is_null()) {
-        bytes = v
-            .as_u64()
-            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-            .ok_or_else(|| CoreError::invalid("bytes must be a positive integer"))?;
-    }
-    if let Some(source) = str_field(req, "source")? {
-        if !matches!(source.as_str(), "platform" | "seal" | "all") {
-            return Err(CoreError::invalid(format!(
-                "unsupported entropy source {source:?}"
-            )));
-        }
-    }
-    if bytes == 0 || bytes > 128 * 1024 {
-        return Err(CoreError::invalid(
-            "the number of bytes must be between 1 and 131072",
-        ));
-    }
-    let mut buf = vec![0u8; bytes as usize];
-    crypto::fill_random(&mut buf)?;
-    let format = str_field(req, "format")?.unwrap_or_else(|| "base64".into());
-    let out = match format.as_str() {
-        "base64" => base64::engine::general_purpose::STANDARD.encode(&buf),
-        "hex" => hex::encode(&buf),
-        other => {
-            return Err(CoreError::invalid(format!(
-                "unsupported encoding format {other}; must be \"base64\" or \"hex\""
-            )))
-        }
-    };
-    let mut d = Map::new();
-    d.insert("random_bytes".into(), out.into());
-    Ok(Response::data(d))
+    let url: Vec<&str> = path.split('/').skip(2).collect();
+    Ok(Response::data(tresor_engines::tools::random(
+        &url, &req.data,
+    )?))
 }
 
-/// `sys/tools/hash[/:algorithm]`: the input is base64, the sum hex or base64.
+/// `sys/tools/hash[/:algorithm]`.
 fn hash(path: &str, req: &CoreRequest) -> Result<Response, CoreError> {
-    use aws_lc_rs::digest;
-    let algorithm = str_field(req, "algorithm")?
-        .or_else(|| path.strip_prefix("tools/hash/").map(str::to_owned))
-        .filter(|a| !a.is_empty())
-        .unwrap_or_else(|| "sha2-256".into());
-    let alg = match algorithm.as_str() {
-        "sha2-224" => &digest::SHA224,
-        "sha2-256" => &digest::SHA256,
-        "sha2-384" => &digest::SHA384,
-        "sha2-512" => &digest::SHA512,
-        "sha2-512/256" => &digest::SHA512_256,
-        "sha3-256" => &digest::SHA3_256,
-        "sha3-384" => &digest::SHA3_384,
-        "sha3-512" => &digest::SHA3_512,
-        other => return Err(CoreError::invalid(format!("unsupported algorithm {other}"))),
-    };
-    let input =
-        str_field(req, "input")?.ok_or_else(|| CoreError::invalid("missing input to hash"))?;
-    let input = base64::engine::general_purpose::STANDARD
-        .decode(input)
-        .map_err(|_| CoreError::invalid("unable to decode input as base64"))?;
-    let sum = digest::digest(alg, &input);
-    let format = str_field(req, "format")?.unwrap_or_else(|| "hex".into());
-    let out = match format.as_str() {
-        "hex" => hex::encode(sum.as_ref()),
-        "base64" => base64::engine::general_purpose::STANDARD.encode(sum.as_ref()),
-        other => {
-            return Err(CoreError::invalid(format!(
-                "unsupported encoding format {other}; must be \"hex\" or \"base64\""
-            )))
-        }
-    };
-    let mut d = Map::new();
-    d.insert("sum".into(), out.into());
-    Ok(Response::data(d))
+    let alg = path.strip_prefix("tools/hash/");
+    Ok(Response::data(tresor_engines::tools::hash(alg, &req.data)?))
 }

@@ -10,6 +10,7 @@ use tresor_sdk::Backend;
 pub mod approle;
 mod auth_util;
 pub mod kv;
+pub mod tools;
 pub mod transit;
 pub mod userpass;
 

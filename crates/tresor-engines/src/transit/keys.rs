@@ -386,11 +386,13 @@ impl KeyPolicy {
         if v < self.min_encryption_version.max(1) || !self.versions.contains_key(&v) {
             return Err(Error::invalid("invalid key version"));
         }
-        let mac = self.hmac_raw(v, input, alg)?;
-        Ok(format!("vault:v{v}:{}", encode64(&mac)))
+        let mac = aws_lc_rs::hmac::sign(&self.hmac_key(v, alg)?, input);
+        Ok(format!("vault:v{v}:{}", encode64(mac.as_ref())))
     }
 
-    fn hmac_raw(&self, v: u32, input: &[u8], alg: aws_lc_rs::hmac::Algorithm) -> Result<Vec<u8>> {
+    /// The HMAC key of version `v`: an `hmac` key's material, or the HMAC key every other
+    /// version carries beside its encryption key.
+    fn hmac_key(&self, v: u32, alg: aws_lc_rs::hmac::Algorithm) -> Result<aws_lc_rs::hmac::Key> {
         let kv = self.version(v)?;
         let source = if self.kind == KeyType::Hmac {
             &kv.key
@@ -399,8 +401,7 @@ impl KeyPolicy {
         };
         let key =
             Zeroizing::new(decode64(source).map_err(|_| Error::internal("stored key is corrupt"))?);
-        let k = aws_lc_rs::hmac::Key::new(alg, &key);
-        Ok(aws_lc_rs::hmac::sign(&k, input).as_ref().to_vec())
+        Ok(aws_lc_rs::hmac::Key::new(alg, &key))
     }
 
     /// Checks an HMAC made by `hmac`, in constant time.
@@ -413,16 +414,7 @@ impl KeyPolicy {
         let (v, body) = self.parse_versioned(mac)?;
         let given =
             decode64(body).map_err(|_| Error::invalid("invalid HMAC: could not decode base64"))?;
-        let kv = self.version(v)?;
-        let source = if self.kind == KeyType::Hmac {
-            &kv.key
-        } else {
-            &kv.hmac_key
-        };
-        let key =
-            Zeroizing::new(decode64(source).map_err(|_| Error::internal("stored key is corrupt"))?);
-        let k = aws_lc_rs::hmac::Key::new(alg, &key);
-        Ok(aws_lc_rs::hmac::verify(&k, input, &given).is_ok())
+        Ok(aws_lc_rs::hmac::verify(&self.hmac_key(v, alg)?, input, &given).is_ok())
     }
 
     /// Drops versions below `min_available_version` for good.

@@ -501,80 +501,6 @@ impl Transit {
     }
 }
 
-/// `random[/:bytes][/:format]` and `random/:source/...` (the source is always the platform's).
-fn random(req: &Request, parts: &[&str]) -> Result<Option<Response>> {
-    let mut bytes = req.int_field("bytes")?.unwrap_or(32);
-    let mut format = req.str_field("format")?.unwrap_or_else(|| "base64".into());
-    for p in parts {
-        match *p {
-            "platform" | "seal" | "all" => {}
-            "hex" | "base64" => format = (*p).to_owned(),
-            n => {
-                bytes = n
-                    .parse()
-                    .map_err(|_| Error::invalid(format!("error parsing url-set byte count: {n}")))?
-            }
-        }
-    }
-    if !(1..=128 * 1024).contains(&bytes) {
-        return Err(Error::invalid(
-            "number of bytes must be between 1 and 131072",
-        ));
-    }
-    let mut b = vec![0u8; bytes as usize];
-    aws_lc_rs::rand::fill(&mut b).map_err(|_| Error::internal("no randomness"))?;
-    let out = match format.as_str() {
-        "base64" => encode64(&b),
-        "hex" => hex::encode(&b),
-        other => {
-            return Err(Error::invalid(format!(
-                "unsupported encoding format {other}; must be \"hex\" or \"base64\""
-            )))
-        }
-    };
-    let mut d = Map::new();
-    d.insert("random_bytes".into(), out.into());
-    Ok(Some(Response::data(d)))
-}
-
-/// `hash[/:algorithm]`.
-fn hash(req: &Request, url_alg: Option<&str>) -> Result<Option<Response>> {
-    use aws_lc_rs::digest;
-    let input = b64_field(&req.data, "input")?.ok_or_else(|| Error::invalid("missing input"))?;
-    let alg = req
-        .str_field("algorithm")?
-        .or_else(|| url_alg.map(str::to_owned))
-        .unwrap_or_else(|| "sha2-256".into());
-    let algorithm = match alg.as_str() {
-        "sha2-224" => &digest::SHA224,
-        "sha2-256" => &digest::SHA256,
-        "sha2-384" => &digest::SHA384,
-        "sha2-512" => &digest::SHA512,
-        "sha3-224" => &digest::SHA3_256,
-        "sha3-256" => &digest::SHA3_256,
-        "sha3-384" => &digest::SHA3_384,
-        "sha3-512" => &digest::SHA3_512,
-        other => return Err(Error::invalid(format!("unsupported algorithm {other}"))),
-    };
-    if alg == "sha3-224" {
-        return Err(Error::invalid("unsupported algorithm sha3-224"));
-    }
-    let sum = digest::digest(algorithm, &input);
-    let format = req.str_field("format")?.unwrap_or_else(|| "hex".into());
-    let out = match format.as_str() {
-        "hex" => hex::encode(sum.as_ref()),
-        "base64" => encode64(sum.as_ref()),
-        other => {
-            return Err(Error::invalid(format!(
-                "unsupported encoding format {other}; must be \"hex\" or \"base64\""
-            )))
-        }
-    };
-    let mut d = Map::new();
-    d.insert("sum".into(), out.into());
-    Ok(Some(Response::data(d)))
-}
-
 #[async_trait]
 impl Backend for Transit {
     fn help(&self) -> String {
@@ -613,9 +539,15 @@ impl Backend for Transit {
             ["hmac", name, alg] if write => self.hmac(req, view, name, alg).await,
             ["verify", name] if write => self.verify(req, view, name, "sha2-256").await,
             ["verify", name, alg] if write => self.verify(req, view, name, alg).await,
-            ["random", rest @ ..] if write => random(req, rest),
-            ["hash"] if write => hash(req, None),
-            ["hash", alg] if write => hash(req, Some(alg)),
+            ["random", rest @ ..] if write => {
+                crate::tools::random(rest, &req.data).map(|d| Some(Response::data(d)))
+            }
+            ["hash"] if write => {
+                crate::tools::hash(None, &req.data).map(|d| Some(Response::data(d)))
+            }
+            ["hash", alg] if write => {
+                crate::tools::hash(Some(alg), &req.data).map(|d| Some(Response::data(d)))
+            }
             ["encrypt" | "decrypt" | "rewrap" | "hmac" | "verify" | "random" | "hash"
             | "datakey", ..] => Err(Error::UnsupportedOperation),
             _ => Err(Error::UnsupportedPath),
