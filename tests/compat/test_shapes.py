@@ -123,6 +123,17 @@ SEQUENCE = [
     ("POST", "transit/keys/k1/config", {"deletion_allowed": True}),
     ("DELETE", "transit/keys/k1", None),
     ("GET", "transit/keys/k1", None),
+    ("POST", "transit/keys/sig", {"type": "ecdsa-p256"}),
+    ("GET", "transit/keys/sig", None),
+    ("POST", "transit/keys/ed", {"type": "ed25519", "exportable": True}),
+    ("POST", "transit/sign/sig", {"input": "aGVsbG8="}),
+    ("POST", "transit/sign/sig/sha2-256", {"input": "aGVsbG8=", "marshaling_algorithm": "jws"}),
+    ("POST", "transit/verify/sig", {"input": "aGVsbG8=", "signature": "vault:v1:AAAA"}),
+    ("POST", "transit/sign/k1", {"input": "aGVsbG8="}),
+    ("GET", "transit/export/public-key/sig", None),
+    ("GET", "transit/export/signing-key/sig", None),
+    ("GET", "transit/export/hmac-key/ed", None),
+    # (OpenBao answers a refused backup or a malformed restore with a 500; Tresor with a 400.)
 ]
 
 # Fields where Tresor follows Vault rather than OpenBao, or reports what it has.

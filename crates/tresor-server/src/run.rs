@@ -98,6 +98,16 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         return Err(RunError::NoListener);
     }
 
+    // Dev mode is initialised and unsealed before the first connection is accepted, so no
+    // client ever sees it sealed.
+    let dev_creds = match &opts.dev {
+        Some(dev) => Some(
+            core.setup_dev(dev.root_token_id.clone())
+                .await
+                .map_err(RunError::Dev)?,
+        ),
+        None => None,
+    };
     let app = crate::http::router(Arc::clone(&core));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut bound = Vec::new();
@@ -129,11 +139,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     }
     print_configuration(&opts, storage.kind(), &bound);
 
-    if let Some(dev) = &opts.dev {
-        let creds = core
-            .setup_dev(dev.root_token_id.clone())
-            .await
-            .map_err(RunError::Dev)?;
+    if let (Some(dev), Some(creds)) = (&opts.dev, &dev_creds) {
         if dev.store_token {
             if let Err(e) = crate::token_helper::store(&creds.root_token) {
                 tracing::warn!("could not store the root token in ~/.vault-token: {e}");

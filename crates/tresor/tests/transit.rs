@@ -316,3 +316,158 @@ async fn derived_convergent_datakeys_hmac_and_batches() {
         "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
     );
 }
+
+#[tokio::test]
+async fn signing_keys_export_backup_and_restore() {
+    let s = common::dev();
+    s.post("sys/mounts/transit", json!({"type": "transit"}))
+        .await;
+    for kind in [
+        "ed25519",
+        "ecdsa-p256",
+        "ecdsa-p384",
+        "ecdsa-p521",
+        "rsa-2048",
+    ] {
+        let r = s
+            .post(&format!("transit/keys/{kind}"), json!({ "type": kind }))
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        assert_eq!(r.data()["supports_signing"], true);
+        let key1 = &r.data()["keys"]["1"];
+        assert!(
+            key1["public_key"].as_str().is_some_and(|k| !k.is_empty()),
+            "{key1:?}"
+        );
+        let sig = s
+            .post(&format!("transit/sign/{kind}"), json!({ "input": HELLO }))
+            .await;
+        assert_eq!(sig.status, 200, "{kind}: {:?}", sig.body);
+        let signature = sig.data()["signature"].as_str().unwrap().to_owned();
+        assert!(signature.starts_with("vault:v1:"));
+        let ok = s
+            .post(
+                &format!("transit/verify/{kind}"),
+                json!({"input": HELLO, "signature": signature}),
+            )
+            .await;
+        assert_eq!(ok.data()["valid"], true, "{kind}");
+        let bad = s
+            .post(
+                &format!("transit/verify/{kind}"),
+                json!({"input": "b3RoZXI=", "signature": signature}),
+            )
+            .await;
+        assert_eq!(bad.data()["valid"], false, "{kind}");
+        // Signing keys do not encrypt (RSA keys do).
+        let enc = s
+            .post(
+                &format!("transit/encrypt/{kind}"),
+                json!({ "plaintext": HELLO }),
+            )
+            .await;
+        assert_eq!(
+            enc.status.as_u16(),
+            if kind == "rsa-2048" { 200 } else { 400 },
+            "{kind}"
+        );
+    }
+    // JWS marshaling and prehashed input for ECDSA.
+    let jws = s
+        .post(
+            "transit/sign/ecdsa-p256",
+            json!({"input": HELLO, "marshaling_algorithm": "jws"}),
+        )
+        .await;
+    let sig = jws.data()["signature"].as_str().unwrap().to_owned();
+    assert!(!sig.contains('=') && !sig["vault:v1:".len()..].contains('+'));
+    let ok = s
+        .post(
+            "transit/verify/ecdsa-p256",
+            json!({"input": HELLO, "signature": sig, "marshaling_algorithm": "jws"}),
+        )
+        .await;
+    assert_eq!(ok.data()["valid"], true);
+    let digest = "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="; // sha256("hello")
+    let pre = s
+        .post(
+            "transit/sign/ecdsa-p256",
+            json!({"input": digest, "prehashed": true}),
+        )
+        .await;
+    let sig = pre.data()["signature"].as_str().unwrap().to_owned();
+    let ok = s
+        .post(
+            "transit/verify/ecdsa-p256",
+            json!({"input": HELLO, "signature": sig}),
+        )
+        .await;
+    assert_eq!(
+        ok.data()["valid"],
+        true,
+        "a prehashed signature is the signature of the message"
+    );
+    let r = s
+        .post("transit/sign/aes256", json!({ "input": HELLO }))
+        .await;
+    assert_eq!(r.status, 400);
+    let r = s
+        .post(
+            "transit/sign/ecdsa-p256",
+            json!({"input": HELLO, "hash_algorithm": "md5"}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+
+    // Export needs `exportable`; public keys are always available.
+    let r = s.get("transit/export/signing-key/ed25519").await;
+    assert_eq!(r.status, 400);
+    let r = s.get("transit/export/public-key/ecdsa-p256").await;
+    assert!(r.data()["keys"]["1"]
+        .as_str()
+        .unwrap()
+        .starts_with("-----BEGIN PUBLIC KEY-----"));
+
+    // Backup needs both `exportable` and `allow_plaintext_backup`; a restored key decrypts
+    // what the original encrypted.
+    s.post("transit/keys/b", json!({})).await;
+    let ct = encrypt(&s, "b", json!({ "plaintext": HELLO })).await;
+    assert_eq!(s.get("transit/backup/b").await.status, 400);
+    s.post(
+        "transit/keys/b/config",
+        json!({"exportable": true, "allow_plaintext_backup": true}),
+    )
+    .await;
+    let backup = s.get("transit/backup/b").await.data()["backup"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = s.post("transit/restore", json!({ "backup": backup })).await;
+    assert_eq!(r.status, 400, "exists already");
+    let r = s
+        .post("transit/restore/b2", json!({ "backup": backup }))
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+    assert_eq!(
+        decrypt(&s, "b2", json!({ "ciphertext": ct })).await.data()["plaintext"],
+        HELLO
+    );
+    let r = s
+        .post("transit/restore/b3", json!({"backup": "bm90IGEgYmFja3Vw"}))
+        .await;
+    assert_eq!(r.status, 400);
+    let r = s
+        .post(
+            "transit/keys/b/config",
+            json!({"auto_rotate_period": "10m"}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "at least an hour");
+    let r = s
+        .post(
+            "transit/keys/b/config",
+            json!({"auto_rotate_period": "24h"}),
+        )
+        .await;
+    assert_eq!(r.data()["auto_rotate_period"], 86400);
+}

@@ -20,6 +20,20 @@ pub enum KeyType {
     ChaCha20Poly1305,
     #[serde(rename = "hmac")]
     Hmac,
+    #[serde(rename = "ed25519")]
+    Ed25519,
+    #[serde(rename = "ecdsa-p256")]
+    EcdsaP256,
+    #[serde(rename = "ecdsa-p384")]
+    EcdsaP384,
+    #[serde(rename = "ecdsa-p521")]
+    EcdsaP521,
+    #[serde(rename = "rsa-2048")]
+    Rsa2048,
+    #[serde(rename = "rsa-3072")]
+    Rsa3072,
+    #[serde(rename = "rsa-4096")]
+    Rsa4096,
 }
 
 impl KeyType {
@@ -29,6 +43,13 @@ impl KeyType {
             "aes128-gcm96" => KeyType::Aes128Gcm96,
             "chacha20-poly1305" => KeyType::ChaCha20Poly1305,
             "hmac" => KeyType::Hmac,
+            "ed25519" => KeyType::Ed25519,
+            "ecdsa-p256" => KeyType::EcdsaP256,
+            "ecdsa-p384" => KeyType::EcdsaP384,
+            "ecdsa-p521" => KeyType::EcdsaP521,
+            "rsa-2048" => KeyType::Rsa2048,
+            "rsa-3072" => KeyType::Rsa3072,
+            "rsa-4096" => KeyType::Rsa4096,
             other => return Err(Error::invalid(format!("unknown key type {other}"))),
         })
     }
@@ -39,11 +60,39 @@ impl KeyType {
             KeyType::Aes256Gcm96 => "aes256-gcm96",
             KeyType::ChaCha20Poly1305 => "chacha20-poly1305",
             KeyType::Hmac => "hmac",
+            KeyType::Ed25519 => "ed25519",
+            KeyType::EcdsaP256 => "ecdsa-p256",
+            KeyType::EcdsaP384 => "ecdsa-p384",
+            KeyType::EcdsaP521 => "ecdsa-p521",
+            KeyType::Rsa2048 => "rsa-2048",
+            KeyType::Rsa3072 => "rsa-3072",
+            KeyType::Rsa4096 => "rsa-4096",
         }
     }
 
+    pub fn is_rsa(self) -> bool {
+        matches!(self, KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096)
+    }
+
+    pub fn is_asymmetric(self) -> bool {
+        self.signs()
+    }
+
+    pub fn signs(self) -> bool {
+        matches!(
+            self,
+            KeyType::Ed25519
+                | KeyType::EcdsaP256
+                | KeyType::EcdsaP384
+                | KeyType::EcdsaP521
+                | KeyType::Rsa2048
+                | KeyType::Rsa3072
+                | KeyType::Rsa4096
+        )
+    }
+
     pub fn encrypts(self) -> bool {
-        !matches!(self, KeyType::Hmac)
+        self.aead().is_some() || self.is_rsa()
     }
 
     fn key_len(self) -> usize {
@@ -58,7 +107,17 @@ impl KeyType {
             KeyType::Aes128Gcm96 => Some(&aead::AES_128_GCM),
             KeyType::Aes256Gcm96 => Some(&aead::AES_256_GCM),
             KeyType::ChaCha20Poly1305 => Some(&aead::CHACHA20_POLY1305),
-            KeyType::Hmac => None,
+            _ => None,
+        }
+    }
+
+    /// The key's name inside a read answer's `keys` (Vault's curve and key names).
+    fn display(self) -> &'static str {
+        match self {
+            KeyType::EcdsaP256 => "P-256",
+            KeyType::EcdsaP384 => "P-384",
+            KeyType::EcdsaP521 => "P-521",
+            other => other.name(),
         }
     }
 }
@@ -144,7 +203,11 @@ impl KeyPolicy {
 
     /// Adds a new version of key material and makes it the one that encrypts.
     pub fn rotate(&mut self) -> Result<()> {
-        let key = random(self.kind.key_len())?;
+        let key = if self.kind.is_asymmetric() {
+            Zeroizing::new(super::asym::generate(self.kind)?)
+        } else {
+            random(self.kind.key_len())?
+        };
         let hmac_key = random(32)?;
         self.latest_version += 1;
         self.versions.insert(
@@ -165,7 +228,26 @@ impl KeyPolicy {
             .versions
             .iter()
             .filter(|(v, _)| **v >= self.min_decryption_version)
-            .map(|(v, k)| (v.to_string(), json!(k.creation_time)))
+            .map(|(v, k)| {
+                let shown = if self.kind.is_asymmetric() {
+                    let created = time::OffsetDateTime::from_unix_timestamp(k.creation_time)
+                        .ok()
+                        .and_then(|t| {
+                            t.format(&time::format_description::well_known::Rfc3339)
+                                .ok()
+                        })
+                        .unwrap_or_default();
+                    json!({
+                        "certificate_chain": "",
+                        "creation_time": created,
+                        "name": self.kind.display(),
+                        "public_key": self.public_key_text(*v).unwrap_or_default(),
+                    })
+                } else {
+                    json!(k.creation_time)
+                };
+                (v.to_string(), shown)
+            })
             .collect();
         let encrypts = self.kind.encrypts();
         let mut d = Map::new();
@@ -194,9 +276,12 @@ impl KeyPolicy {
         );
         d.insert("name".into(), self.name.clone().into());
         d.insert("supports_decryption".into(), encrypts.into());
-        d.insert("supports_derivation".into(), encrypts.into());
+        d.insert(
+            "supports_derivation".into(),
+            (self.kind.aead().is_some() || self.kind == KeyType::Ed25519).into(),
+        );
         d.insert("supports_encryption".into(), encrypts.into());
-        d.insert("supports_signing".into(), false.into());
+        d.insert("supports_signing".into(), self.kind.signs().into());
         d.insert("type".into(), self.kind.name().into());
         if self.derived {
             d.insert("kdf".into(), "hkdf_sha256".into());
@@ -265,6 +350,73 @@ impl KeyPolicy {
         Ok(out)
     }
 
+    /// The PKCS#8 private key of version `v` of an asymmetric key.
+    pub fn private_key(&self, v: u32) -> Result<Zeroizing<Vec<u8>>> {
+        Ok(Zeroizing::new(
+            decode64(&self.version(v)?.key)
+                .map_err(|_| Error::internal("stored key is corrupt"))?,
+        ))
+    }
+
+    /// The public key of version `v` as Vault shows it: PEM, or base64 for Ed25519.
+    pub fn public_key_text(&self, v: u32) -> Result<String> {
+        let der = super::asym::public_key(self.kind, &self.private_key(v)?)?;
+        Ok(if self.kind == KeyType::Ed25519 {
+            encode64(&der)
+        } else {
+            super::asym::pem("PUBLIC KEY", &der)
+        })
+    }
+
+    /// A signature of `input` by the latest (or the asked) version: `vault:vN:<base64>`.
+    pub fn sign(
+        &self,
+        input: &[u8],
+        o: &super::asym::SignOptions,
+        version: Option<u32>,
+    ) -> Result<(String, u32)> {
+        if !self.kind.signs() {
+            return Err(Error::invalid(format!(
+                "key type {} does not support signing",
+                self.kind.name()
+            )));
+        }
+        let v = self.encryption_version(version)?;
+        let sig = super::asym::sign(self.kind, &self.private_key(v)?, input, o)?;
+        let text = if o.marshaling == "jws" {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&sig)
+        } else {
+            encode64(&sig)
+        };
+        Ok((format!("vault:v{v}:{text}"), v))
+    }
+
+    pub fn verify_signature(
+        &self,
+        input: &[u8],
+        signature: &str,
+        o: &super::asym::SignOptions,
+    ) -> Result<bool> {
+        if !self.kind.signs() {
+            return Err(Error::invalid(format!(
+                "key type {} does not support verification",
+                self.kind.name()
+            )));
+        }
+        let (v, body) = self.parse_versioned(signature)?;
+        let sig = if o.marshaling == "jws" {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(body)
+                .map_err(|_| Error::invalid("invalid signature: could not decode base64"))?
+        } else {
+            decode64(body)
+                .map_err(|_| Error::invalid("invalid signature: could not decode base64"))?
+        };
+        super::asym::verify(self.kind, &self.private_key(v)?, input, &sig, o)
+    }
+
     fn cipher(&self, v: u32, context: Option<&[u8]>) -> Result<LessSafeKey> {
         let alg = self.kind.aead().ok_or_else(|| {
             Error::invalid(format!(
@@ -288,6 +440,10 @@ impl KeyPolicy {
         version: Option<u32>,
     ) -> Result<(String, u32)> {
         let v = self.encryption_version(version)?;
+        if self.kind.is_rsa() {
+            let ct = super::asym::rsa_encrypt(&self.private_key(v)?, plaintext)?;
+            return Ok((format!("vault:v{v}:{}", encode64(&ct)), v));
+        }
         let key = self.cipher(v, context)?;
         let nonce_bytes: [u8; 12] = match (self.convergent_encryption, nonce) {
             (true, _) => {
@@ -354,6 +510,12 @@ impl KeyPolicy {
         let (v, body) = self.parse_versioned(ciphertext)?;
         let raw = decode64(body)
             .map_err(|_| Error::invalid("invalid ciphertext: could not decode base64"))?;
+        if self.kind.is_rsa() {
+            return Ok(Zeroizing::new(super::asym::rsa_decrypt(
+                &self.private_key(v)?,
+                &raw,
+            )?));
+        }
         if raw.len() < 12 + 16 {
             return Err(Error::invalid("invalid ciphertext length"));
         }
@@ -415,6 +577,40 @@ impl KeyPolicy {
         let given =
             decode64(body).map_err(|_| Error::invalid("invalid HMAC: could not decode base64"))?;
         Ok(aws_lc_rs::hmac::verify(&self.hmac_key(v, alg)?, input, &given).is_ok())
+    }
+
+    /// Whether `auto_rotate_period` has passed since the latest version was made.
+    pub fn rotation_due(&self) -> bool {
+        self.auto_rotate_period > 0
+            && self.versions.get(&self.latest_version).is_some_and(|k| {
+                now().saturating_sub(k.creation_time) >= self.auto_rotate_period as i64
+            })
+    }
+
+    /// Version `v` as `export/:kind` shows it.
+    pub fn export(&self, kind: &str, v: u32) -> Result<String> {
+        let kv = self.version(v)?;
+        match kind {
+            "encryption-key" if self.kind.encrypts() => Ok(if self.kind.is_rsa() {
+                super::asym::pem("PRIVATE KEY", &self.private_key(v)?)
+            } else {
+                kv.key.clone()
+            }),
+            "signing-key" if self.kind.signs() => {
+                Ok(super::asym::pem("PRIVATE KEY", &self.private_key(v)?))
+            }
+            "hmac-key" => Ok(if self.kind == KeyType::Hmac {
+                kv.key.clone()
+            } else {
+                kv.hmac_key.clone()
+            }),
+            "public-key" if self.kind.is_asymmetric() => self.public_key_text(v),
+            "encryption-key" | "signing-key" | "public-key" => Err(Error::invalid(format!(
+                "{kind} cannot be exported from a key of type {}",
+                self.kind.name()
+            ))),
+            _ => Err(Error::invalid(format!("invalid export type: {kind}"))),
+        }
     }
 
     /// Drops versions below `min_available_version` for good.
@@ -491,6 +687,20 @@ mod tests {
                 "cipher: message authentication failed"
             );
         }
+    }
+
+    #[test]
+    fn keys_rotate_themselves_once_their_period_has_passed() {
+        let mut p = KeyPolicy::new("r", KeyType::Aes256Gcm96).unwrap();
+        assert!(!p.rotation_due());
+        p.auto_rotate_period = 3600;
+        assert!(!p.rotation_due());
+        if let Some(k) = p.versions.get_mut(&1) {
+            k.creation_time -= 3601;
+        }
+        assert!(p.rotation_due());
+        p.rotate().unwrap();
+        assert!(!p.rotation_due());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! `chacha20-poly1305`) and `hmac` keys: key management, encrypt, decrypt, rewrap, data keys,
 //! HMAC and its verification, random bytes and hashes, with batches.
 
+mod asym;
 mod keys;
 
 use std::collections::HashMap;
@@ -66,6 +67,34 @@ fn hmac_algorithm(name: &str) -> Result<aws_lc_rs::hmac::Algorithm> {
         "sha2-512" => aws_lc_rs::hmac::HMAC_SHA512,
         "sha2-224" => aws_lc_rs::hmac::HMAC_SHA224,
         other => return Err(Error::invalid(format!("unsupported algorithm {other}"))),
+    })
+}
+
+/// The signing options of a batch item (or the request): hash, prehashing, RSA padding,
+/// marshaling.
+fn sign_options(
+    req: &Request,
+    item: &Map,
+    p: &KeyPolicy,
+    url_hash: Option<&str>,
+) -> Result<asym::SignOptions> {
+    let pick = |field: &str| -> Result<Option<String>> {
+        Ok(text(item, field)?.or(text(&req.data, field)?))
+    };
+    let hash = pick("hash_algorithm")?
+        .or(pick("algorithm")?)
+        .or(url_hash.map(str::to_owned))
+        .unwrap_or_else(|| asym::default_hash(p.kind).to_owned());
+    let prehashed = match item.get("prehashed").or(req.data.get("prehashed")) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s == "true",
+        _ => false,
+    };
+    Ok(asym::SignOptions {
+        hash,
+        prehashed,
+        rsa_padding: pick("signature_algorithm")?.unwrap_or_else(|| "pss".into()),
+        marshaling: pick("marshaling_algorithm")?.unwrap_or_else(|| "asn1".into()),
     })
 }
 
@@ -192,7 +221,7 @@ impl Transit {
                 "convergent encryption requires derivation to be enabled, so context is required",
             ));
         }
-        if (p.derived || p.convergent_encryption) && !kind.encrypts() {
+        if (p.derived || p.convergent_encryption) && (!kind.encrypts() || kind.is_rsa()) {
             return Err(Error::invalid(format!(
                 "key derivation and convergent encryption not supported for keys of type {}",
                 kind.name()
@@ -283,10 +312,12 @@ impl Transit {
     ) -> Result<Option<Response>> {
         use Operation::*;
         match (sub, req.operation) {
-            ("", Read) => Ok(self
-                .load(view, name)
-                .await?
-                .map(|p| Response::data(p.to_api()))),
+            ("", Read) => match self.load(view, name).await? {
+                Some(_) => Ok(Some(Response::data(
+                    self.in_use(view, name).await?.to_api(),
+                ))),
+                None => Ok(None),
+            },
             ("", Create | Update) => {
                 KeyType::parse(&req.str_field("type")?.unwrap_or_default())?;
                 if self.load(view, name).await?.is_some() {
@@ -336,7 +367,7 @@ impl Transit {
         name: &str,
     ) -> Result<Option<Response>> {
         let p = match self.load(view, name).await? {
-            Some(p) => p,
+            Some(_) => self.in_use(view, name).await?,
             None => self.create(req, view, name).await?,
         };
         if !p.kind.encrypts() {
@@ -468,22 +499,22 @@ impl Transit {
         req: &Request,
         view: &dyn StorageView,
         name: &str,
-        alg: &str,
+        url_alg: Option<&str>,
     ) -> Result<Option<Response>> {
         let p = self.existing(view, name).await?;
-        let alg = hmac_algorithm(
-            &req.str_field("algorithm")?
-                .unwrap_or_else(|| alg.to_owned()),
-        )?;
+        let hmac_alg = req
+            .str_field("algorithm")?
+            .or(url_alg.map(str::to_owned))
+            .unwrap_or_default();
         each(req, &[], |item| {
             let input = b64_field(item, "input")?.ok_or_else(|| Error::invalid("missing input"))?;
             let mac = match (text(item, "hmac")?, text(item, "signature")?) {
                 (Some(h), None) => h,
-                (None, Some(_)) => {
-                    return Err(Error::invalid(format!(
-                        "key type {} does not support verification",
-                        p.kind.name()
-                    )))
+                (None, Some(sig)) => {
+                    let o = sign_options(req, item, &p, url_alg)?;
+                    let mut d = Map::new();
+                    d.insert("valid".into(), p.verify_signature(&input, &sig, &o)?.into());
+                    return Ok(d);
                 }
                 (Some(_), Some(_)) => {
                     return Err(Error::invalid("provide one of 'signature' or 'hmac'"))
@@ -495,9 +526,130 @@ impl Transit {
                 }
             };
             let mut d = Map::new();
+            let alg = hmac_algorithm(&hmac_alg)?;
             d.insert("valid".into(), p.verify_hmac(&input, &mac, alg)?.into());
             Ok(d)
         })
+    }
+
+    async fn sign(
+        &self,
+        req: &Request,
+        view: &dyn StorageView,
+        name: &str,
+        url_hash: Option<&str>,
+    ) -> Result<Option<Response>> {
+        let p = self.in_use(view, name).await?;
+        if !p.kind.signs() {
+            return Err(Error::invalid(format!(
+                "key type {} does not support signing",
+                p.kind.name()
+            )));
+        }
+        let top_version = version_field(&req.data, "key_version")?;
+        each(req, &[], |item| {
+            let input = b64_field(item, "input")?.ok_or_else(|| Error::invalid("missing input"))?;
+            let o = sign_options(req, item, &p, url_hash)?;
+            let version = version_field(item, "key_version")?.or(top_version);
+            let (sig, v) = p.sign(&input, &o, version)?;
+            let mut d = Map::new();
+            d.insert("signature".into(), sig.into());
+            d.insert("key_version".into(), v.into());
+            Ok(d)
+        })
+    }
+
+    /// `export/:type/:name[/:version]`: key material where the key was made exportable;
+    /// public keys always.
+    async fn export(
+        &self,
+        view: &dyn StorageView,
+        kind: &str,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Option<Response>> {
+        let p = self.existing(view, name).await?;
+        if kind != "public-key" && !p.exportable {
+            return Err(Error::invalid("private key material is not exportable"));
+        }
+        let versions: Vec<u32> = match version {
+            None => p.versions.keys().copied().collect(),
+            Some("latest") => vec![p.latest_version],
+            Some(v) => vec![v
+                .parse()
+                .map_err(|_| Error::invalid("invalid key version"))?],
+        };
+        let mut keys = Map::new();
+        for v in versions {
+            keys.insert(v.to_string(), p.export(kind, v)?.into());
+        }
+        let mut d = Map::new();
+        d.insert("name".into(), name.into());
+        d.insert("type".into(), p.kind.name().into());
+        d.insert("keys".into(), keys.into());
+        Ok(Some(Response::data(d)))
+    }
+
+    async fn backup(&self, view: &dyn StorageView, name: &str) -> Result<Option<Response>> {
+        let p = self.existing(view, name).await?;
+        if !p.allow_plaintext_backup || !p.exportable {
+            return Err(Error::invalid(
+                "plaintext backup is disallowed on the policy",
+            ));
+        }
+        let doc = json!({ "format": "tresor-transit-backup-v1", "policy": &*p });
+        let mut d = Map::new();
+        d.insert("backup".into(), encode64(doc.to_string().as_bytes()).into());
+        Ok(Some(Response::data(d)))
+    }
+
+    async fn restore(
+        &self,
+        req: &Request,
+        view: &dyn StorageView,
+        url_name: Option<&str>,
+    ) -> Result<Option<Response>> {
+        let backup = req
+            .str_field("backup")?
+            .ok_or_else(|| Error::invalid("'backup' must be supplied"))?;
+        let invalid = || Error::invalid("failed to restore the policy: invalid backup");
+        let doc: Value = serde_json::from_slice(&decode64(&backup)?).map_err(|_| invalid())?;
+        if doc["format"] != "tresor-transit-backup-v1" {
+            return Err(invalid());
+        }
+        let mut p: KeyPolicy =
+            serde_json::from_value(doc["policy"].clone()).map_err(|_| invalid())?;
+        if let Some(n) = url_name
+            .map(str::to_owned)
+            .or(req.str_field("name")?)
+            .filter(|n| !n.is_empty())
+        {
+            p.name = n;
+        }
+        let force = req.bool_field("force")?.unwrap_or(false);
+        let _w = self.writes.lock().await;
+        if !force && self.load(view, &p.name).await?.is_some() {
+            return Err(Error::invalid(format!("key \"{}\" already exists", p.name)));
+        }
+        self.store(view, p).await?;
+        Ok(None)
+    }
+
+    /// A key about to be used: rotated first if its `auto_rotate_period` has passed.
+    async fn in_use(&self, view: &dyn StorageView, name: &str) -> Result<Arc<KeyPolicy>> {
+        let p = self.existing(view, name).await?;
+        if p.rotation_due() {
+            self.change(view, name, |k| {
+                if k.rotation_due() {
+                    k.rotate()
+                } else {
+                    Ok(())
+                }
+            })
+            .await?;
+            return self.existing(view, name).await;
+        }
+        Ok(p)
     }
 }
 
@@ -537,8 +689,19 @@ impl Backend for Transit {
             ["datakey", kind, name] if write => self.datakey(req, view, kind, name).await,
             ["hmac", name] if write => self.hmac(req, view, name, "sha2-256").await,
             ["hmac", name, alg] if write => self.hmac(req, view, name, alg).await,
-            ["verify", name] if write => self.verify(req, view, name, "sha2-256").await,
-            ["verify", name, alg] if write => self.verify(req, view, name, alg).await,
+            ["verify", name] if write => self.verify(req, view, name, None).await,
+            ["verify", name, alg] if write => self.verify(req, view, name, Some(alg)).await,
+            ["sign", name] if write => self.sign(req, view, name, None).await,
+            ["sign", name, alg] if write => self.sign(req, view, name, Some(alg)).await,
+            ["export", kind, name] if req.operation == Read => {
+                self.export(view, kind, name, None).await
+            }
+            ["export", kind, name, version] if req.operation == Read => {
+                self.export(view, kind, name, Some(version)).await
+            }
+            ["backup", name] if req.operation == Read => self.backup(view, name).await,
+            ["restore"] if write => self.restore(req, view, None).await,
+            ["restore", name] if write => self.restore(req, view, Some(name)).await,
             ["random", rest @ ..] if write => {
                 crate::tools::random(rest, &req.data).map(|d| Some(Response::data(d)))
             }
@@ -549,7 +712,9 @@ impl Backend for Transit {
                 crate::tools::hash(Some(alg), &req.data).map(|d| Some(Response::data(d)))
             }
             ["encrypt" | "decrypt" | "rewrap" | "hmac" | "verify" | "random" | "hash"
-            | "datakey", ..] => Err(Error::UnsupportedOperation),
+            | "datakey" | "sign" | "export" | "backup" | "restore", ..] => {
+                Err(Error::UnsupportedOperation)
+            }
             _ => Err(Error::UnsupportedPath),
         }
     }
