@@ -110,3 +110,57 @@ def test_rsa_oaep_both_ways(tresor):
     theirs = private.public_key().encrypt(MESSAGE, oaep)
     plain = post(server, "transit/decrypt/r", {"ciphertext": "vault:v1:" + base64.b64encode(theirs).decode()})
     assert base64.b64decode(plain["plaintext"]) == MESSAGE
+
+
+def test_keys_imported_by_either_cli_are_the_material_given(tresor, tmp_path):
+    import os
+    import subprocess
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from conftest import bao_bin, tresor_bin
+
+    server = tresor
+    server.request("POST", "sys/mounts/transit", {"type": "transit"})
+    env = {**os.environ, "VAULT_ADDR": server.addr, "BAO_ADDR": server.addr, "VAULT_TOKEN": "root",
+           "BAO_TOKEN": "root", "HOME": str(tmp_path)}
+    for cli, name in ((bao_bin(), "by-bao"), (tresor_bin(), "by-tresor")):
+        material = os.urandom(32)
+        out = subprocess.run(
+            [cli, "transit", "import", f"transit/keys/{name}", base64.b64encode(material).decode(), "type=aes256-gcm96"],
+            capture_output=True, text=True, env=env, timeout=60,
+        )
+        assert out.returncode == 0, (cli, out.stdout, out.stderr)
+        assert "Success!" in out.stdout
+        key = server.request("GET", f"transit/keys/{name}")[1]["data"]
+        assert key["imported_key"] is True
+        ciphertext = post(server, f"transit/encrypt/{name}", {"plaintext": B64})["ciphertext"]
+        raw = sig_bytes(ciphertext)
+        assert AESGCM(material).decrypt(raw[:12], raw[12:], None) == MESSAGE
+        # Imported keys are not rotated unless allowed.
+        status, answer = server.request("POST", f"transit/keys/{name}/rotate", {})
+        assert status == 400, answer
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    der = private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    out = subprocess.run(
+        [tresor_bin(), "transit", "import", "transit/keys/rsa-imported", base64.b64encode(der).decode(),
+         "type=rsa-2048"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    signature = post(server, "transit/sign/rsa-imported", {"input": B64, "signature_algorithm": "pkcs1v15"})["signature"]
+    private.public_key().verify(sig_bytes(signature), MESSAGE, padding.PKCS1v15(), hashes.SHA256())
+    # A new version of imported material.
+    second = os.urandom(32)
+    out = subprocess.run(
+        [tresor_bin(), "transit", "import-version", "transit/keys/by-tresor", base64.b64encode(second).decode()],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    ciphertext = post(server, "transit/encrypt/by-tresor", {"plaintext": B64})["ciphertext"]
+    assert ciphertext.startswith("vault:v2:")
+    raw = sig_bytes(ciphertext)
+    assert AESGCM(second).decrypt(raw[:12], raw[12:], None) == MESSAGE

@@ -147,6 +147,12 @@ pub struct KeyPolicy {
     pub exportable: bool,
     pub allow_plaintext_backup: bool,
     pub auto_rotate_period: u64,
+    /// Made from material brought in (`keys/:name/import`), not generated here.
+    #[serde(default)]
+    pub imported_key: bool,
+    /// Whether an imported key may still be rotated (with generated material).
+    #[serde(default)]
+    pub allow_rotation: bool,
 }
 
 pub fn encode64(data: &[u8]) -> String {
@@ -196,13 +202,67 @@ impl KeyPolicy {
             exportable: false,
             allow_plaintext_backup: false,
             auto_rotate_period: 0,
+            imported_key: false,
+            allow_rotation: true,
         };
         p.rotate()?;
         Ok(p)
     }
 
+    /// A key made of imported material (raw bytes for symmetric and HMAC keys, PKCS#8 DER for
+    /// the asymmetric ones).
+    pub fn imported(
+        name: &str,
+        kind: KeyType,
+        material: &[u8],
+        allow_rotation: bool,
+    ) -> Result<KeyPolicy> {
+        let mut p = KeyPolicy::new(name, kind)?;
+        p.versions.clear();
+        p.latest_version = 0;
+        p.imported_key = true;
+        p.allow_rotation = allow_rotation;
+        p.add_version(material)?;
+        Ok(p)
+    }
+
+    /// Adds imported material as the newest version, after checking it fits the key type.
+    pub fn add_version(&mut self, material: &[u8]) -> Result<()> {
+        if self.kind.is_asymmetric() {
+            super::asym::public_key(self.kind, material).map_err(|_| {
+                Error::invalid(format!(
+                    "failed to parse the imported key as a {} PKCS#8 key",
+                    self.kind.name()
+                ))
+            })?;
+        } else if self.kind == KeyType::Hmac {
+            if material.len() < 16 {
+                return Err(Error::invalid("HMAC keys must be at least 16 bytes long"));
+            }
+        } else if material.len() != self.kind.key_len() {
+            return Err(Error::invalid(format!(
+                "the imported key must be {} bytes long for a {} key",
+                self.kind.key_len(),
+                self.kind.name()
+            )));
+        }
+        self.latest_version += 1;
+        self.versions.insert(
+            self.latest_version,
+            KeyVersion {
+                key: encode64(material),
+                hmac_key: encode64(&random(32)?),
+                creation_time: now(),
+            },
+        );
+        Ok(())
+    }
+
     /// Adds a new version of key material and makes it the one that encrypts.
     pub fn rotate(&mut self) -> Result<()> {
+        if self.imported_key && !self.allow_rotation {
+            return Err(Error::invalid("imported keys do not allow rotation"));
+        }
         let key = if self.kind.is_asymmetric() {
             Zeroizing::new(super::asym::generate(self.kind)?)
         } else {
@@ -259,7 +319,7 @@ impl KeyPolicy {
         d.insert("deletion_allowed".into(), self.deletion_allowed.into());
         d.insert("derived".into(), self.derived.into());
         d.insert("exportable".into(), self.exportable.into());
-        d.insert("imported_key".into(), false.into());
+        d.insert("imported_key".into(), self.imported_key.into());
         d.insert("keys".into(), keys.into());
         d.insert("latest_version".into(), self.latest_version.into());
         d.insert(

@@ -635,6 +635,91 @@ impl Transit {
         Ok(None)
     }
 
+    /// The RSA-4096 key that imported material is wrapped for (`wrapping_key`), made once.
+    async fn wrapping_key(&self, view: &dyn StorageView) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        let _w = self.writes.lock().await;
+        if let Some(k) = view.get("wrapping_key").await? {
+            return Ok(zeroize::Zeroizing::new(k));
+        }
+        let k = asym::generate(KeyType::Rsa4096)?;
+        view.put("wrapping_key", &k).await?;
+        Ok(zeroize::Zeroizing::new(k))
+    }
+
+    /// `keys/:name/import` and `import_version`: material wrapped as Vault's BYOK expects,
+    /// RSA-OAEP(SHA-256) of an ephemeral AES-256 key, then AES-KWP of the material under it.
+    async fn import(
+        &self,
+        req: &Request,
+        view: &dyn StorageView,
+        name: &str,
+        version: bool,
+    ) -> Result<Option<Response>> {
+        let ciphertext = req
+            .str_field("ciphertext")?
+            .ok_or_else(|| Error::invalid("ciphertext must be provided to import a key"))?;
+        match req.str_field("hash_function")?.as_deref() {
+            None | Some("SHA256") => {}
+            Some(other) => {
+                return Err(Error::invalid(format!(
+                    "unsupported hash function {other}; Tresor unwraps with SHA256"
+                )))
+            }
+        }
+        let raw = decode64(&ciphertext)?;
+        if raw.len() <= 512 {
+            return Err(Error::invalid("the wrapped key is too short"));
+        }
+        let (wrapped_ephemeral, wrapped_key) = raw.split_at(512);
+        let wrapping = self.wrapping_key(view).await?;
+        let ephemeral = zeroize::Zeroizing::new(
+            asym::rsa_decrypt(&wrapping, wrapped_ephemeral)
+                .map_err(|_| Error::invalid("failed to unwrap the ephemeral key"))?,
+        );
+        use aws_lc_rs::key_wrap::{KeyEncryptionKey, KeyWrapPadded, AES_256};
+        let kek = KeyEncryptionKey::new(&AES_256, &ephemeral)
+            .map_err(|_| Error::invalid("the ephemeral key must be an AES-256 key"))?;
+        let mut out = zeroize::Zeroizing::new(vec![0u8; wrapped_key.len()]);
+        let material = kek
+            .unwrap_with_padding(wrapped_key, &mut out)
+            .map_err(|_| Error::invalid("failed to unwrap the imported key"))?
+            .to_vec();
+        let material = zeroize::Zeroizing::new(material);
+        let _w = self.writes.lock().await;
+        let existing = self.load(view, name).await?;
+        let p = if version {
+            let current = existing.ok_or_else(|| {
+                Error::invalid(format!("no existing key named {name} could be found"))
+            })?;
+            if !current.imported_key {
+                return Err(Error::invalid(
+                    "the key was not imported; import_version is for imported keys",
+                ));
+            }
+            let mut p = (*current).clone();
+            p.add_version(&material)?;
+            p
+        } else {
+            if existing.is_some() {
+                return Err(Error::invalid("the import path cannot be used with an existing key; use import_version to update the existing key"));
+            }
+            let kind = KeyType::parse(&req.str_field("type")?.unwrap_or_default())?;
+            let mut p = KeyPolicy::imported(
+                name,
+                kind,
+                &material,
+                req.bool_field("allow_rotation")?.unwrap_or(false),
+            )?;
+            p.derived = req.bool_field("derived")?.unwrap_or(false);
+            p.exportable = req.bool_field("exportable")?.unwrap_or(false);
+            p.allow_plaintext_backup = req.bool_field("allow_plaintext_backup")?.unwrap_or(false);
+            p.auto_rotate_period = req.duration_field("auto_rotate_period")?.unwrap_or(0);
+            p
+        };
+        self.store(view, p).await?;
+        Ok(None)
+    }
+
     /// A key about to be used: rotated first if its `auto_rotate_period` has passed.
     async fn in_use(&self, view: &dyn StorageView, name: &str) -> Result<Arc<KeyPolicy>> {
         let p = self.existing(view, name).await?;
@@ -682,6 +767,8 @@ impl Backend for Transit {
                 Ok((!keys.is_empty()).then(|| Response::list(keys)))
             }
             ["keys", name] => self.keys(req, view, name, "").await,
+            ["keys", name, "import"] if write => self.import(req, view, name, false).await,
+            ["keys", name, "import_version"] if write => self.import(req, view, name, true).await,
             ["keys", name, sub] => self.keys(req, view, name, sub).await,
             ["encrypt", name] if write => self.encrypt(req, view, name).await,
             ["decrypt", name] if write => self.decrypt(req, view, name).await,
@@ -700,6 +787,13 @@ impl Backend for Transit {
                 self.export(view, kind, name, Some(version)).await
             }
             ["backup", name] if req.operation == Read => self.backup(view, name).await,
+            ["wrapping_key"] if req.operation == Read => {
+                let pkcs8 = self.wrapping_key(view).await?;
+                let der = asym::public_key(KeyType::Rsa4096, &pkcs8)?;
+                let mut d = Map::new();
+                d.insert("public_key".into(), asym::pem("PUBLIC KEY", &der).into());
+                Ok(Some(Response::data(d)))
+            }
             ["restore"] if write => self.restore(req, view, None).await,
             ["restore", name] if write => self.restore(req, view, Some(name)).await,
             ["random", rest @ ..] if write => {

@@ -104,6 +104,7 @@ const OTHER: &[(&str, &str)] = &[
     ("policy", "Interact with policies"),
     ("secrets", "Interact with secrets engines"),
     ("token", "Interact with tokens"),
+    ("transit", "Interact with Tresor's Transit Secrets Engine"),
     ("version", "Prints the Tresor CLI version"),
 ];
 

@@ -10,6 +10,7 @@ mod mounts;
 mod operator;
 mod policy;
 mod token;
+mod transit;
 
 use super::{Command, Ctx, Failure, Outcome};
 use crate::flags::Kind;
@@ -182,6 +183,8 @@ pub const ALL: &[Command] = &[
     cmd("lease lookup", "Lookup lease information by lease id", "  Looks up the issue time, expiry and TTL of a lease.", &[]),
     cmd("lease renew", "Renews the lease of a secret", "  Renews the lease of a secret, by -increment (or its own TTL).", LEASE_RENEW),
     cmd("lease revoke", "Revokes leases and secrets", "  Revokes a lease (or, with -prefix, every lease under a prefix; -force ignores\n  the backends' errors).", LEASE_REVOKE),
+    cmd("transit import", "Import a key into the Transit secrets engines.", "  Imports base64 key material (raw for symmetric keys, PKCS#8 DER for asymmetric\n  ones) into a new transit key at PATH (MOUNT/keys/NAME), wrapped on this side.\n\n      $ vault transit import transit/keys/my-key $KEY type=aes256-gcm96", &[]),
+    cmd("transit import-version", "Import key material into a new key version in the Transit secrets engines.", "  Imports base64 key material as a new version of an imported transit key.", &[]),
     cmd("auth enable", "Enables a new auth method", "  Enables an auth method at a path (the type, unless -path).", MOUNT_ENABLE),
     cmd("auth disable", "Disables an auth method", "  Disables the auth method at the given path, and revokes its tokens.", &[]),
     cmd("auth list", "Lists enabled auth methods", "  Lists the enabled auth methods.", LIST),
@@ -239,6 +242,8 @@ pub async fn run(name: &str, ctx: &mut Ctx) -> Outcome {
         "lease lookup" => lease::lookup(ctx).await,
         "lease renew" => lease::renew(ctx).await,
         "lease revoke" => lease::revoke(ctx).await,
+        "transit import" => transit::import_key(ctx).await,
+        "transit import-version" => transit::import_version(ctx).await,
         "auth enable" => mounts::auth_enable(ctx).await,
         "auth disable" => mounts::auth_disable(ctx).await,
         "auth list" => mounts::auth_list(ctx).await,
