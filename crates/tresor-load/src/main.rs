@@ -42,7 +42,11 @@ fn parse() -> Result<Options, String> {
             .trim_start_matches('-')
             .split_once('=')
             .ok_or_else(|| format!("expected -name=value, got {a}"))?;
-        let secs = |v: &str| v.parse::<f64>().map(Duration::from_secs_f64).map_err(|e| e.to_string());
+        let secs = |v: &str| {
+            v.parse::<f64>()
+                .map(Duration::from_secs_f64)
+                .map_err(|e| e.to_string())
+        };
         match k {
             "addr" => o.addr = v.trim_start_matches("http://").to_owned(),
             "token" => o.token = v.to_owned(),
@@ -68,7 +72,9 @@ fn request(o: &Options, n: u64) -> (&'static str, String, Option<String>) {
         "kv-write" => (
             "POST",
             format!("secret/data/bench-w/{key}"),
-            Some(format!("{{\"data\":{{\"password\":\"p-{n}\",\"user\":\"svc\"}}}}")),
+            Some(format!(
+                "{{\"data\":{{\"password\":\"p-{n}\",\"user\":\"svc\"}}}}"
+            )),
         ),
         "transit-encrypt" => (
             "POST",
@@ -94,7 +100,12 @@ fn request(o: &Options, n: u64) -> (&'static str, String, Option<String>) {
 }
 
 /// One request on a kept-alive connection; returns the status.
-async fn send(conn: &mut TcpStream, buf: &mut Vec<u8>, o: &Options, n: u64) -> std::io::Result<u16> {
+async fn send(
+    conn: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    o: &Options,
+    n: u64,
+) -> std::io::Result<u16> {
     let (method, path, body) = request(o, n);
     let body = body.unwrap_or_default();
     let token = if o.scenario == "approle-login" || o.scenario == "health" {
@@ -157,7 +168,12 @@ async fn read_response(conn: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Resu
 }
 
 /// One connection's loop until `end`: latencies in microseconds, and errors.
-async fn worker(o: std::sync::Arc<Options>, id: u64, start: Instant, warm_end: Instant, end: Instant) -> (Vec<u32>, u64) {
+async fn worker(
+    o: std::sync::Arc<Options>,
+    id: u64,
+    warm_end: Instant,
+    end: Instant,
+) -> (Vec<u32>, u64) {
     let mut latencies = Vec::new();
     let mut errors = 0;
     let mut buf = Vec::with_capacity(16 * 1024);
@@ -167,7 +183,6 @@ async fn worker(o: std::sync::Arc<Options>, id: u64, start: Instant, warm_end: I
     };
     let _ = conn.set_nodelay(true);
     let mut n = id.wrapping_mul(7919);
-    let _ = start;
     while Instant::now() < end {
         n = n.wrapping_add(1);
         let t = Instant::now();
@@ -216,7 +231,7 @@ fn main() -> std::process::ExitCode {
         let warm_end = start + o.warmup;
         let end = warm_end + o.duration;
         let tasks: Vec<_> = (0..o.concurrency as u64)
-            .map(|i| tokio::spawn(worker(o.clone(), i, start, warm_end, end)))
+            .map(|i| tokio::spawn(worker(o.clone(), i, warm_end, end)))
             .collect();
         let mut all = Vec::new();
         let mut errors = 0;
