@@ -8,7 +8,7 @@
 //! **Invariants:** the core never speaks HTTP; backends never see tokens or other mounts.
 
 mod audit;
-mod barrier;
+pub mod barrier;
 mod core;
 pub mod crypto;
 mod error;
