@@ -29,6 +29,8 @@ pub type PlainOp = (String, Option<Vec<u8>>);
 pub struct Keyring {
     root_key: Zeroizing<[u8; KEY_LEN]>,
     terms: BTreeMap<u32, Zeroizing<[u8; KEY_LEN]>>,
+    /// The same keys, prepared for AES-GCM once rather than on every entry.
+    prepared: BTreeMap<u32, crypto::AeadKey>,
     active: u32,
     /// When the active term was installed (RFC 3339), for `sys/key-status`.
     active_since: String,
@@ -59,12 +61,26 @@ impl Keyring {
     pub fn generate(root_key: Zeroizing<[u8; KEY_LEN]>) -> Result<Self, CoreError> {
         let mut terms = BTreeMap::new();
         terms.insert(1, crypto::random_key()?);
-        Ok(Keyring {
+        Ok(Keyring::build(root_key, terms, 1, now_rfc3339()))
+    }
+
+    fn build(
+        root_key: Zeroizing<[u8; KEY_LEN]>,
+        terms: BTreeMap<u32, Zeroizing<[u8; KEY_LEN]>>,
+        active: u32,
+        active_since: String,
+    ) -> Self {
+        let prepared = terms
+            .iter()
+            .map(|(term, key)| (*term, crypto::AeadKey::new(key)))
+            .collect();
+        Keyring {
             root_key,
             terms,
-            active: 1,
-            active_since: now_rfc3339(),
-        })
+            prepared,
+            active,
+            active_since,
+        }
     }
 
     pub fn active_term(&self) -> u32 {
@@ -80,12 +96,12 @@ impl Keyring {
         let mut terms = self.terms.clone();
         let next = self.active + 1;
         terms.insert(next, crypto::random_key()?);
-        Ok(Keyring {
-            root_key: self.root_key.clone(),
+        Ok(Keyring::build(
+            self.root_key.clone(),
             terms,
-            active: next,
-            active_since: now_rfc3339(),
-        })
+            next,
+            now_rfc3339(),
+        ))
     }
 
     /// The keyring encrypted under the root key, ready for storage.
@@ -131,20 +147,19 @@ impl Keyring {
         if !terms.contains_key(&stored.active_term) {
             return Err(CoreError::internal("keyring has no active term"));
         }
-        Ok(Keyring {
+        Ok(Keyring::build(
             root_key,
             terms,
-            active: stored.active_term,
-            active_since: stored.active_since,
-        })
+            stored.active_term,
+            stored.active_since,
+        ))
     }
 
     fn encrypt(&self, path: &str, plaintext: &[u8]) -> Result<Vec<u8>, CoreError> {
-        let key = &self.terms[&self.active];
         let mut out = Vec::with_capacity(5 + 12 + plaintext.len() + 16);
         out.extend_from_slice(&self.active.to_be_bytes());
         out.push(ENTRY_VERSION);
-        out.extend_from_slice(&crypto::seal(key, path.as_bytes(), plaintext)?);
+        self.prepared[&self.active].seal_into(&mut out, path.as_bytes(), plaintext)?;
         Ok(out)
     }
 
@@ -154,10 +169,10 @@ impl Keyring {
         }
         let term = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
         let key = self
-            .terms
+            .prepared
             .get(&term)
             .ok_or_else(|| CoreError::internal(format!("no key for term {term} at {path}")))?;
-        crypto::open(key, path.as_bytes(), &data[5..])
+        key.open(path.as_bytes(), &data[5..])
             .map_err(|_| CoreError::internal(format!("entry at {path} failed authentication")))
     }
 }

@@ -4,6 +4,7 @@ use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LE
 use zeroize::Zeroizing;
 
 pub const KEY_LEN: usize = 32;
+const TAG_LEN: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
@@ -19,56 +20,90 @@ pub fn fill_random(buf: &mut [u8]) -> Result<(), CryptoError> {
     aws_lc_rs::rand::fill(buf).map_err(|_| CryptoError::Random)
 }
 
+/// A random (version 4) UUID, as request ids, lease ids and accessors are made.
+pub use tresor_engines::tools::uuid as uuid_v4;
+
 pub fn random_key() -> Result<Zeroizing<[u8; KEY_LEN]>, CryptoError> {
     let mut k = Zeroizing::new([0u8; KEY_LEN]);
     fill_random(&mut k[..])?;
     Ok(k)
 }
 
-fn aead_key(key: &[u8; KEY_LEN]) -> LessSafeKey {
-    // AES-256 accepts exactly 32 bytes, which the type guarantees.
-    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).expect("32-byte AES-256 key"))
+/// An AES-256-GCM key with its key schedule prepared once: the barrier seals and opens with
+/// the same few keys on every request, and preparing one costs more than sealing a small entry.
+pub struct AeadKey(LessSafeKey);
+
+impl AeadKey {
+    pub fn new(key: &[u8; KEY_LEN]) -> Self {
+        // AES-256 accepts exactly 32 bytes, which the type guarantees.
+        AeadKey(LessSafeKey::new(
+            UnboundKey::new(&AES_256_GCM, key).expect("32-byte AES-256 key"),
+        ))
+    }
+
+    /// Encrypts with a random nonce: returns `nonce || ciphertext || tag`. The `aad` binds the
+    /// ciphertext to where it is stored, so entries cannot be swapped between keys.
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
+        self.seal_into(&mut out, aad, plaintext)?;
+        Ok(out)
+    }
+
+    /// [`AeadKey::seal`], appending to `out` (which may hold a header already).
+    pub fn seal_into(
+        &self,
+        out: &mut Vec<u8>,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<(), CryptoError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        fill_random(&mut nonce)?;
+        out.reserve(NONCE_LEN + plaintext.len() + TAG_LEN);
+        out.extend_from_slice(&nonce);
+        let start = out.len();
+        out.extend_from_slice(plaintext);
+        let tag = self
+            .0
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut out[start..],
+            )
+            .map_err(|_| CryptoError::Open)?;
+        out.extend_from_slice(tag.as_ref());
+        Ok(())
+    }
+
+    /// Opens what [`AeadKey::seal`] made.
+    pub fn open(&self, aad: &[u8], data: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        if data.len() < NONCE_LEN + TAG_LEN {
+            return Err(CryptoError::Truncated);
+        }
+        let (nonce, body) = data.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Truncated)?;
+        let mut buf = Zeroizing::new(body.to_vec());
+        let len = self
+            .0
+            .open_in_place(nonce, Aad::from(aad), &mut buf[..])
+            .map_err(|_| CryptoError::Open)?
+            .len();
+        buf.truncate(len);
+        Ok(buf)
+    }
 }
 
-/// AES-256-GCM with a random nonce: returns `nonce || ciphertext || tag`. The `aad` binds the
-/// ciphertext to where it is stored, so entries cannot be swapped between keys.
+/// [`AeadKey::seal`] with a key used once.
 pub fn seal(key: &[u8; KEY_LEN], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    let mut nonce = [0u8; NONCE_LEN];
-    fill_random(&mut nonce)?;
-    let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + 16);
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(plaintext);
-    let mut body = out.split_off(NONCE_LEN);
-    aead_key(key)
-        .seal_in_place_append_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(aad),
-            &mut body,
-        )
-        .map_err(|_| CryptoError::Open)?;
-    out.extend_from_slice(&body);
-    body.iter_mut().for_each(|b| *b = 0);
-    Ok(out)
+    AeadKey::new(key).seal(aad, plaintext)
 }
 
-/// Opens what [`seal`] made.
+/// [`AeadKey::open`] with a key used once.
 pub fn open(
     key: &[u8; KEY_LEN],
     aad: &[u8],
     data: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-    if data.len() < NONCE_LEN + 16 {
-        return Err(CryptoError::Truncated);
-    }
-    let (nonce, body) = data.split_at(NONCE_LEN);
-    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Truncated)?;
-    let mut buf = Zeroizing::new(body.to_vec());
-    let len = aead_key(key)
-        .open_in_place(nonce, Aad::from(aad), &mut buf[..])
-        .map_err(|_| CryptoError::Open)?
-        .len();
-    buf.truncate(len);
-    Ok(buf)
+    AeadKey::new(key).open(aad, data)
 }
 
 /// HMAC-SHA256, for salted hashes of tokens.

@@ -462,7 +462,7 @@ async fn enable(
         ),
         kind,
         description,
-        uuid: uuid::Uuid::new_v4().to_string(),
+        uuid: crate::crypto::uuid_v4(),
         options,
         config,
         local: matches!(data.get("local"), Some(Value::Bool(true))),
@@ -639,7 +639,7 @@ async fn remount(core: &Core, active: &Active, data: &Map) -> Result<Option<Resp
         active.router.insert(core.build_mount(mount.entry.clone())?);
         return Err(e);
     }
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crate::crypto::uuid_v4();
     if let Ok(mut m) = active.migrations.lock() {
         m.insert(id.clone(), (from, to));
     }

@@ -222,7 +222,7 @@ async fn renew(
     let mut data = internal.clone();
     data.insert("increment".into(), ((expire - now).max(0) / 1000).into());
     let req = Request {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: crate::crypto::uuid_v4(),
         operation: Operation::Update,
         path: lease
             .path
@@ -345,7 +345,7 @@ mod tests {
 
     fn request(op: Operation, path: &str, token: &str, data: serde_json::Value) -> CoreRequest {
         CoreRequest {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: crate::crypto::uuid_v4(),
             operation: op,
             path: path.into(),
             data: data.as_object().cloned().unwrap_or_default(),

@@ -27,9 +27,7 @@ pub fn hmac(key: &aws_lc_rs::hmac::Key, value: &str) -> String {
     hex::encode(aws_lc_rs::hmac::sign(key, value.as_bytes()).as_ref())
 }
 
-pub fn uuid() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
+pub use crate::tools::uuid;
 
 pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64

@@ -18,7 +18,21 @@ pub struct Acl {
     root: bool,
     exact: HashMap<String, Permissions>,
     prefix: HashMap<String, Permissions>,
-    segment: Vec<(String, Permissions)>,
+    /// The distinct lengths of the `prefix` keys, longest first: the longest matching prefix
+    /// is found with one lookup per length instead of one per character of the path.
+    prefix_lens: Vec<usize>,
+    segment: Vec<SegmentRule>,
+}
+
+/// A rule with `+` segments, split once when the ACL is built.
+#[derive(Debug)]
+struct SegmentRule {
+    /// The pattern without a trailing `*`.
+    pattern: String,
+    segments: Vec<String>,
+    is_prefix: bool,
+    first_wildcard: usize,
+    perms: Permissions,
 }
 
 /// What the ACL says about one request.
@@ -128,7 +142,26 @@ impl Acl {
                 }
             }
         }
-        acl.segment = segment.into_iter().collect();
+        let mut lens: Vec<usize> = acl.prefix.keys().map(String::len).collect();
+        lens.sort_unstable_by(|a, b| b.cmp(a));
+        lens.dedup();
+        acl.prefix_lens = lens;
+        acl.segment = segment
+            .into_iter()
+            .map(|(full, perms)| {
+                let (pattern, is_prefix) = match full.strip_suffix('*') {
+                    Some(p) => (p.to_owned(), true),
+                    None => (full.clone(), false),
+                };
+                SegmentRule {
+                    segments: pattern.split('/').map(str::to_owned).collect(),
+                    first_wildcard: full.find('+').unwrap_or(full.len()),
+                    pattern,
+                    is_prefix,
+                    perms,
+                }
+            })
+            .collect();
         acl
     }
 
@@ -160,9 +193,11 @@ impl Acl {
                 best = Some(c);
             }
         };
-        let boundaries = path.char_indices().map(|(i, _)| i).chain([path.len()]);
-        for i in boundaries.collect::<Vec<_>>().into_iter().rev() {
-            if let Some((k, p)) = self.prefix.get_key_value(&path[..i]) {
+        for &len in &self.prefix_lens {
+            if len > path.len() || !path.is_char_boundary(len) {
+                continue;
+            }
+            if let Some((k, p)) = self.prefix.get_key_value(&path[..len]) {
                 consider(Candidate {
                     first_wildcard: k.len(),
                     is_prefix: true,
@@ -173,32 +208,33 @@ impl Acl {
                 break;
             }
         }
+        if self.segment.is_empty() {
+            return best.map(|c| c.perms);
+        }
         let parts: Vec<&str> = path.split('/').collect();
-        'rules: for (full, perms) in &self.segment {
-            let (pattern, is_prefix) = match full.strip_suffix('*') {
-                Some(p) => (p, true),
-                None => (full.as_str(), false),
-            };
-            let pat: Vec<&str> = pattern.split('/').collect();
-            if parts.len() < pat.len() || (!is_prefix && parts.len() != pat.len()) {
+        'rules: for rule in &self.segment {
+            let pat = &rule.segments;
+            if parts.len() < pat.len() || (!rule.is_prefix && parts.len() != pat.len()) {
                 continue;
             }
             let mut wildcards = 0;
             for (i, seg) in pat.iter().enumerate() {
                 let last = i == pat.len() - 1;
-                if *seg == "+" {
+                if seg == "+" {
                     wildcards += 1;
-                } else if *seg == parts[i] || (is_prefix && last && parts[i].starts_with(seg)) {
+                } else if seg == parts[i]
+                    || (rule.is_prefix && last && parts[i].starts_with(seg.as_str()))
+                {
                 } else {
                     continue 'rules;
                 }
             }
             consider(Candidate {
-                first_wildcard: full.find('+').unwrap_or(full.len()),
-                is_prefix,
+                first_wildcard: rule.first_wildcard,
+                is_prefix: rule.is_prefix,
                 wildcards,
-                path: pattern,
-                perms,
+                path: &rule.pattern,
+                perms: &rule.perms,
             });
         }
         best.map(|c| c.perms)
@@ -216,17 +252,14 @@ impl Acl {
             return true;
         }
         let mount: Vec<&str> = mount_path.trim_end_matches('/').split('/').collect();
-        self.segment.iter().any(|(full, p)| {
-            let (pattern, is_prefix) = match full.strip_suffix('*') {
-                Some(pat) => (pat, true),
-                None => (full.as_str(), false),
-            };
-            let pat: Vec<&str> = pattern.split('/').collect();
-            grants(p)
+        self.segment.iter().any(|rule| {
+            let pat = &rule.segments;
+            grants(&rule.perms)
                 && mount.iter().enumerate().all(|(i, m)| match pat.get(i) {
-                    Some(&"+") => true,
-                    Some(seg) if seg == m => true,
-                    Some(seg) => is_prefix && i == pat.len() - 1 && m.starts_with(seg),
+                    Some(seg) if seg == "+" || seg == m => true,
+                    Some(seg) => {
+                        rule.is_prefix && i == pat.len() - 1 && m.starts_with(seg.as_str())
+                    }
                     None => false,
                 })
         })
@@ -294,6 +327,12 @@ impl Acl {
 }
 
 fn parameters_allowed(p: &Permissions, data: &Map) -> bool {
+    if p.required_parameters.is_empty()
+        && p.denied_parameters.is_empty()
+        && p.allowed_parameters.is_empty()
+    {
+        return true;
+    }
     let lower: Vec<(String, &Value)> = data.iter().map(|(k, v)| (k.to_lowercase(), v)).collect();
     for required in &p.required_parameters {
         if !lower.iter().any(|(k, _)| k == required) {

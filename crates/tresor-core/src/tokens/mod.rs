@@ -9,6 +9,7 @@
 //! - `sys/token/roles/<name>`: token roles.
 
 pub mod api;
+mod cache;
 mod roles;
 
 use std::collections::BTreeMap;
@@ -278,6 +279,8 @@ pub struct TokenStore {
     /// The salt of token hashes, prepared as an HMAC key.
     salt_key: crypto::HmacKey,
     use_locks: Vec<Mutex<()>>,
+    /// Decoded entries; every write below goes to storage first, then here.
+    cache: cache::EntryCache,
 }
 
 impl TokenStore {
@@ -299,6 +302,7 @@ impl TokenStore {
             expiration,
             salt_key: crypto::HmacKey::new(&salt),
             use_locks: (0..USE_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            cache: cache::EntryCache::default(),
         };
         for pending in store.barrier.list(REVOKE_PREFIX).await? {
             tracing::info!("token: resuming an interrupted revocation");
@@ -390,6 +394,7 @@ impl TokenStore {
             ops.extend(self.expiration.write_ops(l)?);
         }
         self.barrier.batch(ops).await?;
+        self.cache.saved(&entry);
         if let Some(l) = &lease {
             self.expiration.track(l);
         }
@@ -412,7 +417,15 @@ impl TokenStore {
     }
 
     pub async fn entry_by_hash(&self, hash: &str) -> Result<Option<TokenEntry>, CoreError> {
-        self.barrier.get_json(&Self::id_key(hash)).await
+        if let Some(e) = self.cache.get(hash) {
+            return Ok(Some(TokenEntry::clone(&e)));
+        }
+        let epoch = self.cache.epoch();
+        let entry: Option<TokenEntry> = self.barrier.get_json(&Self::id_key(hash)).await?;
+        if let Some(e) = &entry {
+            self.cache.fill(epoch, e);
+        }
+        Ok(entry)
     }
 
     /// The live entry of a token: `None` if unknown, expired, or being revoked. An expired token
@@ -487,7 +500,9 @@ impl TokenStore {
     pub async fn save(&self, entry: &TokenEntry) -> Result<(), CoreError> {
         self.barrier
             .put_json(&Self::id_key(&entry.id_hash), entry)
-            .await
+            .await?;
+        self.cache.saved(entry);
+        Ok(())
     }
 
     /// Counts one use of a limited-use token. Returns the entry after the use, or `None` if the
@@ -565,6 +580,7 @@ impl TokenStore {
                         (format!("{PARENT_PREFIX}{id_hash}/{child}"), None),
                     ])
                     .await?;
+                self.cache.saved(&e);
             }
         }
         self.delete_one(id_hash).await
@@ -579,6 +595,7 @@ impl TokenStore {
             }
         }
         self.barrier.batch(ops).await?;
+        self.cache.removed(id_hash);
         self.expiration.token_revoked(id_hash).await?;
         delete_tree(&self.barrier, &format!("{CUBBYHOLE_PREFIX}{id_hash}/")).await
     }

@@ -84,7 +84,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self.response {
             Some(r) => {
-                let body = envelope(&uuid::Uuid::new_v4().to_string(), *r);
+                let body = envelope(&tresor_core::crypto::uuid_v4(), *r);
                 (self.status, axum::Json(body)).into_response()
             }
             None => (self.status, axum::Json(json!({ "errors": self.errors }))).into_response(),

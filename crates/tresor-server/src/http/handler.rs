@@ -4,28 +4,61 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use tresor_core::CoreRequest;
 use tresor_sdk::{Map, Operation};
 
 use super::error::ApiError;
 use super::{sys, AppState, ClientAddr, MAX_REQUEST_SIZE};
 
-/// Vault's response envelope.
+/// Vault's response envelope, serialized straight from the response it wraps.
+#[derive(Serialize)]
+struct Envelope<'a> {
+    request_id: &'a str,
+    lease_id: &'a str,
+    renewable: bool,
+    lease_duration: u64,
+    data: &'a Option<Map>,
+    wrap_info: &'a Option<Map>,
+    warnings: Option<&'a [String]>,
+    auth: &'a Option<Map>,
+}
+
+impl<'a> Envelope<'a> {
+    fn new(request_id: &'a str, resp: &'a tresor_sdk::Response) -> Self {
+        Envelope {
+            request_id,
+            lease_id: resp.lease.as_ref().map(|l| l.id.as_str()).unwrap_or(""),
+            renewable: resp.lease.as_ref().is_some_and(|l| l.renewable),
+            lease_duration: resp.lease.as_ref().map(|l| l.duration).unwrap_or(0),
+            data: &resp.data,
+            wrap_info: &resp.wrap_info,
+            warnings: (!resp.warnings.is_empty()).then_some(&resp.warnings[..]),
+            auth: &resp.auth,
+        }
+    }
+}
+
+/// Vault's response envelope, as a JSON value.
 pub fn envelope(request_id: &str, resp: tresor_sdk::Response) -> Value {
-    json!({
-        "request_id": request_id,
-        "lease_id": resp.lease.as_ref().map(|l| l.id.as_str()).unwrap_or(""),
-        "renewable": resp.lease.as_ref().is_some_and(|l| l.renewable),
-        "lease_duration": resp.lease.as_ref().map(|l| l.duration).unwrap_or(0),
-        "data": resp.data,
-        "wrap_info": resp.wrap_info,
-        "warnings": if resp.warnings.is_empty() { Value::Null } else { json!(resp.warnings) },
-        "auth": resp.auth,
-    })
+    serde_json::to_value(Envelope::new(request_id, &resp)).unwrap_or(Value::Null)
+}
+
+/// A JSON answer from bytes already serialized.
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 pub async fn not_found() -> ApiError {
@@ -227,7 +260,7 @@ async fn dispatch(
     if operation == Operation::List && !path.ends_with('/') {
         path.push('/');
     }
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = tresor_core::crypto::uuid_v4();
     let req = CoreRequest {
         id: request_id.clone(),
         operation,
@@ -246,13 +279,15 @@ async fn dispatch(
                 .status
                 .and_then(|s| StatusCode::from_u16(s).ok())
                 .unwrap_or(StatusCode::OK);
-            let mut body = envelope(&request_id, resp);
-            if let (Some(top), Value::Object(env)) = (top, &mut body) {
-                let mut merged = top;
-                merged.append(env);
-                *env = merged;
+            let Some(mut merged) = top else {
+                let body = serde_json::to_vec(&Envelope::new(&request_id, &resp))
+                    .map_err(|e| ApiError::from(tresor_core::CoreError::internal(e)))?;
+                return Ok(json_response(status, body));
+            };
+            if let Value::Object(mut env) = envelope(&request_id, resp) {
+                merged.append(&mut env);
             }
-            Ok((status, axum::Json(body)).into_response())
+            Ok((status, axum::Json(merged)).into_response())
         }
         None if matches!(operation, Operation::Read | Operation::List) => {
             Err(ApiError::bare(StatusCode::NOT_FOUND))
