@@ -29,6 +29,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TRESOR = ROOT / "target" / "release" / "tresor"
 LOAD = ROOT / "target" / "release" / "tresor-load"
+FLOOR = ROOT / "target" / "release" / "tresor-floor"
 SCENARIOS = ["health", "lookup-self", "kv-read", "kv-write", "transit-encrypt", "transit-decrypt", "approle-login"]
 POLICY = """
 path "secret/data/bench/*" { capabilities = ["read", "create", "update"] }
@@ -223,6 +224,24 @@ def measure(pair, scenarios, seconds, warmup):
     return rows
 
 
+def measure_floor(seconds, warmup, workdir):
+    """The trivial axum server (tresor-floor) under the health scenario: the HTTP stack's own cost."""
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    s = Server("floor", "floor", "dev", [str(FLOOR), f"127.0.0.1:{port}"], port, workdir)
+    s.extra = {"service": "", "role-id": "", "secret-id": "", "ciphertext": ""}
+    try:
+        out = {}
+        for concurrency in (1, 64):
+            runs = [run_load(s, "health", concurrency, seconds, warmup) for _ in range(2)]
+            out[str(concurrency)] = {k: mean(runs, k) for k in ("rps", "p50_ms", "p99_ms", "cpu_us_per_request")}
+            out[str(concurrency)]["errors"] = sum(r["errors"] for r in runs)
+        print(f"  floor (trivial axum) c=64 {out['64']['rps']:.0f}/s", flush=True)
+        return out
+    finally:
+        s.stop()
+
+
 def audit_variants(tresor, seconds, warmup, workdir):
     tresor.ok("PUT", "sys/audit/bench", {"type": "file", "options": {"file_path": str(workdir / "audit.log")}})
     rows = []
@@ -265,6 +284,15 @@ def markdown(result):
             if key in section["tresor"]:
                 lines.append(f"| {label} | {section['tresor'][key]:.2f} | {section['bao'][key]:.2f} |")
         lines.append("")
+    if "floor" in result:
+        f = result["floor"]["64"]
+        lines += [f"Trivial axum server (`tresor-floor`), same harness, 64 connections: {f['rps']:.0f} req/s, "
+                  f"{f['cpu_us_per_request']:.0f} µs CPU/req."]
+        for mode, section in result["modes"].items():
+            kv = next((r for r in section["rows"] if r["scenario"] == "kv-read" and r["concurrency"] == 64), None)
+            if kv:
+                lines.append(f"Tresor's KV v2 read ({mode}) reaches {100 * kv['tresor']['rps'] / f['rps']:.0f} % of its rate.")
+        lines.append("")
     if "cli_kv_get_ms" in result:
         c = result["cli_kv_get_ms"]
         lines += [f"CLI `kv get`, whole process: Tresor {c['tresor']:.1f} ms, OpenBao {c['bao']:.1f} ms.", ""]
@@ -287,6 +315,9 @@ def main():
     errors = 0
     with tempfile.TemporaryDirectory(prefix="tresor-bench-") as tmp:
         tmp = pathlib.Path(tmp)
+        print("floor:", flush=True)
+        result["floor"] = measure_floor(args.seconds, args.warmup, tmp / "floor")
+        errors += sum(r["errors"] for r in result["floor"].values())
         for mode in args.modes.split(","):
             print(f"{mode}:", flush=True)
             pair = [start(kind, mode, tmp / f"{kind}-{mode}") for kind in ("tresor", "bao")]

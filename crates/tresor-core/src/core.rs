@@ -7,6 +7,7 @@ use tresor_sdk::{Operation, Request, Response};
 use tresor_storage::{BatchOp, Storage};
 use zeroize::Zeroizing;
 
+use crate::audit::ResponseView;
 use crate::barrier::{Barrier, Keyring, KEYRING_PATH};
 use crate::crypto;
 use crate::error::CoreError;
@@ -56,7 +57,7 @@ impl CoreRequest {
         token: &'a str,
         auth: Option<&'a TokenEntry>,
         mount: Option<&'a crate::audit::MountInfo>,
-        response: Option<&'a serde_json::Value>,
+        response: Option<crate::audit::ResponseView<'a>>,
         error: Option<&'a str>,
     ) -> crate::audit::Record<'a> {
         crate::audit::Record {
@@ -471,7 +472,7 @@ impl Core {
         let audit = |stage,
                      entry: Option<&TokenEntry>,
                      req: &CoreRequest,
-                     response: Option<&serde_json::Value>,
+                     response: Option<crate::audit::ResponseView<'_>>,
                      error: Option<&str>| {
             active.audit.log(&req.audit_record(
                 stage,
@@ -574,19 +575,15 @@ impl Core {
         if let Some(logged) = logged {
             match &result {
                 Ok(resp) => {
-                    let shown = resp
-                        .as_ref()
-                        .map(audit_view)
-                        .unwrap_or(serde_json::json!({}));
-                    audit(Stage::Response, Some(&entry), &logged, Some(&shown), None)?;
+                    let shown = resp.as_ref().map(ResponseView::of).unwrap_or_default();
+                    audit(Stage::Response, Some(&entry), &logged, Some(shown), None)?;
                 }
                 Err(e) => {
-                    let shown = serde_json::json!({});
                     audit(
                         Stage::Response,
                         Some(&entry),
                         &logged,
-                        Some(&shown),
+                        Some(ResponseView::default()),
                         Some(&e.to_string()),
                     )?;
                 }
@@ -610,7 +607,7 @@ impl Core {
             kind: mount.entry.kind.clone(),
             accessor: mount.entry.accessor.clone(),
         };
-        let audit = |stage, response: Option<&serde_json::Value>, error: Option<&str>| {
+        let audit = |stage, response: Option<ResponseView<'_>>, error: Option<&str>| {
             active
                 .audit
                 .log(&req.audit_record(stage, "", None, Some(&info), response, error))
@@ -651,15 +648,12 @@ impl Core {
         match &result {
             _ if active.audit.is_empty() => {}
             Ok(resp) => {
-                let shown = resp
-                    .as_ref()
-                    .map(audit_view)
-                    .unwrap_or(serde_json::json!({}));
-                audit(Stage::Response, Some(&shown), None)?;
+                let shown = resp.as_ref().map(ResponseView::of).unwrap_or_default();
+                audit(Stage::Response, Some(shown), None)?;
             }
             Err(e) => audit(
                 Stage::Response,
-                Some(&serde_json::json!({})),
+                Some(ResponseView::default()),
                 Some(&e.to_string()),
             )?,
         }
@@ -911,16 +905,6 @@ impl Revoker for Active {
             }
         }
     }
-}
-
-/// A response as the audit log shows it: the envelope's data, auth and warnings.
-fn audit_view(r: &Response) -> serde_json::Value {
-    serde_json::json!({
-        "data": r.data,
-        "auth": r.auth,
-        "wrap_info": r.wrap_info,
-        "warnings": r.warnings,
-    })
 }
 
 /// Where a request goes: the backend, its storage view, and the path relative to its mount.

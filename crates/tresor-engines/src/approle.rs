@@ -115,12 +115,16 @@ fn within(addr: Option<IpAddr>, cidrs: &[String]) -> bool {
 /// Serialises the use of each secret ID, so that `num_uses` is exact under concurrency.
 pub struct AppRole {
     locks: Vec<Mutex<()>>,
+    /// The mount's salt as an HMAC key, read once: it never changes after it is made, and every
+    /// login needs it.
+    salt: tokio::sync::OnceCell<aws_lc_rs::hmac::Key>,
 }
 
 impl Default for AppRole {
     fn default() -> Self {
         AppRole {
             locks: (0..64).map(|_| Mutex::new(())).collect(),
+            salt: tokio::sync::OnceCell::new(),
         }
     }
 }
@@ -131,6 +135,10 @@ impl AppRole {
             .bytes()
             .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
         &self.locks[h % self.locks.len()]
+    }
+
+    async fn hmac_key(&self, view: &dyn StorageView) -> Result<&aws_lc_rs::hmac::Key> {
+        self.salt.get_or_try_init(|| salt(view)).await
     }
 
     async fn role(&self, view: &dyn StorageView, name: &str) -> Result<Option<Role>> {
@@ -144,7 +152,7 @@ impl AppRole {
         name: &str,
     ) -> Result<Option<Response>> {
         valid_name(name)?;
-        let key = hmac_key(view).await?;
+        let key = self.hmac_key(view).await?;
         let existing = self.role(view, name).await?;
         let creating = existing.is_none();
         let mut role = existing.unwrap_or(Role {
@@ -196,7 +204,7 @@ impl AppRole {
                 "at least one constraint should be enabled on the role",
             ));
         }
-        let new_index = format!("role_id/{}", hmac(&key, &role.role_id));
+        let new_index = format!("role_id/{}", hmac(key, &role.role_id));
         if role.role_id != old_role_id {
             if let Some(owner) = get_json::<Value>(view, &new_index).await? {
                 if owner["name"] != name {
@@ -209,7 +217,7 @@ impl AppRole {
             (new_index, Some(to_vec(&json!({ "name": name }))?)),
         ];
         if !old_role_id.is_empty() && old_role_id != role.role_id {
-            ops.push((format!("role_id/{}", hmac(&key, &old_role_id)), None));
+            ops.push((format!("role_id/{}", hmac(key, &old_role_id)), None));
         }
         view.batch(ops).await?;
         Ok(None)
@@ -240,16 +248,16 @@ impl AppRole {
         let Some(role) = self.role(view, name).await? else {
             return Ok(None);
         };
-        let key = hmac_key(view).await?;
-        let role_hmac = hmac(&key, name);
+        let key = self.hmac_key(view).await?;
+        let role_hmac = hmac(key, name);
         let dir = format!("secret_id/{role_hmac}/");
         let mut ops = vec![
             (role_key(name), None),
-            (format!("role_id/{}", hmac(&key, &role.role_id)), None),
+            (format!("role_id/{}", hmac(key, &role.role_id)), None),
         ];
         for h in view.list(&dir).await? {
             if let Some(s) = get_json::<SecretId>(view, &format!("{dir}{h}")).await? {
-                ops.push((format!("accessor/{}", hmac(&key, &s.accessor)), None));
+                ops.push((format!("accessor/{}", hmac(key, &s.accessor)), None));
             }
             ops.push((format!("{dir}{h}"), None));
         }
@@ -315,9 +323,9 @@ impl AppRole {
             Some(s) => s,
             None => uuid(),
         };
-        let key = hmac_key(view).await?;
-        let role_hmac = hmac(&key, name);
-        let secret_hmac = hmac(&key, &secret);
+        let key = self.hmac_key(view).await?;
+        let role_hmac = hmac(key, name);
+        let secret_hmac = hmac(key, &secret);
         let entry_key = format!("secret_id/{role_hmac}/{secret_hmac}");
         if view.get(&entry_key).await?.is_some() {
             return Err(Error::invalid("SecretID is already registered"));
@@ -337,7 +345,7 @@ impl AppRole {
         view.batch(vec![
             (entry_key, Some(to_vec(&entry)?)),
             (
-                format!("accessor/{}", hmac(&key, &entry.accessor)),
+                format!("accessor/{}", hmac(key, &entry.accessor)),
                 Some(to_vec(&AccessorEntry {
                     role_hmac,
                     secret_hmac,
@@ -378,14 +386,14 @@ impl AppRole {
         name: &str,
         by_accessor: bool,
     ) -> Result<Option<String>> {
-        let key = hmac_key(view).await?;
-        let role_hmac = hmac(&key, name);
+        let key = self.hmac_key(view).await?;
+        let role_hmac = hmac(key, name);
         if by_accessor {
             let acc = req
                 .str_field("secret_id_accessor")?
                 .filter(|a| !a.is_empty())
                 .ok_or_else(|| Error::invalid("missing secret_id_accessor"))?;
-            let entry: AccessorEntry = get_json(view, &format!("accessor/{}", hmac(&key, &acc)))
+            let entry: AccessorEntry = get_json(view, &format!("accessor/{}", hmac(key, &acc)))
                 .await?
                 .filter(|a: &AccessorEntry| a.role_hmac == role_hmac)
                 .ok_or_else(|| {
@@ -401,15 +409,15 @@ impl AppRole {
             .ok_or_else(|| Error::invalid("missing secret_id"))?;
         Ok(Some(format!(
             "secret_id/{role_hmac}/{}",
-            hmac(&key, &secret)
+            hmac(key, &secret)
         )))
     }
 
     async fn delete_secret(&self, view: &dyn StorageView, entry_key: &str) -> Result<()> {
-        let key = hmac_key(view).await?;
+        let key = self.hmac_key(view).await?;
         let mut ops = vec![(entry_key.to_owned(), None)];
         if let Some(s) = get_json::<SecretId>(view, entry_key).await? {
-            ops.push((format!("accessor/{}", hmac(&key, &s.accessor)), None));
+            ops.push((format!("accessor/{}", hmac(key, &s.accessor)), None));
         }
         view.batch(ops).await
     }
@@ -419,8 +427,8 @@ impl AppRole {
             .str_field("role_id")?
             .filter(|r| !r.is_empty())
             .ok_or_else(|| Error::invalid("missing role_id"))?;
-        let key = hmac_key(view).await?;
-        let name = get_json::<Value>(view, &format!("role_id/{}", hmac(&key, &role_id)))
+        let key = self.hmac_key(view).await?;
+        let name = get_json::<Value>(view, &format!("role_id/{}", hmac(key, &role_id)))
             .await?
             .and_then(|v| v["name"].as_str().map(str::to_owned))
             .ok_or_else(invalid_login)?;
@@ -432,7 +440,7 @@ impl AppRole {
                 .str_field("secret_id")?
                 .filter(|s| !s.is_empty())
                 .ok_or_else(|| Error::invalid("missing secret_id"))?;
-            let entry_key = format!("secret_id/{}/{}", hmac(&key, &name), hmac(&key, &secret));
+            let entry_key = format!("secret_id/{}/{}", hmac(key, &name), hmac(key, &secret));
             let _guard = self.lock(&entry_key).lock().await;
             let mut entry: SecretId = get_json(view, &entry_key)
                 .await?
@@ -511,14 +519,10 @@ impl AppRole {
     }
 }
 
-async fn hmac_key(view: &dyn StorageView) -> Result<aws_lc_rs::hmac::Key> {
-    salt(view).await
-}
-
 #[async_trait]
 impl Backend for AppRole {
     async fn initialize(&self, view: &dyn StorageView) -> Result<()> {
-        salt(view).await.map(|_| ())
+        self.hmac_key(view).await.map(|_| ())
     }
 
     fn is_login_path(&self, path: &str) -> bool {
@@ -596,11 +600,11 @@ impl Backend for AppRole {
                 self.new_secret_id(req, view, name, Some(custom)).await
             }
             ("secret-id", List) => {
-                let key = hmac_key(view).await?;
+                let key = self.hmac_key(view).await?;
                 if self.role(view, name).await?.is_none() {
                     return Err(Error::invalid(format!("role \"{name}\" does not exist")));
                 }
-                let dir = format!("secret_id/{}/", hmac(&key, name));
+                let dir = format!("secret_id/{}/", hmac(key, name));
                 let mut keys = Vec::new();
                 for h in view.list(&dir).await? {
                     if let Some(s) = get_json::<SecretId>(view, &format!("{dir}{h}")).await? {

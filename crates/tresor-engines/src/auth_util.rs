@@ -2,13 +2,14 @@
 //! random identifiers, and times as Vault writes them.
 
 use tresor_sdk::{Error, Result, StorageView};
+use zeroize::Zeroizing;
 
 const SALT_KEY: &str = "salt";
 
 /// The mount's HMAC key, created at first use. Credentials (secret IDs, role IDs) are stored
 /// only as HMACs under it, so the storage holds nothing that logs in.
 pub async fn salt(view: &dyn StorageView) -> Result<aws_lc_rs::hmac::Key> {
-    let bytes = match view.get(SALT_KEY).await? {
+    let bytes = Zeroizing::new(match view.get(SALT_KEY).await? {
         Some(b) => b,
         None => {
             let mut b = vec![0u8; 32];
@@ -16,7 +17,7 @@ pub async fn salt(view: &dyn StorageView) -> Result<aws_lc_rs::hmac::Key> {
             view.put(SALT_KEY, &b).await?;
             b
         }
-    };
+    });
     Ok(aws_lc_rs::hmac::Key::new(
         aws_lc_rs::hmac::HMAC_SHA256,
         &bytes,

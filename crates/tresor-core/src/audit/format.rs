@@ -35,9 +35,30 @@ pub struct Record<'a> {
     pub token: &'a str,
     pub auth: Option<&'a TokenEntry>,
     pub mount: Option<&'a MountInfo>,
-    /// The answer, for response entries: data, auth block, wrap info, warnings.
-    pub response: Option<&'a Value>,
+    /// The answer, for response entries.
+    pub response: Option<ResponseView<'a>>,
     pub error: Option<&'a str>,
+}
+
+/// What a response entry shows of the answer: data, auth block, wrap info, warnings. Borrowed
+/// from the answer itself, which is not copied for the log.
+#[derive(Clone, Copy, Default)]
+pub struct ResponseView<'a> {
+    pub data: Option<&'a Map<String, Value>>,
+    pub auth: Option<&'a Map<String, Value>>,
+    pub wrap_info: Option<&'a Map<String, Value>>,
+    pub warnings: &'a [String],
+}
+
+impl<'a> ResponseView<'a> {
+    pub fn of(r: &'a tresor_sdk::Response) -> Self {
+        ResponseView {
+            data: r.data.as_ref(),
+            auth: r.auth.as_ref(),
+            wrap_info: r.wrap_info.as_ref(),
+            warnings: &r.warnings,
+        }
+    }
 }
 
 /// How one device writes entries.
@@ -207,11 +228,11 @@ struct ResponseOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     auth: Option<Map<String, Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<Hashed<'a>>,
+    data: Option<HashedMap<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     wrap_info: Option<Map<String, Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    warnings: Option<&'a Value>,
+    warnings: Option<&'a [String]>,
 }
 
 #[derive(Serialize)]
@@ -228,8 +249,28 @@ struct EntryOut<'a> {
     error: Option<&'a str>,
 }
 
-/// The entry for a request or its response, as one line of JSON.
-pub fn entry_json(h: &Hasher<'_>, r: &Record<'_>, now_ms: i64) -> String {
+/// Appends the entry for a request or its response to `out`, as one line of JSON (without the
+/// newline).
+pub fn write_entry(out: &mut Vec<u8>, h: &Hasher<'_>, r: &Record<'_>, now_ms: i64) {
+    with_entry(h, r, now_ms, |entry| {
+        // Serializing borrowed strings and maps into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, entry);
+    })
+}
+
+/// The same entry as a JSON value (for `jsonx`, and tests).
+pub fn entry(h: &Hasher<'_>, r: &Record<'_>, now_ms: i64) -> Value {
+    with_entry(h, r, now_ms, |entry| {
+        serde_json::to_value(entry).unwrap_or(Value::Null)
+    })
+}
+
+fn with_entry<T>(
+    h: &Hasher<'_>,
+    r: &Record<'_>,
+    now_ms: i64,
+    f: impl FnOnce(&EntryOut<'_>) -> T,
+) -> T {
     // The token and its accessor appear twice; hash them once.
     let token = h.secret_str(r.token);
     let accessor = r.auth.map(|e| h.accessor_str(&e.accessor));
@@ -264,29 +305,20 @@ pub fn entry_json(h: &Hasher<'_>, r: &Record<'_>, now_ms: i64) -> String {
             data: (!r.data.is_empty()).then_some(HashedMap { h, m: r.data }),
             remote_address: r.remote_addr.map(|ip| ip.to_string()),
         },
-        response: r.response.map(|resp| {
-            let present = |k: &str| resp.get(k).filter(|v| !v.is_null());
-            ResponseOut {
-                mount: r.mount.map(mount_out),
-                auth: present("auth")
-                    .and_then(Value::as_object)
-                    .map(|a| replace_secrets(h, a, "client_token", "accessor")),
-                data: present("data").map(|v| Hashed { h, v }),
-                wrap_info: present("wrap_info")
-                    .and_then(Value::as_object)
-                    .map(|w| replace_secrets(h, w, "token", "accessor")),
-                warnings: present("warnings")
-                    .filter(|w| w.as_array().is_some_and(|a| !a.is_empty())),
-            }
+        response: r.response.map(|resp| ResponseOut {
+            mount: r.mount.map(mount_out),
+            auth: resp
+                .auth
+                .map(|a| replace_secrets(h, a, "client_token", "accessor")),
+            data: resp.data.map(|m| HashedMap { h, m }),
+            wrap_info: resp
+                .wrap_info
+                .map(|w| replace_secrets(h, w, "token", "accessor")),
+            warnings: (!resp.warnings.is_empty()).then_some(resp.warnings),
         }),
         error: r.error,
     };
-    serde_json::to_string(&out).unwrap_or_default()
-}
-
-/// The same entry as a JSON value (for `jsonx`, and tests).
-pub fn entry(h: &Hasher<'_>, r: &Record<'_>, now_ms: i64) -> Value {
-    serde_json::from_str(&entry_json(h, r, now_ms)).unwrap_or(Value::Null)
+    f(&out)
 }
 
 /// IBM JSONx, the XML form of a JSON document that Vault's `format=jsonx` writes.

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use format::Hasher;
-pub use format::{MountInfo, Record, Stage};
+pub use format::{MountInfo, Record, ResponseView, Stage};
 use sink::Sink;
 
 use crate::barrier::Barrier;
@@ -168,15 +168,16 @@ impl Device {
     }
 
     fn log(&self, record: &Record<'_>, now_ms: i64) -> std::io::Result<()> {
-        let body = match self.format {
-            Format::Json => format::entry_json(&self.hasher(), record, now_ms),
-            Format::Jsonx => format::jsonx(&format::entry(&self.hasher(), record, now_ms)),
-        };
-        let mut line = String::with_capacity(self.prefix.len() + body.len() + 1);
-        line.push_str(&self.prefix);
-        line.push_str(&body);
-        line.push('\n');
-        self.sink.write_line(line.as_bytes())
+        let mut line = Vec::with_capacity(1024);
+        line.extend_from_slice(self.prefix.as_bytes());
+        match self.format {
+            Format::Json => format::write_entry(&mut line, &self.hasher(), record, now_ms),
+            Format::Jsonx => line.extend_from_slice(
+                format::jsonx(&format::entry(&self.hasher(), record, now_ms)).as_bytes(),
+            ),
+        }
+        line.push(b'\n');
+        self.sink.write_line(&line)
     }
 }
 

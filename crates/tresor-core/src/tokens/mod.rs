@@ -324,12 +324,14 @@ impl TokenStore {
         &self,
         req: NewToken,
     ) -> Result<(Zeroizing<String>, TokenEntry), CoreError> {
+        let chosen = req.id.as_ref().is_some_and(|id| !id.is_empty());
         let token = Zeroizing::new(match req.id {
             Some(id) if !id.is_empty() => id,
             _ => format!("hvs.{}", random_base62(24)?),
         });
         let id_hash = self.hash(&token);
-        if self.barrier.get(&Self::id_key(&id_hash)).await?.is_some() {
+        // A generated token has 143 random bits: only a chosen one can already exist.
+        if chosen && self.barrier.get(&Self::id_key(&id_hash)).await?.is_some() {
             return Err(CoreError::invalid(
                 "cannot create a token with a duplicate ID",
             ));
