@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --locked -p tresor
+./scripts/services.sh
 if command -v cargo-nextest >/dev/null 2>&1; then
     cargo nextest run --workspace --locked --no-fail-fast
 else

@@ -90,12 +90,13 @@ class Server:
             raw = e.read()
             return e.code, (json.loads(raw) if raw else None)
 
-    def cli(self, *args, env=None, check=True):
+    def cli(self, *args, env=None, check=True, input_text=None):
         """Runs the `bao` CLI (a real Vault-API client) against this server."""
         e = os.environ.copy()
         e.update({"BAO_ADDR": self.addr, "BAO_TOKEN": TOKEN, "VAULT_ADDR": self.addr, "HOME": str(ROOT / "target")})
         e.update(env or {})
-        out = subprocess.run([bao_bin(), *args], capture_output=True, text=True, env=e, timeout=30)
+        out = subprocess.run([bao_bin(), *args], capture_output=True, text=True, env=e, timeout=30,
+                             input=input_text)
         if check and out.returncode != 0:
             raise AssertionError(f"bao {' '.join(args)} failed ({out.returncode}): {out.stderr}{out.stdout}")
         return out

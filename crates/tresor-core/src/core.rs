@@ -27,6 +27,24 @@ pub struct CoreConfig {
     pub max_lease_ttl: u64,
 }
 
+impl CoreConfig {
+    /// A mount's effective lease TTLs: its own where set, capped by the system's.
+    pub fn lease_limits(&self, mount: &crate::mounts::MountConfig) -> tresor_sdk::LeaseLimits {
+        let max = match mount.max_lease_ttl {
+            0 => self.max_lease_ttl,
+            m => m.min(self.max_lease_ttl),
+        };
+        let default = match mount.default_lease_ttl {
+            0 => self.default_lease_ttl,
+            d => d,
+        };
+        tresor_sdk::LeaseLimits {
+            default_ttl: default.min(max),
+            max_ttl: max,
+        }
+    }
+}
+
 impl Default for CoreConfig {
     fn default() -> Self {
         CoreConfig {
@@ -311,6 +329,7 @@ impl Core {
                     *a = Some(Arc::clone(&active));
                 }
                 tokio::spawn(run_expiry(Arc::downgrade(&active)));
+                tokio::spawn(run_periodic(Arc::downgrade(&active)));
                 tracing::info!("core: vault is unsealed");
                 Ok(())
             }
@@ -620,6 +639,8 @@ impl Core {
             data: req.data.clone(),
             client_addr: req.client_addr,
             mount_point: mount.entry.path.clone(),
+            display_name: String::new(),
+            lease_limits: self.config.lease_limits(&mount.entry.config),
         };
         let mut result = mount
             .backend
@@ -755,6 +776,7 @@ impl Core {
                 view,
                 rel,
                 mount_point,
+                limits,
             }) => {
                 let probe = Request {
                     id: req.id.clone(),
@@ -763,6 +785,8 @@ impl Core {
                     data: tresor_sdk::Map::new(),
                     client_addr: req.client_addr,
                     mount_point,
+                    display_name: entry.display_name.clone(),
+                    lease_limits: limits,
                 };
                 backend.exists(&probe, view.as_ref()).await?
             }
@@ -793,6 +817,7 @@ impl Core {
                 view: Arc::new(view),
                 rel: rel.to_owned(),
                 mount_point: "cubbyhole/".into(),
+                limits: self.config.lease_limits(&Default::default()),
             });
         }
         let (mount, rel) = active.router.route(path)?;
@@ -801,6 +826,7 @@ impl Core {
             view: Arc::new(mount.view.clone()),
             rel,
             mount_point: mount.entry.path.clone(),
+            limits: self.config.lease_limits(&mount.entry.config),
         })
     }
 
@@ -822,7 +848,9 @@ impl Core {
         }
         if let Some(rel) = req.path.strip_prefix("auth/token/") {
             let rel = rel.to_owned();
-            let backend_req = backend_request(req, rel.clone(), "auth/token/".into());
+            let limits = self.config.lease_limits(&Default::default());
+            let backend_req =
+                backend_request(req, entry, rel.clone(), "auth/token/".into(), limits);
             let caller = tokens::api::Caller {
                 entry,
                 token: raw_token,
@@ -834,7 +862,7 @@ impl Core {
         let t = self
             .target(active, &req.path, entry)
             .ok_or_else(|| CoreError::NoRoute(req.path.clone()))?;
-        let backend_req = backend_request(req, t.rel, t.mount_point);
+        let backend_req = backend_request(req, entry, t.rel, t.mount_point, t.limits);
         Ok(t.backend.handle(&backend_req, t.view.as_ref()).await?)
     }
 
@@ -876,6 +904,19 @@ async fn run_expiry(active: std::sync::Weak<Active>) {
     }
 }
 
+/// The background work of every mount (`Backend::periodic`), once a second while unsealed.
+async fn run_periodic(active: std::sync::Weak<Active>) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let Some(a) = active.upgrade() else { return };
+        for m in a.router.all() {
+            if let Err(e) = m.backend.periodic(&m.view).await {
+                tracing::warn!(mount = %m.entry.path, error = %e, "periodic work failed");
+            }
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Revoker for Active {
     async fn revoke(&self, lease: &LeaseEntry) -> Result<(), CoreError> {
@@ -900,6 +941,8 @@ impl Revoker for Active {
                     data: internal.clone(),
                     client_addr: None,
                     mount_point: mount.clone(),
+                    display_name: String::new(),
+                    lease_limits: Default::default(),
                 };
                 Ok(m.backend.revoke(&req, &m.view).await?)
             }
@@ -913,9 +956,16 @@ struct Target {
     view: Arc<dyn tresor_sdk::StorageView>,
     rel: String,
     mount_point: String,
+    limits: tresor_sdk::LeaseLimits,
 }
 
-fn backend_request(req: CoreRequest, path: String, mount_point: String) -> Request {
+fn backend_request(
+    req: CoreRequest,
+    entry: &TokenEntry,
+    path: String,
+    mount_point: String,
+    lease_limits: tresor_sdk::LeaseLimits,
+) -> Request {
     Request {
         id: req.id,
         operation: req.operation,
@@ -923,6 +973,8 @@ fn backend_request(req: CoreRequest, path: String, mount_point: String) -> Reque
         data: req.data,
         client_addr: req.client_addr,
         mount_point,
+        display_name: entry.display_name.clone(),
+        lease_limits,
     }
 }
 

@@ -123,6 +123,13 @@ impl Router {
         self.mounts.read().ok()?.get(mount_path).cloned()
     }
 
+    pub fn all(&self) -> Vec<Arc<Mount>> {
+        self.mounts
+            .read()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
     pub fn entries(&self) -> Vec<MountEntry> {
         self.mounts
             .read()

@@ -16,16 +16,11 @@ fn invalid_lease() -> CoreError {
 
 /// The TTLs that govern leases under `mount`: its own, else the system's.
 fn limits(active: &Active, config: &CoreConfig, mount: &str) -> (u64, u64) {
-    let (mut default, mut max) = (config.default_lease_ttl, config.max_lease_ttl);
-    if let Some(m) = active.router.get(mount) {
-        if m.entry.config.max_lease_ttl > 0 {
-            max = m.entry.config.max_lease_ttl.min(config.max_lease_ttl);
-        }
-        if m.entry.config.default_lease_ttl > 0 {
-            default = m.entry.config.default_lease_ttl;
-        }
-    }
-    (default.min(max), max)
+    let l = match active.router.get(mount) {
+        Some(m) => config.lease_limits(&m.entry.config),
+        None => config.lease_limits(&Default::default()),
+    };
+    (l.default_ttl, l.max_ttl)
 }
 
 /// Registers the lease a backend asked for on a secret it returned at `path`; the TTL is
@@ -232,6 +227,8 @@ async fn renew(
         data,
         client_addr: None,
         mount_point: mount.clone(),
+        display_name: String::new(),
+        lease_limits: config.lease_limits(&m.entry.config),
     };
     m.backend.renew(&req, &m.view).await?;
     lease.expire_ms = expire;

@@ -9,6 +9,7 @@ use tresor_sdk::Backend;
 
 pub mod approle;
 mod auth_util;
+pub mod database;
 pub mod kv;
 pub mod tools;
 pub mod transit;
@@ -30,6 +31,7 @@ pub fn new_backend(kind: &str, options: &BTreeMap<String, String>) -> Option<Arc
             _ => Arc::new(kv::KvV1),
         }),
         "transit" => Some(Arc::new(transit::Transit::default())),
+        "database" => Some(Arc::new(database::Database::default())),
         "approle" => Some(Arc::new(approle::AppRole::default())),
         "userpass" => Some(Arc::new(userpass::UserPass::default())),
         _ => None,

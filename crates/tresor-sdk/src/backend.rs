@@ -53,6 +53,12 @@ pub trait Backend: Send + Sync {
         Err(crate::Error::invalid("lease is not renewable"))
     }
 
+    /// Background work of the mount (rotating static database passwords), called by the core
+    /// about once a second while unsealed. An error is logged and the call repeated next time.
+    async fn periodic(&self, _view: &dyn StorageView) -> Result<()> {
+        Ok(())
+    }
+
     /// The text of `vault path-help` (`GET <mount>/?help=1`): what the backend is and its paths.
     fn help(&self) -> String {
         "## DESCRIPTION\n\nNo help is available for this backend.\n".into()

@@ -23,6 +23,11 @@ pub enum Error {
     /// A check-and-set or similar precondition failed (400 with Vault's message).
     #[error("{0}")]
     Conflict(String),
+    /// A system the backend works on failed or refused (a database that is down, a statement
+    /// it rejected): 500 with the message, which the caller needs to act on. The message must
+    /// not contain secret material.
+    #[error("{0}")]
+    External(String),
     /// Storage or crypto failed underneath (500). The message must not contain secret material.
     #[error("internal error: {0}")]
     Internal(String),

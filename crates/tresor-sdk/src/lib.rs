@@ -13,7 +13,7 @@ pub mod ttl;
 
 pub use backend::{help_text, Backend, StorageView};
 pub use error::{Error, Result};
-pub use request::{Operation, Request};
+pub use request::{LeaseLimits, Operation, Request};
 pub use response::{LeaseInfo, Response, SecretLease};
 pub use token_params::{LoginAuth, TokenParams};
 

@@ -46,6 +46,37 @@ pub struct Request {
     pub client_addr: Option<IpAddr>,
     /// Where the backend is mounted (e.g. `secret/`), for messages that name full paths.
     pub mount_point: String,
+    /// The display name of the caller's token (`token`, `approle`, `userpass-alice`), as
+    /// generated database usernames include it.
+    pub display_name: String,
+    /// The mount's effective lease TTLs, so that a backend can tell when a lease it asks for
+    /// will end (a database user's `VALID UNTIL`).
+    pub lease_limits: LeaseLimits,
+}
+
+/// A mount's effective default and maximum lease TTL, in seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LeaseLimits {
+    pub default_ttl: u64,
+    pub max_ttl: u64,
+}
+
+impl LeaseLimits {
+    /// The TTL the core will grant a lease that asks for `ttl` (0: the default) and at most
+    /// `max_ttl` (0: the mount's maximum), as `sys_leases` computes it.
+    pub fn grant(&self, ttl: u64, max_ttl: u64) -> u64 {
+        let max = match max_ttl {
+            0 => self.max_ttl,
+            m if self.max_ttl == 0 => m,
+            m => m.min(self.max_ttl),
+        };
+        let ttl = if ttl == 0 { self.default_ttl } else { ttl };
+        if max == 0 {
+            ttl
+        } else {
+            ttl.min(max)
+        }
+    }
 }
 
 impl Request {
@@ -57,6 +88,8 @@ impl Request {
             data: Map::new(),
             client_addr: None,
             mount_point: String::new(),
+            display_name: String::new(),
+            lease_limits: LeaseLimits::default(),
         }
     }
 

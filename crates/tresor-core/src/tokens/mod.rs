@@ -405,12 +405,19 @@ impl TokenStore {
 
     /// Creates a root token; `id` lets dev mode choose it (`-dev-root-token-id`).
     pub async fn create_root(&self, id: Option<String>) -> Result<Zeroizing<String>, CoreError> {
+        // A chosen id (`-dev-root-token-id`) is a token Vault's dev mode makes through
+        // `auth/token/create`, so it carries that path and the display name `token` (which
+        // shows in generated database user names); the init root token is `root`.
+        let (display_name, path) = match id {
+            Some(_) => ("token", "auth/token/create"),
+            None => ("root", "auth/token/root"),
+        };
         let (token, _) = self
             .create(NewToken {
                 id,
                 policies: vec!["root".into()],
-                display_name: "root".into(),
-                path: "auth/token/root".into(),
+                display_name: display_name.into(),
+                path: path.into(),
                 token_type: "service".into(),
                 ..NewToken::default()
             })

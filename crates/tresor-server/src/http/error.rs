@@ -67,6 +67,11 @@ impl From<CoreError> for ApiError {
                     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "unsupported operation")
                 }
                 B::PermissionDenied => ApiError::new(StatusCode::FORBIDDEN, "permission denied"),
+                // Vault returns a backend's own error through its multi-error type.
+                B::External(m) => ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("1 error occurred:\n\t* {m}\n\n"),
+                ),
                 B::Internal(m) => internal(m),
             },
             CoreError::Internal(m) => internal(m),
