@@ -259,6 +259,11 @@ async fn postgres_credentials_live_renew_and_die_with_their_lease() {
     assert_eq!(r.status, 400);
     assert_eq!(r.errors(), ["unknown role: nope"]);
 
+    // Reset reconnects from the stored config.
+    assert_eq!(s.post("database/reset/pg", json!({})).await.status, 204);
+    let r = s.post("database/reset/nope", json!({})).await;
+    assert_eq!(r.status, 500);
+
     // Root rotation: the old root password no longer logs in; the engine still works.
     let r = s.post("database/rotate-root/pg", json!({})).await;
     assert_eq!(r.status, 204, "{:?}", r.body);
@@ -478,6 +483,38 @@ async fn mariadb_dynamic_static_and_root_credentials() {
     );
     assert!(my_login(&db, &user, &password).await.is_err());
     assert!(!my_user_exists(&user).await);
+
+    // A creation that fails half-way runs the rollback statements: no user is left behind
+    // (MariaDB's CREATE USER is not undone by the transaction).
+    let r = s
+        .post(
+            "database/roles/broken",
+            json!({"db_name": "maria",
+                   "creation_statements": [format!("CREATE USER '{{{{name}}}}'@'%' IDENTIFIED BY '{{{{password}}}}'; GRANT SELECT ON {db}.missing TO '{{{{name}}}}'@'%';")],
+                   "rollback_statements": ["DROP USER IF EXISTS '{{name}}'@'%'"],
+                   "username_template": r#"{{ printf "tresor_rb_%s" (random 8) }}"#}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+    s.post(
+        "database/config/maria",
+        json!({"allowed_roles": ["app", "svc", "broken"]}),
+    )
+    .await;
+    let r = s.get("database/creds/broken").await;
+    assert_eq!(r.status, 500, "{:?}", r.body);
+    assert!(
+        r.errors()[0].contains("refused the statement"),
+        "{:?}",
+        r.body
+    );
+    let mut c = sqlx::MySqlConnection::connect(MY).await.unwrap();
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM mysql.user WHERE User LIKE 'tresor\\_rb\\_%'")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(left, 0);
 
     // A static role takes over an existing user's password.
     let r = s
