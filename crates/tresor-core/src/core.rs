@@ -508,9 +508,9 @@ impl Core {
             .route(&req.path)
             .filter(|(m, rel)| m.entry.is_auth() && m.backend.is_login_path(rel))
         {
-            return self.login(&active, req, &mount, rel).await;
+            return Box::pin(self.login(&active, req, &mount, rel)).await;
         }
-        let entry = match active.tokens.lookup(&raw_token).await? {
+        let entry = match Box::pin(active.tokens.lookup(&raw_token)).await? {
             Some(e) if e.cidr_allows(req.client_addr) => e,
             _ => {
                 audit(Stage::Request, None, &req, None, Some("permission denied"))?;
@@ -518,7 +518,9 @@ impl Core {
             }
         };
         let mut req = req;
-        req.operation = self.acl_operation(&active, &req, &entry).await?;
+        if req.operation == Operation::Update {
+            req.operation = Box::pin(self.acl_operation(&active, &req, &entry)).await?;
+        }
         let acl = active.policies.acl(&entry.policies);
         let decision = acl.check(req.operation, &req.path, &req.data);
         // The CLI's mount preflight judges access itself (see `sys::ui_mount`), as in Vault.
@@ -547,9 +549,7 @@ impl Core {
         }
         // Logged before anything happens: if no device can log it, nothing happens.
         audit(Stage::Request, Some(&entry), &req, None, None)?;
-        let entry = active
-            .tokens
-            .use_token(entry)
+        let entry = Box::pin(active.tokens.use_token(entry))
             .await?
             .ok_or(CoreError::PermissionDenied)?;
         let last_use = entry.num_uses == -1;
@@ -567,29 +567,37 @@ impl Core {
             .wrap_ttl
             .or((req.path == "sys/wrapping/wrap").then_some(crate::wrapping::DEFAULT_WRAP_TTL));
         let creation_path = req.path.clone();
-        let mut result = self
-            .dispatch(&active, req, &entry, &raw_token, decision.sudo)
-            .await;
+        // The rare, large paths below (sys/, auth/token/, login, wrapping, leases) are boxed,
+        // so that the future of a plain read stays small: it is moved through several layers
+        // on its way to the runtime, and a large one makes every request pay for the copy.
+        let mut result =
+            Box::pin(self.dispatch(&active, req, &entry, &raw_token, decision.sudo)).await;
         if let Ok(Some(resp)) = &mut result {
             if let Some(secret) = resp.secret.take() {
-                let lease = crate::sys_leases::register_secret(
+                let lease = Box::pin(crate::sys_leases::register_secret(
                     &active,
                     &self.config,
                     &creation_path,
                     &entry,
                     secret,
-                )
+                ))
                 .await?;
                 resp.lease = Some(lease);
             }
         }
         if let (Some(ttl), Ok(Some(resp))) = (wrap_ttl, &result) {
-            result = crate::wrapping::wrap(self, &active, resp, ttl, &creation_path)
-                .await
-                .map(Some);
+            result = Box::pin(crate::wrapping::wrap(
+                self,
+                &active,
+                resp,
+                ttl,
+                &creation_path,
+            ))
+            .await
+            .map(Some);
         }
         if last_use {
-            active.tokens.revoke_tree(&entry.id_hash).await?;
+            Box::pin(active.tokens.revoke_tree(&entry.id_hash)).await?;
         }
         if let Some(logged) = logged {
             match &result {
@@ -844,7 +852,7 @@ impl Core {
                 entry,
                 token: raw_token,
             };
-            return crate::sys::handle(self, active, &sys_path, req, caller).await;
+            return Box::pin(crate::sys::handle(self, active, &sys_path, req, caller)).await;
         }
         if let Some(rel) = req.path.strip_prefix("auth/token/") {
             let rel = rel.to_owned();
@@ -856,8 +864,14 @@ impl Core {
                 token: raw_token,
                 sudo,
             };
-            return tokens::api::handle(&active.tokens, &self.config, &rel, &backend_req, caller)
-                .await;
+            return Box::pin(tokens::api::handle(
+                &active.tokens,
+                &self.config,
+                &rel,
+                &backend_req,
+                caller,
+            ))
+            .await;
         }
         let t = self
             .target(active, &req.path, entry)

@@ -272,7 +272,9 @@ async fn dispatch(
     };
     // Vault copies the data of `sys/` answers to the top level too, for old clients.
     let inject = path_injects_data(&req.path);
-    match state.core.handle(req).await? {
+    // Boxed: the core's future is large, and unboxed it would be copied at every layer the
+    // handler's future passes through (axum, tower, hyper) — a few percent of a KV read.
+    match Box::pin(state.core.handle(req)).await? {
         Some(resp) => {
             let top = if inject { resp.data.clone() } else { None };
             let status = resp
