@@ -483,11 +483,23 @@ async fn disable(active: &Active, path: &str, core: &Core) -> Result<Option<Resp
     let path = normalize_mount_path(path)?;
     let _guard = active.mount_lock.lock().await;
     // Vault answers success for a path with nothing mounted.
-    if path.starts_with("auth/") && active.router.get(&path).is_some() {
-        // The tokens this method issued go with it: they are leases under its path.
+    if active.router.get(&path).is_some() {
+        // What the mount handed out goes with it, through the backend while it is still
+        // mounted: the tokens an auth method issued, the database users an engine made. As in
+        // Vault, a secret that cannot be revoked stops the unmount (the error says why;
+        // `sys/leases/revoke-force` gives up on it); tokens are always dropped.
+        let force = path.starts_with("auth/");
         for id in active.expiration.ids_with_prefix(&path).await? {
             if let Some(lease) = active.expiration.get(&id).await? {
-                active.expiration.revoke(lease, active, true).await?;
+                active
+                    .expiration
+                    .revoke(lease, active, force)
+                    .await
+                    .map_err(|e| {
+                        CoreError::Backend(tresor_sdk::Error::External(format!(
+                            "failed to revoke \"{path}\" (leases remain): {e}"
+                        )))
+                    })?;
             }
         }
     }

@@ -285,6 +285,13 @@ async fn postgres_credentials_live_renew_and_die_with_their_lease() {
     );
     assert!(!pg_role_exists(&user2).await);
 
+    // Disabling the engine revokes what it handed out.
+    let r = s.get("database/creds/app").await;
+    let (user3, _, _) = creds_of(&r);
+    assert!(pg_role_exists(&user3).await);
+    assert_eq!(s.delete("sys/mounts/database").await.status, 204);
+    assert!(!pg_role_exists(&user3).await);
+
     drop(s);
     fx.drop().await;
 }
