@@ -90,15 +90,16 @@ class Server:
             raw = e.read()
             return e.code, (json.loads(raw) if raw else None)
 
-    def cli(self, *args, env=None, check=True, input_text=None):
-        """Runs the `bao` CLI (a real Vault-API client) against this server."""
+    def cli(self, *args, env=None, check=True, input_text=None, program=None):
+        """Runs the `bao` CLI (a real Vault-API client), or `program`, against this server."""
         e = os.environ.copy()
-        e.update({"BAO_ADDR": self.addr, "BAO_TOKEN": TOKEN, "VAULT_ADDR": self.addr, "HOME": str(ROOT / "target")})
+        e.update({"BAO_ADDR": self.addr, "BAO_TOKEN": TOKEN, "VAULT_ADDR": self.addr, "VAULT_TOKEN": TOKEN,
+                  "HOME": str(ROOT / "target")})
         e.update(env or {})
-        out = subprocess.run([bao_bin(), *args], capture_output=True, text=True, env=e, timeout=30,
+        out = subprocess.run([program or bao_bin(), *args], capture_output=True, text=True, env=e, timeout=30,
                              input=input_text)
         if check and out.returncode != 0:
-            raise AssertionError(f"bao {' '.join(args)} failed ({out.returncode}): {out.stderr}{out.stdout}")
+            raise AssertionError(f"{program or 'bao'} {' '.join(args)} failed ({out.returncode}): {out.stderr}{out.stdout}")
         return out
 
 

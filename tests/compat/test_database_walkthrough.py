@@ -1,5 +1,5 @@
 """Seed 003's dynamic database credentials walkthrough, command for command, with OpenBao's
-`bao` CLI driving Tresor and `psql` logging in with what it hands out. The machine's
+`bao` CLI and with Tresor's own driving Tresor, and `psql` logging in with what it hands out. The machine's
 PostgreSQL checks passwords for members of `tresor_password_login` (scripts/services.sh)."""
 
 import os
@@ -8,6 +8,8 @@ import subprocess
 import uuid
 
 import pytest
+
+from conftest import tresor_bin
 
 PSQL_ADMIN = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-qAt"]
 
@@ -49,17 +51,25 @@ def toolboxai_db():
     admin_sql(f"DROP ROLE IF EXISTS {admin}")
 
 
-def test_seed_003_dynamic_database_credentials(tresor, toolboxai_db):
+@pytest.mark.parametrize("client", ["bao", "tresor"])
+def test_seed_003_dynamic_database_credentials(tresor, toolboxai_db, client):
     db, admin = toolboxai_db
+    program = tresor_bin() if client == "tresor" else None
+
+    class Cli:
+        def cli(self, *args, **kw):
+            return tresor.cli(*args, program=program, **kw)
+
+    vault = Cli()
     # init-vault.sh: enable the engine, configure PostgreSQL, create the role (TTL 1h, max 24h).
-    tresor.cli("secrets", "enable", "database")
-    tresor.cli(
+    vault.cli("secrets", "enable", "database")
+    vault.cli(
         "write", "database/config/toolboxai",
         "plugin_name=postgresql-database-plugin",
         f"connection_url=postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:5432/{db}?sslmode=disable",
         "allowed_roles=toolboxai", f"username={admin}", "password=admin-pw",
     )
-    tresor.cli(
+    vault.cli(
         "write", "database/roles/toolboxai", "db_name=toolboxai",
         "creation_statements=CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' "
         "VALID UNTIL '{{expiration}}' IN ROLE tresor_password_login; "
@@ -68,17 +78,17 @@ def test_seed_003_dynamic_database_credentials(tresor, toolboxai_db):
     )
 
     # Troubleshooting step 1: the engine is configured (and the root password is not shown).
-    config = tresor.cli("read", "database/config/toolboxai").stdout
+    config = vault.cli("read", "database/config/toolboxai").stdout
     assert "postgresql-database-plugin" in config and "admin-pw" not in config
     assert table(config)["allowed_roles"] == "[toolboxai]"
 
     # The backend asks with its own policy-bound token (display name `token`), not root.
-    tresor.cli("policy", "write", "backend", "-", input_text='path "database/creds/toolboxai" { capabilities = ["read"] }')
-    backend = tresor.cli("token", "create", "-policy=backend", "-field=token").stdout.strip()
-    as_backend = {"BAO_TOKEN": backend}
+    vault.cli("policy", "write", "backend", "-", input_text='path "database/creds/toolboxai" { capabilities = ["read"] }')
+    backend = vault.cli("token", "create", "-policy=backend", "-field=token").stdout.strip()
+    as_backend = {"BAO_TOKEN": backend, "VAULT_TOKEN": backend}
 
     # Request credentials: Vault's table, with the lease first.
-    out = tresor.cli("read", "database/creds/toolboxai", env=as_backend).stdout
+    out = vault.cli("read", "database/creds/toolboxai", env=as_backend).stdout
     keys = [line.split()[0] for line in out.splitlines()[2:]]
     assert keys == ["lease_id", "lease_duration", "lease_renewable", "password", "username"]
     creds = table(out)
@@ -94,14 +104,14 @@ def test_seed_003_dynamic_database_credentials(tresor, toolboxai_db):
 
     # Manual rotation as the seed writes it: toolboxai is a dynamic role, so (as in Vault)
     # there is no static password to rotate; new credentials come from reading creds again.
-    rotate = tresor.cli("write", "-f", "database/rotate-role/toolboxai", check=False)
+    rotate = vault.cli("write", "-f", "database/rotate-role/toolboxai", check=False)
     assert rotate.returncode == 2 and "no static role found for role name" in rotate.stderr
-    fresh = table(tresor.cli("read", "database/creds/toolboxai", env=as_backend).stdout)
+    fresh = table(vault.cli("read", "database/creds/toolboxai", env=as_backend).stdout)
     assert fresh["username"] != creds["username"]
     assert login(db, fresh["username"], fresh["password"]).returncode == 0
 
     # After the lease ends the credentials are useless and the users are gone.
-    tresor.cli("lease", "revoke", "-prefix", "database/creds/toolboxai")
+    vault.cli("lease", "revoke", "-prefix", "database/creds/toolboxai")
     for c in (creds, fresh):
         assert login(db, c["username"], c["password"]).returncode != 0
         assert admin_sql(f"SELECT count(*) FROM pg_roles WHERE rolname = '{c['username']}'").strip() == "0"
