@@ -168,6 +168,11 @@ async fn postgres_credentials_live_renew_and_die_with_their_lease() {
     assert!(details.get("password").is_none(), "root password read back");
     assert_eq!(r.data()["allowed_roles"], json!(["app", "short"]));
     assert_eq!(r.data()["plugin_name"], "postgresql-database-plugin");
+    // Password policies do not exist yet: refused, not silently ignored.
+    let r = s
+        .post("database/config/pg", json!({"password_policy": "strong"}))
+        .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
 
     let r = s
         .post(
@@ -383,8 +388,33 @@ async fn postgres_static_roles_rotate_on_demand_and_on_schedule() {
         assert_eq!(r.status, 400);
         assert_eq!(r.errors(), [msg]);
     }
+    let r = s
+        .post(
+            "database/static-roles/svc",
+            json!({"db_name": "pg", "username": user, "rotation_period": u64::MAX / 2}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
     let r = s.post("database/roles/svc", json!({"db_name": "pg"})).await;
     assert_eq!(r.errors(), ["Role and Static Role names must be unique"]);
+
+    // A user name is quoted, never spliced into the statement: this one tries to add a
+    // statement that would make the static user a superuser.
+    let evil = format!("{user}\" SUPERUSER; ALTER ROLE \"{user}");
+    let r = s
+        .post(
+            "database/static-roles/evil",
+            json!({"db_name": "pg", "username": evil, "rotation_period": 60}),
+        )
+        .await;
+    assert_eq!(r.status, 500, "{:?}", r.body);
+    let superuser = pg_count(
+        "postgres",
+        &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{user}' AND rolsuper"),
+    )
+    .await;
+    assert_eq!(superuser, 0);
+    assert_eq!(s.get("database/static-roles/evil").await.status, 404);
     let r = s.post("database/rotate-role/nope", json!({})).await;
     assert_eq!(
         (r.status.as_u16(), r.errors()),

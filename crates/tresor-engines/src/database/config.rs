@@ -123,6 +123,23 @@ fn url_has_password(url: &str) -> bool {
     }
 }
 
+/// A URL with its literal password shown as `xxxxx`, as Vault's read does.
+fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let Some(at) = rest[..end].rfind('@') else {
+        return url.to_owned();
+    };
+    match rest[..at].split_once(':') {
+        Some((user, pw)) if !pw.is_empty() && pw != "{{password}}" => {
+            format!("{scheme}://{user}:xxxxx{}", &rest[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
 pub async fn read(view: &dyn StorageView, name: &str) -> Result<Option<Response>> {
     let Some(c) = load(view, name).await? else {
         return Ok(None);
@@ -130,6 +147,9 @@ pub async fn read(view: &dyn StorageView, name: &str) -> Result<Option<Response>
     let mut details = c.connection_details.clone();
     details.remove("password");
     details.remove("private_key");
+    if let Some(Value::String(url)) = details.get_mut("connection_url") {
+        *url = redact_url_password(url);
+    }
     let mut d = Map::new();
     d.insert("allowed_roles".into(), c.allowed_roles.clone().into());
     d.insert("connection_details".into(), Value::Object(details));
@@ -177,7 +197,16 @@ impl Database {
         view: &dyn StorageView,
         name: &str,
     ) -> Result<Option<Response>> {
-        let mut c = load(view, name).await?.unwrap_or_default();
+        // Config changes and password changes are serialised: a write must not bring back a
+        // root password that a rotation has just replaced.
+        let _serial = self.rotations.lock().await;
+        let mut c = match load(view, name).await? {
+            Some(c) if c.pending_password.is_some() => {
+                self.settle_root_rotation(view, name, c).await?
+            }
+            Some(c) => c,
+            None => DbConfig::default(),
+        };
         if let Some(p) = req.str_field("plugin_name")? {
             c.plugin_name = p;
         }
@@ -194,6 +223,12 @@ impl Database {
             c.root_rotation_statements = s;
         }
         if let Some(p) = req.str_field("password_policy")? {
+            if !p.is_empty() {
+                // Refused rather than ignored: there are no password policies to apply yet.
+                return Err(Error::invalid(
+                    "password_policy is not supported yet: passwords follow the default policy",
+                ));
+            }
             c.password_policy = p;
         }
         let verify = req.bool_field("verify_connection")?.unwrap_or(true);
@@ -202,7 +237,6 @@ impl Database {
                 c.connection_details.insert(k.clone(), v.clone());
             }
         }
-        c.pending_password = None;
         let connected = open(&c)?;
         if verify {
             if let Err(e) = connected.conn.verify().await {
@@ -238,6 +272,7 @@ impl Database {
         view: &dyn StorageView,
         name: &str,
     ) -> Result<Option<Response>> {
+        let _serial = self.rotations.lock().await;
         view.delete(&key(name)).await?;
         self.evict(name).await;
         Ok(None)
@@ -248,6 +283,7 @@ impl Database {
         view: &dyn StorageView,
         name: &str,
     ) -> Result<Option<Response>> {
+        let _serial = self.rotations.lock().await;
         self.evict(name).await;
         let connected = self.connection(view, name).await?;
         connected.conn.verify().await?;
@@ -263,7 +299,8 @@ impl Database {
     ) -> Result<Option<Response>> {
         let _serial = self.rotations.lock().await;
         let connected = self.connection(view, name).await?;
-        let mut c = connected.config.clone();
+        // What storage holds now (the cached copy may predate a write).
+        let mut c = load(view, name).await?.ok_or_else(|| not_found(name))?;
         let settings = Settings::from_details(&c.connection_details)?;
         if settings.username.is_empty() {
             return Err(Error::External(
@@ -283,11 +320,15 @@ impl Database {
             .set_password(&c.root_rotation_statements, &settings.username, &new)
             .await;
         self.evict(name).await;
-        c.pending_password = None;
         if let Err(e) = changed {
-            store(view, name, &c).await?;
+            // The change may or may not have reached the database (a timeout during commit):
+            // find out which password works before forgetting either.
+            if let Err(settle) = self.settle_root_rotation(view, name, c).await {
+                tracing::warn!(config = %name, error = %settle, "database: root rotation left pending");
+            }
             return Err(Error::External(format!("failed to update user: {e}")));
         }
+        c.pending_password = None;
         c.connection_details
             .insert("password".into(), Value::String(new.to_string()));
         store(view, name, &c).await?;
@@ -300,37 +341,49 @@ impl Database {
         &self,
         view: &dyn StorageView,
         name: &str,
-        mut c: DbConfig,
+        c: DbConfig,
     ) -> Result<DbConfig> {
-        let Some(pending) = c.pending_password.take() else {
+        let Some(pending) = c.pending_password.clone() else {
             return Ok(c);
         };
-        let current = open(&c)?;
-        let current_works = current.conn.verify().await.is_ok();
-        current.conn.close().await;
-        if !current_works {
-            let mut candidate = c.clone();
-            candidate
-                .connection_details
-                .insert("password".into(), Value::String(pending));
-            let next = open(&candidate)?;
-            let next_works = next.conn.verify().await.is_ok();
-            next.conn.close().await;
-            if next_works {
-                c = candidate;
-            }
-        }
-        store(view, name, &c).await?;
-        Ok(c)
+        let works = |config: DbConfig| async move {
+            let connected = open(&config)?;
+            let ok = connected.conn.verify().await.is_ok();
+            connected.conn.close().await;
+            Ok::<_, Error>(ok.then_some(config))
+        };
+        let mut current = c.clone();
+        current.pending_password = None;
+        let mut candidate = current.clone();
+        candidate
+            .connection_details
+            .insert("password".into(), Value::String(pending));
+        let settled = match works(current).await? {
+            Some(c) => c,
+            None => works(candidate).await?.ok_or_else(|| {
+                // Neither works (the database may be down): keep both, decide later.
+                Error::External(format!(
+                    "a root credential rotation of \"{name}\" is unfinished and the database accepts neither password yet"
+                ))
+            })?,
+        };
+        store(view, name, &settled).await?;
+        Ok(settled)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::url_has_password;
+    use super::{redact_url_password, url_has_password};
 
     #[test]
     fn literal_passwords_in_urls_are_noticed() {
+        assert_eq!(
+            redact_url_password("postgresql://root:secret@localhost/db?x=1"),
+            "postgresql://root:xxxxx@localhost/db?x=1"
+        );
+        let templated = "postgresql://{{username}}:{{password}}@localhost/db";
+        assert_eq!(redact_url_password(templated), templated);
         assert!(url_has_password("postgresql://root:secret@localhost/db"));
         assert!(!url_has_password(
             "postgresql://{{username}}:{{password}}@localhost/db"

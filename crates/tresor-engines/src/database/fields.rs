@@ -33,8 +33,17 @@ pub fn statements(req: &Request, field: &str) -> Result<Option<Vec<String>>> {
     ))
 }
 
-/// `credential_type`: only `password` (the default) is made.
+/// `credential_type`: only `password` (the default) is made. `credential_config` (a password
+/// policy) is refused until there are password policies.
 pub fn credential_type(req: &Request, current: &mut String) -> Result<()> {
+    if req
+        .get("credential_config")
+        .is_some_and(|v| !matches!(v, serde_json::Value::Object(m) if m.is_empty()))
+    {
+        return Err(Error::invalid(
+            "credential_config is not supported yet: passwords follow the default policy",
+        ));
+    }
     match req.str_field("credential_type")? {
         None if current.is_empty() => *current = "password".into(),
         None => {}

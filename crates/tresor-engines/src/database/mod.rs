@@ -40,7 +40,8 @@ pub struct Database {
 
 /// Vault's name rule for configs and roles: `\w(([\w-.]+)?\w)?`.
 fn valid_name(name: &str) -> bool {
-    let word = |c: char| c.is_alphanumeric() || c == '_';
+    // Go's `\w` is ASCII only.
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let mut chars = name.chars();
     match (chars.next(), name.chars().last()) {
         (Some(first), Some(last)) => {

@@ -18,6 +18,7 @@ pub fn key(name: &str) -> String {
 
 /// Vault's floor: the rotation queue ticks every 5 seconds.
 const MIN_ROTATION_PERIOD: u64 = 5;
+const MAX_ROTATION_PERIOD: u64 = 100 * 365 * 24 * 3600;
 /// A failed rotation is tried again this much later.
 const RETRY_MS: i64 = 10_000;
 
@@ -51,7 +52,8 @@ impl StaticRole {
         if self.pending_password.is_some() {
             return 0;
         }
-        self.last_rotation_ms + self.rotation_period as i64 * 1000
+        self.last_rotation_ms
+            .saturating_add((self.rotation_period as i64).saturating_mul(1000))
     }
 }
 
@@ -113,6 +115,8 @@ impl Database {
         if view.get(&roles::key(name)).await?.is_some() {
             return Err(Error::invalid("Role and Static Role names must be unique"));
         }
+        // Held throughout: an update must not overwrite a password a rotation just stored.
+        let _serial = self.rotations.lock().await;
         let existing = load(view, name).await?;
         let creating = existing.is_none();
         let mut r = existing.unwrap_or_default();
@@ -139,6 +143,11 @@ impl Database {
                     "rotation_period must be {MIN_ROTATION_PERIOD} seconds or more"
                 )))
             }
+            Some(p) if p > MAX_ROTATION_PERIOD => {
+                return Err(Error::invalid(format!(
+                    "rotation_period must be at most {MAX_ROTATION_PERIOD} seconds (100 years)"
+                )))
+            }
             Some(p) => r.rotation_period = p,
             None if creating => {
                 return Err(Error::invalid(
@@ -154,7 +163,6 @@ impl Database {
         if creating {
             // The password is Tresor's from the start: change it now, store only if that
             // worked.
-            let _serial = self.rotations.lock().await;
             self.rotate(view, name, &mut r).await?;
         } else {
             store(view, name, &r).await?;

@@ -118,8 +118,21 @@ fn bad(msg: impl std::fmt::Display) -> Error {
     Error::invalid(format!("unable to initialize username template: {msg}"))
 }
 
+/// Limits that keep a hostile template from exhausting the stack or memory.
+const MAX_TEMPLATE_LEN: usize = 4096;
+const MAX_DEPTH: usize = 32;
+const MAX_VALUE_LEN: usize = 4096;
+
 impl Template {
     pub fn parse(src: &str) -> Result<Template> {
+        if src.len() > MAX_TEMPLATE_LEN {
+            return Err(bad(format!("longer than {MAX_TEMPLATE_LEN} bytes")));
+        }
+        if src.matches('(').count() > MAX_DEPTH {
+            return Err(bad(format!(
+                "more than {MAX_DEPTH} parenthesised pipelines"
+            )));
+        }
         let mut nodes = Vec::new();
         let mut rest = src;
         let mut trim_next = false;
@@ -169,6 +182,9 @@ impl Template {
             match n {
                 Node::Text(t) => out.push_str(t),
                 Node::Action(p) => out.push_str(&eval_pipeline(p, fields)?.text()),
+            }
+            if out.len() > MAX_VALUE_LEN {
+                return Err(bad(format!("renders to more than {MAX_VALUE_LEN} bytes")));
             }
         }
         Ok(out)
@@ -368,7 +384,11 @@ fn eval_pipeline(p: &Pipeline, f: &Fields) -> Result<Val> {
                     .map(|a| eval_arg(a, f))
                     .collect::<Result<Vec<_>>>()?;
                 vals.extend(piped.take());
-                call(*func, vals)?
+                let out = call(*func, vals)?;
+                if matches!(&out, Val::Str(s) if s.len() > MAX_VALUE_LEN) {
+                    return Err(bad(format!("a value longer than {MAX_VALUE_LEN} bytes")));
+                }
+                out
             }
         });
     }
@@ -420,8 +440,17 @@ fn call(func: Func, args: Vec<Val>) -> Result<Val> {
             if n < 0 {
                 return Err(bad("truncate: length must not be negative"));
             }
+            // Bytes, as Vault counts (database name limits are in bytes), backing up to a
+            // character boundary.
+            if n == 0 {
+                return Err(bad("truncate: max length must be > 0 but was 0"));
+            }
             let s = args[1].text();
-            s.chars().take(n as usize).collect()
+            let mut end = (n as usize).min(s.len());
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            s[..end].to_owned()
         }
         Func::TruncateSha256 => {
             // Vault keeps the first n-8 characters and appends 8 hex digits of the hash of
@@ -604,5 +633,10 @@ mod tests {
             assert!(Template::parse(src).is_err(), "{src} parsed");
         }
         assert!(render("{{ truncate 3 }}").is_err());
+        assert!(Template::parse(&"(".repeat(100_000)).is_err());
+        assert!(
+            render(r#"{{ "x" | replace "" (random 1000) | replace "" (random 1000) }}"#).is_err()
+        );
+        assert_eq!(render(r#"{{ "日本語" | truncate 4 }}"#).unwrap(), "日");
     }
 }

@@ -29,6 +29,9 @@ pub enum DbError {
     Unreachable(String),
     #[error("the database refused the statement: {0}")]
     Statement(String),
+    /// A role that cannot make a user as written (Vault answers these with a 500 too).
+    #[error("{0}")]
+    Role(String),
 }
 
 impl From<DbError> for Error {
@@ -145,7 +148,9 @@ impl Settings {
             Some(_) => Err(DbError::Config(format!("{k} must be a string"))),
         };
         let max_open_connections = match details.get("max_open_connections") {
+            // 0 is Vault's "unset".
             None | Some(serde_json::Value::Null) => 4,
+            Some(v) if v.as_u64() == Some(0) || v.as_str() == Some("0") => 4,
             Some(v) => v
                 .as_u64()
                 .or_else(|| v.as_str().and_then(|s| s.parse().ok()))

@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use sqlx::mysql::MySqlConnectOptions;
+use sqlx::ConnectOptions;
 use time::OffsetDateTime;
 
 use super::sql::{literal, Pool};
@@ -28,7 +29,18 @@ fn parse_dsn(dsn: &str, username: &str, password: &str) -> Result<MySqlConnectOp
         None => (None, head),
     };
     let values = [("username", username), ("password", password)];
-    let mut opts = MySqlConnectOptions::new();
+    // Statements carry passwords: sqlx must never log them. There is no TLS client for MySQL
+    // yet, so TLS settings are refused rather than silently dropped.
+    let mut opts = MySqlConnectOptions::new()
+        .disable_statement_logging()
+        .ssl_mode(sqlx::mysql::MySqlSslMode::Disabled);
+    let params = tail.split_once('?').map(|(_, p)| p).unwrap_or_default();
+    for param in params.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = param.split_once('=').unwrap_or((param, ""));
+        if k == "tls" && v != "false" {
+            return Err(invalid("TLS connections to MySQL are not supported yet"));
+        }
+    }
     if let Some(creds) = creds {
         let (u, p) = creds.split_once(':').unwrap_or((creds, ""));
         opts = opts.username(&fill(u, &values));
@@ -127,23 +139,14 @@ impl Connection for MySql {
         username: &str,
         password: &str,
     ) -> Result<(), DbError> {
+        // Vault's default changes the `'%'` account only; other accounts of the same name
+        // (`'root'@'localhost'` with socket login) are left alone.
         let queries: Vec<String> = if statements.is_empty() {
-            let hosts = self.hosts(username).await?;
-            if hosts.is_empty() {
-                return Err(DbError::Statement(format!(
-                    "user {username:?} does not exist"
-                )));
-            }
-            hosts
-                .iter()
-                .map(|h| {
-                    format!(
-                        "ALTER USER {} IDENTIFIED BY {}",
-                        Self::account(username, h),
-                        literal(password, true)
-                    )
-                })
-                .collect()
+            vec![format!(
+                "ALTER USER {} IDENTIFIED BY {}",
+                Self::account(username, "%"),
+                literal(password, true)
+            )]
         } else {
             let values = [
                 ("name", username),

@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use sqlx::postgres::PgConnectOptions;
+use sqlx::ConnectOptions;
 use time::OffsetDateTime;
 
 use super::sql::{literal, pg_ident, Pool};
@@ -55,12 +56,15 @@ impl Postgres {
                 ("password", &percent_encode(&s.password)),
             ],
         );
-        let opts = PgConnectOptions::from_str(&url).map_err(|e| {
-            DbError::Config(format!(
-                "error verifying connection: invalid connection_url: {}",
-                super::redact(e.to_string(), &[&s.password])
-            ))
-        })?;
+        // Statements carry passwords: sqlx must never log them (it logs slow ones at WARN).
+        let opts = PgConnectOptions::from_str(&url)
+            .map(|o| o.disable_statement_logging())
+            .map_err(|e| {
+                DbError::Config(format!(
+                    "error verifying connection: invalid connection_url: {}",
+                    super::redact(e.to_string(), &[&s.password])
+                ))
+            })?;
         Ok(Postgres {
             pool: Pool::postgres(opts, s.max_open_connections),
             scram,
@@ -118,13 +122,17 @@ impl Connection for Postgres {
         username: &str,
         password: &str,
     ) -> Result<(), DbError> {
-        let default = ["ALTER ROLE \"{{name}}\" WITH PASSWORD '{{password}}'".to_owned()];
-        let statements = if statements.is_empty() {
-            &default[..]
-        } else {
-            statements
-        };
         let pw = self.password_value(password)?;
+        if statements.is_empty() {
+            // Built with quoting, not by filling a template: the user name comes from a static
+            // role and must not be able to add statements.
+            let q = format!(
+                "ALTER ROLE {} WITH PASSWORD {}",
+                pg_ident(username),
+                literal(&pw, false)
+            );
+            return self.pool.run(&[q], &[password, &pw]).await;
+        }
         let values = [
             ("name", username),
             ("username", username),
@@ -140,13 +148,15 @@ impl Connection for Postgres {
         username: &str,
         expiration: OffsetDateTime,
     ) -> Result<(), DbError> {
-        let default = ["ALTER ROLE \"{{name}}\" VALID UNTIL '{{expiration}}'".to_owned()];
-        let statements = if statements.is_empty() {
-            &default[..]
-        } else {
-            statements
-        };
         let exp = expiration_text(expiration);
+        if statements.is_empty() {
+            let q = format!(
+                "ALTER ROLE {} VALID UNTIL {}",
+                pg_ident(username),
+                literal(&exp, false)
+            );
+            return self.pool.run(&[q], &[]).await;
+        }
         let values = [
             ("name", username),
             ("username", username),

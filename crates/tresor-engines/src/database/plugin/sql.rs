@@ -74,7 +74,7 @@ impl Pool {
         secrets: &[&str],
     ) -> Result<(), DbError> {
         if creation.is_empty() {
-            return Err(DbError::Config("empty creation statements".into()));
+            return Err(DbError::Role("empty creation statements".into()));
         }
         let result = self.run(&prepare(creation, values), secrets).await;
         if result.is_err() && !rollback.is_empty() {
