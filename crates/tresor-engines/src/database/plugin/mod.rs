@@ -187,6 +187,27 @@ pub fn fill(statement: &str, values: &[(&str, &str)]) -> String {
     out
 }
 
+/// One list entry as Vault reads it: base64 of the statements, a JSON list of them, or the
+/// statements themselves.
+fn decode_entry(entry: &str) -> Vec<String> {
+    use base64::Engine;
+    let mut text = entry.trim().to_owned();
+    if !text.is_empty() {
+        if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(&text) {
+            if let Ok(decoded) = String::from_utf8(bytes) {
+                text = decoded.trim().to_owned();
+            }
+        }
+    }
+    let trimmed = text.as_str();
+    if trimmed.starts_with('[') {
+        if let Ok(list) = serde_json::from_str::<Vec<String>>(trimmed) {
+            return list;
+        }
+    }
+    vec![text]
+}
+
 /// Statements split on `;` (Vault lets one list entry hold several), blanks dropped. An entry
 /// with a body (`DO $$ … END $$`, a function) is kept whole, as Vault does for any entry with
 /// the word `END` in it.
@@ -197,7 +218,8 @@ pub fn split(statements: &Statements) -> Vec<String> {
                 .any(|w| w == "END")
     };
     let mut out = Vec::new();
-    for s in statements {
+    for s in statements.iter().flat_map(|e| decode_entry(e)) {
+        let s = s.as_str();
         if has_body(s) {
             out.push(s.trim().to_owned());
             continue;
@@ -257,6 +279,13 @@ mod tests {
                 r#"GRANT x TO "v-a""#,
                 "DO $$ BEGIN; END $$;"
             ]
+        );
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode("SELECT 1; SELECT 2");
+        assert_eq!(split(&[encoded]), ["SELECT 1", "SELECT 2"]);
+        assert_eq!(
+            split(&[r#"["SELECT 3", "SELECT 4"]"#.into()]),
+            ["SELECT 3", "SELECT 4"]
         );
         let t = OffsetDateTime::from_unix_timestamp(0).unwrap();
         assert_eq!(expiration_text(t), "1970-01-01 00:00:00+0000");
