@@ -315,11 +315,14 @@ impl Database {
         let new = password::generate()?;
         c.pending_password = Some(new.to_string());
         store(view, name, &c).await?;
+        // Out of the cache before the database changes: if this request is dropped half-way,
+        // the next use opens afresh and settles the pending password.
+        self.connections.lock().await.remove(name);
         let changed = connected
             .conn
             .set_password(&c.root_rotation_statements, &settings.username, &new)
             .await;
-        self.evict(name).await;
+        connected.conn.close().await;
         if let Err(e) = changed {
             // The change may or may not have reached the database (a timeout during commit):
             // find out which password works before forgetting either.

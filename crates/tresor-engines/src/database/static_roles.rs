@@ -234,6 +234,9 @@ impl Database {
         if was_stored {
             r.pending_password = Some(new.to_string());
             store(view, name, r).await?;
+            // Due at once until it is finished: a request dropped half-way leaves the rotation
+            // to the periodic task.
+            self.schedule_set(name, 0).await;
         }
         let changed = connected
             .conn
