@@ -385,11 +385,7 @@ impl Core {
                 CoreError::invalid(format!("plugin not found in the catalog: {}", entry.kind))
             })?;
         let view = MountView::new(Arc::clone(&self.barrier), entry.storage_prefix());
-        Ok(Mount {
-            entry,
-            backend,
-            view,
-        })
+        Ok(Mount::new(entry, backend, view))
     }
 
     /// Forgets every key; the server answers 503 until unsealed again.
@@ -923,7 +919,7 @@ async fn run_periodic(active: std::sync::Weak<Active>) {
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         let Some(a) = active.upgrade() else { return };
-        for m in a.router.all() {
+        for m in a.router.all().into_iter().filter(|m| !m.is_closing()) {
             if let Err(e) = m.backend.periodic(&m.view).await {
                 tracing::warn!(mount = %m.entry.path, error = %e, "periodic work failed");
             }

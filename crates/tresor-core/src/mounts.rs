@@ -101,6 +101,24 @@ pub struct Mount {
     pub entry: MountEntry,
     pub backend: Arc<dyn Backend>,
     pub view: MountView,
+    /// Set while the mount is being disabled: requests no longer reach it (so nothing new is
+    /// handed out while its leases are revoked), but revocations still do.
+    pub closing: std::sync::atomic::AtomicBool,
+}
+
+impl Mount {
+    pub fn new(entry: MountEntry, backend: Arc<dyn Backend>, view: MountView) -> Mount {
+        Mount {
+            entry,
+            backend,
+            view,
+            closing: Default::default(),
+        }
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 #[derive(Default)]
@@ -144,7 +162,10 @@ impl Router {
         for (mount_path, mount) in mounts.iter() {
             let hit = path.starts_with(mount_path.as_str())
                 || path == &mount_path[..mount_path.len() - 1];
-            if hit && best.is_none_or(|b| b.entry.path.len() < mount_path.len()) {
+            if hit
+                && !mount.is_closing()
+                && best.is_none_or(|b| b.entry.path.len() < mount_path.len())
+            {
                 best = Some(mount);
             }
         }

@@ -483,7 +483,9 @@ async fn disable(active: &Active, path: &str, core: &Core) -> Result<Option<Resp
     let path = normalize_mount_path(path)?;
     let _guard = active.mount_lock.lock().await;
     // Vault answers success for a path with nothing mounted.
-    if active.router.get(&path).is_some() {
+    if let Some(mount) = active.router.get(&path) {
+        use std::sync::atomic::Ordering;
+        mount.closing.store(true, Ordering::Release);
         // What the mount handed out goes with it, through the backend while it is still
         // mounted: the tokens an auth method issued, the database users an engine made. As in
         // Vault, a secret that cannot be revoked stops the unmount (the error says why;
@@ -491,15 +493,12 @@ async fn disable(active: &Active, path: &str, core: &Core) -> Result<Option<Resp
         let force = path.starts_with("auth/");
         for id in active.expiration.ids_with_prefix(&path).await? {
             if let Some(lease) = active.expiration.get(&id).await? {
-                active
-                    .expiration
-                    .revoke(lease, active, force)
-                    .await
-                    .map_err(|e| {
-                        CoreError::Backend(tresor_sdk::Error::External(format!(
-                            "failed to revoke \"{path}\" (leases remain): {e}"
-                        )))
-                    })?;
+                if let Err(e) = active.expiration.revoke(lease, active, force).await {
+                    mount.closing.store(false, Ordering::Release);
+                    return Err(CoreError::Backend(tresor_sdk::Error::External(format!(
+                        "failed to revoke \"{path}\" (leases remain): {e}"
+                    ))));
+                }
             }
         }
     }

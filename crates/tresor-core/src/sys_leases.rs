@@ -380,11 +380,11 @@ mod tests {
             seal_wrap: false,
         };
         let view = MountView::new(Arc::clone(core.barrier()), entry.storage_prefix());
-        active.router.insert(Mount {
+        active.router.insert(Mount::new(
             entry,
-            backend: Arc::clone(&leaser) as Arc<dyn Backend>,
+            Arc::clone(&leaser) as Arc<dyn Backend>,
             view,
-        });
+        ));
 
         // The backend asks for 120s; the mount allows 60.
         let resp = core

@@ -755,6 +755,11 @@ async fn a_database_that_is_down_fails_fast_and_is_picked_up_again() {
         started.elapsed()
     );
 
+    // Its users cannot be dropped now, so the engine cannot be disabled; it stays in service.
+    let r = s.delete("sys/mounts/database").await;
+    assert_eq!(r.status, 500, "{:?}", r.body);
+    assert!(r.errors()[0].contains("failed to revoke"), "{:?}", r.body);
+
     let relay = Relay::start(relay.port).await;
     let r = s.get("database/creds/app").await;
     assert_eq!(r.status, 200, "{:?}", r.body);
