@@ -164,14 +164,24 @@ pub async fn read(view: &dyn StorageView, name: &str) -> Result<Option<Response>
 }
 
 impl Database {
-    /// The open connection of config `name`, opening it if needed.
+    /// The open connection of config `name`, opening it if needed. Opening happens under
+    /// `self.rotations` (taken here unless the caller `holds_rotations`), so that the stored
+    /// config it opens is never one a rotation is half-way through changing, and an
+    /// interrupted rotation is settled first.
     pub(super) async fn connection(
         &self,
         view: &dyn StorageView,
         name: &str,
+        holds_rotations: bool,
     ) -> Result<Arc<Connected>> {
-        let mut open_ones = self.connections.lock().await;
-        if let Some(c) = open_ones.get(name) {
+        if let Some(c) = self.connections.lock().await.get(name) {
+            return Ok(Arc::clone(c));
+        }
+        let _serial = match holds_rotations {
+            true => None,
+            false => Some(self.rotations.lock().await),
+        };
+        if let Some(c) = self.connections.lock().await.get(name) {
             return Ok(Arc::clone(c));
         }
         let mut config = load(view, name).await?.ok_or_else(|| not_found(name))?;
@@ -179,7 +189,10 @@ impl Database {
             config = self.settle_root_rotation(view, name, config).await?;
         }
         let connected = Arc::new(open(&config)?);
-        open_ones.insert(name.to_owned(), Arc::clone(&connected));
+        self.connections
+            .lock()
+            .await
+            .insert(name.to_owned(), Arc::clone(&connected));
         Ok(connected)
     }
 
@@ -285,7 +298,7 @@ impl Database {
     ) -> Result<Option<Response>> {
         let _serial = self.rotations.lock().await;
         self.evict(name).await;
-        let connected = self.connection(view, name).await?;
+        let connected = self.connection(view, name, true).await?;
         connected.conn.verify().await?;
         Ok(None)
     }
@@ -298,7 +311,7 @@ impl Database {
         name: &str,
     ) -> Result<Option<Response>> {
         let _serial = self.rotations.lock().await;
-        let connected = self.connection(view, name).await?;
+        let connected = self.connection(view, name, true).await?;
         // What storage holds now (the cached copy may predate a write).
         let mut c = load(view, name).await?.ok_or_else(|| not_found(name))?;
         let settings = Settings::from_details(&c.connection_details)?;

@@ -123,8 +123,9 @@ impl Database {
         view: &dyn StorageView,
         db_name: &str,
         role: &str,
+        holds_rotations: bool,
     ) -> Result<std::sync::Arc<config::Connected>> {
-        let connected = self.connection(view, db_name).await?;
+        let connected = self.connection(view, db_name, holds_rotations).await?;
         if !fields::role_allowed(&connected.config.allowed_roles, role) {
             return Err(Error::External(format!(
                 "\"{role}\" is not an allowed role"
@@ -142,7 +143,9 @@ impl Database {
         let role = load(view, name)
             .await?
             .ok_or_else(|| Error::invalid(format!("unknown role: {name}")))?;
-        let connected = self.allowed_connection(view, &role.db_name, name).await?;
+        let connected = self
+            .allowed_connection(view, &role.db_name, name, false)
+            .await?;
         let ttl = req.lease_limits.grant(role.default_ttl, role.max_ttl);
         let expiration = now() + Duration::seconds(ttl as i64 + EXPIRY_SLACK_SECS);
         let fields = Fields {
@@ -216,7 +219,7 @@ impl Database {
                 (db_name, statements)
             }
         };
-        let connected = self.connection(view, &db_name).await?;
+        let connected = self.connection(view, &db_name, false).await?;
         connected.conn.delete_user(&statements, &username).await?;
         Ok(())
     }
@@ -235,7 +238,7 @@ impl Database {
             .get("increment")
             .and_then(Value::as_i64)
             .unwrap_or_default();
-        let connected = self.connection(view, &role.db_name).await?;
+        let connected = self.connection(view, &role.db_name, false).await?;
         let expiration = now() + Duration::seconds(increment + EXPIRY_SLACK_SECS);
         connected
             .conn

@@ -192,7 +192,8 @@ impl Database {
         let r = load(view, name)
             .await?
             .ok_or_else(|| Error::invalid(format!("unknown role: {name}")))?;
-        self.allowed_connection(view, &r.db_name, name).await?;
+        self.allowed_connection(view, &r.db_name, name, false)
+            .await?;
         let ttl = ((r.next_due_ms() - now_ms()).max(0) + 500) / 1000;
         let mut d = Map::new();
         d.insert(
@@ -228,7 +229,9 @@ impl Database {
     /// Sets a new password for the role's user in the database, then stores it. The caller
     /// holds `self.rotations`.
     async fn rotate(&self, view: &dyn StorageView, name: &str, r: &mut StaticRole) -> Result<()> {
-        let connected = self.allowed_connection(view, &r.db_name, name).await?;
+        let connected = self
+            .allowed_connection(view, &r.db_name, name, true)
+            .await?;
         let new = password::generate()?;
         let was_stored = view.get(&key(name)).await?.is_some();
         if was_stored {
