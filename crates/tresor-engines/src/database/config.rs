@@ -28,19 +28,38 @@ const OWN_FIELDS: &[&str] = &[
     "password_policy",
 ];
 
+// Field-wise defaults: a struct-level `serde(default)` would move fields out of a value that
+// wipes its passwords on drop.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
 pub struct DbConfig {
+    #[serde(default)]
     pub plugin_name: String,
+    #[serde(default)]
     pub plugin_version: String,
+    #[serde(default)]
     pub allowed_roles: Vec<String>,
+    #[serde(default)]
     pub root_rotation_statements: Vec<String>,
+    #[serde(default)]
     pub password_policy: String,
     /// As written, including the root `password` (never read back out).
+    #[serde(default)]
     pub connection_details: Map,
     /// A root password being rotated to: set before the database is changed, cleared after.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_password: Option<String>,
+}
+
+impl Drop for DbConfig {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        if let Some(Value::String(p)) = self.connection_details.get_mut("password") {
+            p.zeroize();
+        }
+        if let Some(p) = self.pending_password.as_mut() {
+            p.zeroize();
+        }
+    }
 }
 
 /// A config with its open connection.
@@ -58,7 +77,7 @@ fn not_found(name: &str) -> Error {
 
 pub async fn load(view: &dyn StorageView, name: &str) -> Result<Option<DbConfig>> {
     match view.get(&key(name)).await? {
-        Some(raw) => Ok(Some(serde_json::from_slice(&raw)?)),
+        Some(raw) => Ok(Some(serde_json::from_slice(&Zeroizing::new(raw))?)),
         None => Ok(None),
     }
 }
