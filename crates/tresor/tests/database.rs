@@ -247,6 +247,12 @@ async fn postgres_credentials_live_renew_and_die_with_their_lease() {
     .await;
     assert!(pg_login(&fx.db, &short_user, &short_pw).await.is_err());
 
+    // LIST, with Vault's paging.
+    let r = s.list("database/roles").await;
+    assert_eq!(r.data()["keys"], json!(["app", "short"]));
+    let r = s.list("database/roles?after=app&limit=1").await;
+    assert_eq!(r.data()["keys"], json!(["short"]));
+
     // A role the config does not allow, and one that does not exist.
     s.post(
         "database/roles/other",

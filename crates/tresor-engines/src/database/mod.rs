@@ -61,8 +61,20 @@ fn name_of<'a>(rest: &'a str, what: &str) -> Result<&'a str> {
     Ok(rest)
 }
 
-async fn list(view: &dyn StorageView, prefix: &str) -> Result<Option<Response>> {
-    let keys = view.list(prefix).await?;
+/// A LIST, with Vault's optional paging: names after `after`, at most `limit` of them.
+async fn list(req: &Request, view: &dyn StorageView, prefix: &str) -> Result<Option<Response>> {
+    let after = req.str_field("after")?.unwrap_or_default();
+    let limit = match req.int_field("limit")? {
+        Some(n) if n > 0 => n as usize,
+        _ => usize::MAX,
+    };
+    let keys: Vec<String> = view
+        .list(prefix)
+        .await?
+        .into_iter()
+        .filter(|k| after.is_empty() || k.as_str() > after.as_str())
+        .take(limit)
+        .collect();
     Ok((!keys.is_empty()).then(|| Response::list(keys)))
 }
 
@@ -74,9 +86,9 @@ impl Backend for Database {
         let path = req.path.as_str();
         let (head, rest) = path.split_once('/').unwrap_or((path, ""));
         match (head, rest, op) {
-            ("config", "", List) => list(view, "config/").await,
-            ("roles", "", List) => list(view, "role/").await,
-            ("static-roles", "", List) => list(view, "static-role/").await,
+            ("config", "", List) => list(req, view, "config/").await,
+            ("roles", "", List) => list(req, view, "role/").await,
+            ("static-roles", "", List) => list(req, view, "static-role/").await,
             ("config", name, _) => {
                 let name = name_of(name, "name")?;
                 match op {
