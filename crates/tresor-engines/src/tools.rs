@@ -26,7 +26,6 @@ fn encode(format: &str, bytes: &[u8]) -> Result<String> {
     }
 }
 
-/// `random[/:source][/:bytes][/:format]`: `url` holds the path segments after `random`.
 /// A random (version 4) UUID: request ids, lease ids, accessors, role and secret ids. Drawn from
 /// aws-lc's generator, which unlike `Uuid::new_v4` does not enter the kernel on every call (a
 /// request id is made for every request).
@@ -39,6 +38,7 @@ pub fn uuid() -> String {
     id.hyphenated().to_string()
 }
 
+/// `random[/:source][/:bytes][/:format]`: `url` holds the path segments after `random`.
 pub fn random(url: &[&str], data: &Map) -> Result<Map> {
     let mut bytes: u64 = 32;
     let mut format = "base64".to_owned();
