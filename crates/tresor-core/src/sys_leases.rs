@@ -14,15 +14,6 @@ fn invalid_lease() -> CoreError {
     CoreError::invalid("invalid lease")
 }
 
-/// The TTLs that govern leases under `mount`: its own, else the system's.
-fn limits(active: &Active, config: &CoreConfig, mount: &str) -> (u64, u64) {
-    let l = match active.router.get(mount) {
-        Some(m) => config.lease_limits(&m.entry.config),
-        None => config.lease_limits(&Default::default()),
-    };
-    (l.default_ttl, l.max_ttl)
-}
-
 /// Registers the lease a backend asked for on a secret it returned at `path`; the TTL is
 /// clamped by the mount's and the system's maximum.
 pub async fn register_secret(
@@ -36,17 +27,11 @@ pub async fn register_secret(
         .router
         .route(path)
         .ok_or_else(|| CoreError::NoRoute(path.to_owned()))?;
+    let limits = config.lease_limits(&mount.entry.config);
     let mount = mount.entry.path.clone();
-    let (default, max) = limits(active, config, &mount);
-    let max_ttl = match secret.max_ttl {
-        0 => max,
-        m => m.min(max),
-    };
-    let ttl = match secret.ttl {
-        0 => default,
-        t => t,
-    }
-    .min(max_ttl);
+    // The same rule a backend uses to foresee the lease (`LeaseLimits::grant`).
+    let max_ttl = limits.cap(secret.max_ttl);
+    let ttl = limits.grant(secret.ttl, secret.max_ttl);
     let now = now_ms();
     let lease = LeaseEntry {
         lease_id: new_lease_id(path)?,
@@ -204,12 +189,7 @@ async fn renew(
         .router
         .get(mount)
         .ok_or_else(|| CoreError::invalid("no secret engine mount for this lease"))?;
-    let (_, max) = limits(active, config, mount);
-    let max_ttl = if *max_ttl == 0 {
-        max
-    } else {
-        (*max_ttl).min(max)
-    };
+    let max_ttl = config.lease_limits(&m.entry.config).cap(*max_ttl);
     let wanted = if increment > 0 { increment } else { *ttl };
     let now = now_ms();
     let hard_end = tokens::expiry(lease.issue_ms, max_ttl);

@@ -74,18 +74,8 @@ fn valid_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-async fn get_json<T: serde::de::DeserializeOwned>(
-    view: &dyn StorageView,
-    key: &str,
-) -> Result<Option<T>> {
-    match view.get(key).await? {
-        None => Ok(None),
-        Some(b) => Ok(Some(serde_json::from_slice(&b)?)),
-    }
-}
-
 fn to_vec<T: Serialize>(v: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(v).map_err(Error::internal)
+    crate::stored::to_json(v).map(|b| b.to_vec())
 }
 
 /// The metadata of a secret ID: a JSON object given as a string (the CLI's way) or as an object.
@@ -142,7 +132,7 @@ impl AppRole {
     }
 
     async fn role(&self, view: &dyn StorageView, name: &str) -> Result<Option<Role>> {
-        get_json(view, &role_key(name)).await
+        crate::stored::get_json(view, &role_key(name)).await
     }
 
     async fn write_role(
@@ -206,7 +196,7 @@ impl AppRole {
         }
         let new_index = format!("role_id/{}", hmac(key, &role.role_id));
         if role.role_id != old_role_id {
-            if let Some(owner) = get_json::<Value>(view, &new_index).await? {
+            if let Some(owner) = crate::stored::get_json::<Value>(view, &new_index).await? {
                 if owner["name"] != name {
                     return Err(Error::invalid("role_id already in use"));
                 }
@@ -256,7 +246,8 @@ impl AppRole {
             (format!("role_id/{}", hmac(key, &role.role_id)), None),
         ];
         for h in view.list(&dir).await? {
-            if let Some(s) = get_json::<SecretId>(view, &format!("{dir}{h}")).await? {
+            if let Some(s) = crate::stored::get_json::<SecretId>(view, &format!("{dir}{h}")).await?
+            {
                 ops.push((format!("accessor/{}", hmac(key, &s.accessor)), None));
             }
             ops.push((format!("{dir}{h}"), None));
@@ -393,14 +384,15 @@ impl AppRole {
                 .str_field("secret_id_accessor")?
                 .filter(|a| !a.is_empty())
                 .ok_or_else(|| Error::invalid("missing secret_id_accessor"))?;
-            let entry: AccessorEntry = get_json(view, &format!("accessor/{}", hmac(key, &acc)))
-                .await?
-                .filter(|a: &AccessorEntry| a.role_hmac == role_hmac)
-                .ok_or_else(|| {
-                    Error::invalid(format!(
-                        "failed to find accessor entry for secret_id_accessor: \"{acc}\""
-                    ))
-                })?;
+            let entry: AccessorEntry =
+                crate::stored::get_json(view, &format!("accessor/{}", hmac(key, &acc)))
+                    .await?
+                    .filter(|a: &AccessorEntry| a.role_hmac == role_hmac)
+                    .ok_or_else(|| {
+                        Error::invalid(format!(
+                            "failed to find accessor entry for secret_id_accessor: \"{acc}\""
+                        ))
+                    })?;
             return Ok(Some(format!("secret_id/{role_hmac}/{}", entry.secret_hmac)));
         }
         let secret = req
@@ -416,7 +408,7 @@ impl AppRole {
     async fn delete_secret(&self, view: &dyn StorageView, entry_key: &str) -> Result<()> {
         let key = self.hmac_key(view).await?;
         let mut ops = vec![(entry_key.to_owned(), None)];
-        if let Some(s) = get_json::<SecretId>(view, entry_key).await? {
+        if let Some(s) = crate::stored::get_json::<SecretId>(view, entry_key).await? {
             ops.push((format!("accessor/{}", hmac(key, &s.accessor)), None));
         }
         view.batch(ops).await
@@ -428,10 +420,11 @@ impl AppRole {
             .filter(|r| !r.is_empty())
             .ok_or_else(|| Error::invalid("missing role_id"))?;
         let key = self.hmac_key(view).await?;
-        let name = get_json::<Value>(view, &format!("role_id/{}", hmac(key, &role_id)))
-            .await?
-            .and_then(|v| v["name"].as_str().map(str::to_owned))
-            .ok_or_else(invalid_login)?;
+        let name =
+            crate::stored::get_json::<Value>(view, &format!("role_id/{}", hmac(key, &role_id)))
+                .await?
+                .and_then(|v| v["name"].as_str().map(str::to_owned))
+                .ok_or_else(invalid_login)?;
         let role = self.role(view, &name).await?.ok_or_else(invalid_login)?;
         let mut metadata = BTreeMap::new();
         let mut token_cidrs = role.token.token_bound_cidrs.clone();
@@ -442,7 +435,7 @@ impl AppRole {
                 .ok_or_else(|| Error::invalid("missing secret_id"))?;
             let entry_key = format!("secret_id/{}/{}", hmac(key, &name), hmac(key, &secret));
             let _guard = self.lock(&entry_key).lock().await;
-            let mut entry: SecretId = get_json(view, &entry_key)
+            let mut entry: SecretId = crate::stored::get_json(view, &entry_key)
                 .await?
                 .ok_or_else(invalid_login)?;
             if entry.expire_ms.is_some_and(|t| t <= now_ms()) {
@@ -495,7 +488,7 @@ impl AppRole {
             let dir = format!("secret_id/{role}");
             for h in view.list(&dir).await? {
                 let k = format!("{dir}{h}");
-                if let Some(s) = get_json::<SecretId>(view, &k).await? {
+                if let Some(s) = crate::stored::get_json::<SecretId>(view, &k).await? {
                     if s.expire_ms.is_some_and(|t| t <= now) {
                         self.delete_secret(view, &k).await?;
                     }
@@ -504,7 +497,7 @@ impl AppRole {
         }
         for a in view.list("accessor/").await? {
             let k = format!("accessor/{a}");
-            if let Some(entry) = get_json::<AccessorEntry>(view, &k).await? {
+            if let Some(entry) = crate::stored::get_json::<AccessorEntry>(view, &k).await? {
                 let target = format!("secret_id/{}/{}", entry.role_hmac, entry.secret_hmac);
                 if view.get(&target).await?.is_none() {
                     view.delete(&k).await?;
@@ -607,7 +600,9 @@ impl Backend for AppRole {
                 let dir = format!("secret_id/{}/", hmac(key, name));
                 let mut keys = Vec::new();
                 for h in view.list(&dir).await? {
-                    if let Some(s) = get_json::<SecretId>(view, &format!("{dir}{h}")).await? {
+                    if let Some(s) =
+                        crate::stored::get_json::<SecretId>(view, &format!("{dir}{h}")).await?
+                    {
                         keys.push(s.accessor);
                     }
                 }
@@ -619,7 +614,7 @@ impl Backend for AppRole {
                 let Some(k) = self.locate(req, view, name, by_accessor).await? else {
                     return Ok(None);
                 };
-                match get_json::<SecretId>(view, &k).await? {
+                match crate::stored::get_json::<SecretId>(view, &k).await? {
                     Some(s) if s.expire_ms.is_none_or(|t| t > now_ms()) => {
                         Ok(Some(Self::describe(&s)))
                     }

@@ -11,6 +11,7 @@ pub mod approle;
 mod auth_util;
 pub mod database;
 pub mod kv;
+mod stored;
 pub mod tools;
 pub mod transit;
 pub mod userpass;

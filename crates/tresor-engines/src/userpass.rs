@@ -81,18 +81,11 @@ impl UserPass {
     }
 
     async fn user(&self, view: &dyn StorageView, name: &str) -> Result<Option<User>> {
-        match view.get(&user_key(name)).await? {
-            None => Ok(None),
-            Some(b) => Ok(Some(serde_json::from_slice(&b)?)),
-        }
+        crate::stored::get_json(view, &user_key(name)).await
     }
 
     async fn save(&self, view: &dyn StorageView, name: &str, user: &User) -> Result<()> {
-        view.put(
-            &user_key(name),
-            &serde_json::to_vec(user).map_err(Error::internal)?,
-        )
-        .await
+        crate::stored::put_json(view, &user_key(name), user).await
     }
 
     fn password(req: &Request) -> Result<Option<String>> {

@@ -65,16 +65,21 @@ impl LeaseLimits {
     /// The TTL the core will grant a lease that asks for `ttl` (0: the default) and at most
     /// `max_ttl` (0: the mount's maximum), as `sys_leases` computes it.
     pub fn grant(&self, ttl: u64, max_ttl: u64) -> u64 {
-        let max = match max_ttl {
-            0 => self.max_ttl,
-            m if self.max_ttl == 0 => m,
-            m => m.min(self.max_ttl),
-        };
+        let max = self.cap(max_ttl);
         let ttl = if ttl == 0 { self.default_ttl } else { ttl };
         if max == 0 {
             ttl
         } else {
             ttl.min(max)
+        }
+    }
+
+    /// The maximum TTL of a lease that asks for `max_ttl` (0: the mount's maximum).
+    pub fn cap(&self, max_ttl: u64) -> u64 {
+        match max_ttl {
+            0 => self.max_ttl,
+            m if self.max_ttl == 0 => m,
+            m => m.min(self.max_ttl),
         }
     }
 }

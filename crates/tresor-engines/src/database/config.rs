@@ -6,7 +6,6 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tresor_sdk::{Error, Map, Request, Response, Result, StorageView};
-use zeroize::Zeroizing;
 
 use super::plugin::{self, Connection, Kind, Settings};
 use super::template::Template;
@@ -76,15 +75,11 @@ fn not_found(name: &str) -> Error {
 }
 
 pub async fn load(view: &dyn StorageView, name: &str) -> Result<Option<DbConfig>> {
-    match view.get(&key(name)).await? {
-        Some(raw) => Ok(Some(serde_json::from_slice(&Zeroizing::new(raw))?)),
-        None => Ok(None),
-    }
+    crate::stored::get_json(view, &key(name)).await
 }
 
 async fn store(view: &dyn StorageView, name: &str, c: &DbConfig) -> Result<()> {
-    let raw = Zeroizing::new(serde_json::to_vec(c)?);
-    view.put(&key(name), &raw).await
+    crate::stored::put_json(view, &key(name), c).await
 }
 
 fn kind(c: &DbConfig) -> Result<Kind> {

@@ -36,10 +36,7 @@ pub struct Role {
 }
 
 pub async fn load(view: &dyn StorageView, name: &str) -> Result<Option<Role>> {
-    match view.get(&key(name)).await? {
-        Some(raw) => Ok(Some(serde_json::from_slice(&raw)?)),
-        None => Ok(None),
-    }
+    crate::stored::get_json(view, &key(name)).await
 }
 
 pub async fn read(view: &dyn StorageView, name: &str) -> Result<Option<Response>> {
@@ -101,7 +98,7 @@ pub async fn write(req: &Request, view: &dyn StorageView, name: &str) -> Result<
         r.username_template = t;
     }
     fields::credential_type(req, &mut r.credential_type)?;
-    view.put(&key(name), &serde_json::to_vec(&r)?).await?;
+    crate::stored::put_json(view, &key(name), &r).await?;
     Ok(None)
 }
 

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tresor_sdk::{Error, Map, Request, Response, Result, StorageView};
-use zeroize::Zeroizing;
 
 use super::{fields, password, roles, Database};
 use crate::auth_util::{now_ms, rfc3339};
@@ -68,15 +67,11 @@ impl Drop for StaticRole {
 }
 
 pub async fn load(view: &dyn StorageView, name: &str) -> Result<Option<StaticRole>> {
-    match view.get(&key(name)).await? {
-        Some(raw) => Ok(Some(serde_json::from_slice(&Zeroizing::new(raw))?)),
-        None => Ok(None),
-    }
+    crate::stored::get_json(view, &key(name)).await
 }
 
 async fn store(view: &dyn StorageView, name: &str, r: &StaticRole) -> Result<()> {
-    let raw = Zeroizing::new(serde_json::to_vec(r)?);
-    view.put(&key(name), &raw).await
+    crate::stored::put_json(view, &key(name), r).await
 }
 
 fn rfc3339_nanos(ms: i64) -> Value {

@@ -121,15 +121,15 @@ impl Connection for MySql {
         password: &str,
         expiration: OffsetDateTime,
     ) -> Result<(), DbError> {
-        let exp = super::expiration_text(expiration);
-        let values = [
-            ("name", username),
-            ("username", username),
-            ("password", password),
-            ("expiration", exp.as_str()),
-        ];
         self.pool
-            .create_user(creation, rollback, &values, &[password])
+            .create_user(
+                creation,
+                rollback,
+                username,
+                password,
+                expiration,
+                &[password],
+            )
             .await
     }
 

@@ -104,15 +104,15 @@ impl Connection for Postgres {
         expiration: OffsetDateTime,
     ) -> Result<(), DbError> {
         let pw = self.password_value(password)?;
-        let exp = expiration_text(expiration);
-        let values = [
-            ("name", username),
-            ("username", username),
-            ("password", pw.as_str()),
-            ("expiration", exp.as_str()),
-        ];
         self.pool
-            .create_user(creation, rollback, &values, &[password, &pw])
+            .create_user(
+                creation,
+                rollback,
+                username,
+                &pw,
+                expiration,
+                &[password, &pw],
+            )
             .await
     }
 
@@ -232,14 +232,17 @@ impl Connection for Postgres {
 pub fn scram_verifier(password: &str) -> Result<String, DbError> {
     use aws_lc_rs::{digest, hmac, pbkdf2};
     use base64::Engine;
-    const ITERATIONS: u32 = 4096;
+    const ITERATIONS: std::num::NonZeroU32 = match std::num::NonZeroU32::new(4096) {
+        Some(n) => n,
+        None => std::num::NonZeroU32::MIN,
+    };
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut salt = [0u8; 16];
     aws_lc_rs::rand::fill(&mut salt).map_err(|_| DbError::Config("no randomness".into()))?;
     let mut salted = zeroize::Zeroizing::new([0u8; 32]);
     pbkdf2::derive(
         pbkdf2::PBKDF2_HMAC_SHA256,
-        std::num::NonZeroU32::new(ITERATIONS).expect("non-zero"),
+        ITERATIONS,
         &salt,
         password.as_bytes(),
         &mut salted[..],

@@ -64,18 +64,29 @@ impl Pool {
         })
     }
 
-    /// A user from creation statements; if they fail, the rollback statements run (best
-    /// effort) and the creation error is reported.
+    /// A user from creation statements, `{{password}}` filled with `password_value` (the
+    /// password, or what the database takes in its place); if they fail, the rollback
+    /// statements run (best effort) and the creation error is reported.
     pub async fn create_user(
         &self,
         creation: &Statements,
         rollback: &Statements,
-        values: &[(&str, &str)],
+        username: &str,
+        password_value: &str,
+        expiration: time::OffsetDateTime,
         secrets: &[&str],
     ) -> Result<(), DbError> {
         if creation.is_empty() {
             return Err(DbError::Role("empty creation statements".into()));
         }
+        let exp = super::expiration_text(expiration);
+        let values = [
+            ("name", username),
+            ("username", username),
+            ("password", password_value),
+            ("expiration", exp.as_str()),
+        ];
+        let values = &values[..];
         let result = self.run(&prepare(creation, values), secrets).await;
         if result.is_err() && !rollback.is_empty() {
             if let Err(e) = self.run(&prepare(rollback, values), secrets).await {
