@@ -6,6 +6,7 @@
 //! The entry's path is the AEAD's associated data.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -34,7 +35,16 @@ pub struct Keyring {
     active: u32,
     /// When the active term was installed (RFC 3339), for `sys/key-status`.
     active_since: String,
+    /// Entries sealed under the active term, counted so that the term is replaced long before
+    /// random 96-bit nonces could repeat (see [`MAX_OPERATIONS`]).
+    encryptions: AtomicU64,
 }
+
+/// Vault's bound on encryptions under one AES-GCM key with random nonces
+/// (`absoluteOperationMaximum`): past it, the chance of a repeated nonce passes 2^-32.
+pub const MAX_OPERATIONS: u64 = 3_865_470_566;
+/// The least `max_operations` `sys/rotate/config` accepts, as Vault's.
+pub const MIN_OPERATIONS: u64 = 1_000_000;
 
 fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
@@ -47,6 +57,9 @@ struct StoredKeyring {
     active_term: u32,
     #[serde(default)]
     active_since: String,
+    /// Encryptions under the active term when this copy was written.
+    #[serde(default)]
+    encryptions: u64,
     keys: Vec<StoredKey>,
 }
 
@@ -61,7 +74,7 @@ impl Keyring {
     pub fn generate(root_key: Zeroizing<[u8; KEY_LEN]>) -> Result<Self, CoreError> {
         let mut terms = BTreeMap::new();
         terms.insert(1, crypto::random_key()?);
-        Ok(Keyring::build(root_key, terms, 1, now_rfc3339()))
+        Ok(Keyring::build(root_key, terms, 1, now_rfc3339(), 0))
     }
 
     fn build(
@@ -69,6 +82,7 @@ impl Keyring {
         terms: BTreeMap<u32, Zeroizing<[u8; KEY_LEN]>>,
         active: u32,
         active_since: String,
+        encryptions: u64,
     ) -> Self {
         let prepared = terms
             .iter()
@@ -80,7 +94,13 @@ impl Keyring {
             prepared,
             active,
             active_since,
+            encryptions: AtomicU64::new(encryptions),
         }
+    }
+
+    /// Entries sealed under the active term so far.
+    pub fn encryptions(&self) -> u64 {
+        self.encryptions.load(Ordering::Relaxed)
     }
 
     pub fn active_term(&self) -> u32 {
@@ -101,6 +121,7 @@ impl Keyring {
             terms,
             next,
             now_rfc3339(),
+            0,
         ))
     }
 
@@ -109,6 +130,7 @@ impl Keyring {
         let stored = StoredKeyring {
             active_term: self.active,
             active_since: self.active_since.clone(),
+            encryptions: self.encryptions(),
             keys: self
                 .terms
                 .iter()
@@ -152,6 +174,7 @@ impl Keyring {
             terms,
             stored.active_term,
             stored.active_since,
+            stored.encryptions,
         ))
     }
 
@@ -159,6 +182,7 @@ impl Keyring {
         let mut out = Vec::with_capacity(5 + 12 + plaintext.len() + 16);
         out.extend_from_slice(&self.active.to_be_bytes());
         out.push(ENTRY_VERSION);
+        self.encryptions.fetch_add(1, Ordering::Relaxed);
         self.prepared[&self.active].seal_into(&mut out, path.as_bytes(), plaintext)?;
         Ok(out)
     }
@@ -181,6 +205,20 @@ impl Keyring {
 pub struct Barrier {
     storage: Arc<dyn Storage>,
     keyring: RwLock<Option<Arc<Keyring>>>,
+    /// Serialises every write of the keyring (rotation, the count's checkpoint), so that two
+    /// rotations make two terms and no write brings back an older keyring.
+    keyring_writes: tokio::sync::Mutex<()>,
+    /// The encryption count last stored with the keyring.
+    stored_count: AtomicU64,
+}
+
+/// Why the barrier's upkeep rotated the key, if it did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AutoRotation {
+    /// The active term sealed `max_operations` entries.
+    MaxOperations,
+    /// The active term is older than the configured interval.
+    Interval,
 }
 
 impl Barrier {
@@ -188,6 +226,8 @@ impl Barrier {
         Barrier {
             storage,
             keyring: RwLock::new(None),
+            keyring_writes: tokio::sync::Mutex::new(()),
+            stored_count: AtomicU64::new(0),
         }
     }
 
@@ -196,6 +236,8 @@ impl Barrier {
     }
 
     pub fn install(&self, keyring: Keyring) {
+        self.stored_count
+            .store(keyring.encryptions(), Ordering::Relaxed);
         if let Ok(mut k) = self.keyring.write() {
             *k = Some(Arc::new(keyring));
         }
@@ -211,6 +253,11 @@ impl Barrier {
     /// Adds a new key term: new writes use it, old entries still open with theirs. The new
     /// keyring is stored (sealed by the root key) before it is used.
     pub async fn rotate(&self) -> Result<(u32, String), CoreError> {
+        let _writing = self.keyring_writes.lock().await;
+        self.rotate_locked().await
+    }
+
+    async fn rotate_locked(&self) -> Result<(u32, String), CoreError> {
         let rotated = self.keyring()?.rotate()?;
         self.storage.put(KEYRING_PATH, &rotated.seal()?).await?;
         let status = (rotated.active_term(), rotated.active_since().to_owned());
@@ -218,10 +265,48 @@ impl Barrier {
         Ok(status)
     }
 
-    /// The active term and when it was installed.
-    pub fn key_status(&self) -> Result<(u32, String), CoreError> {
+    /// The barrier's upkeep, run about once a second while unsealed: stores the encryption
+    /// count with the keyring when it has moved (so a restart resumes it), and rotates the key
+    /// once the active term has sealed `max_operations` entries or is older than `interval`
+    /// seconds (0: no interval).
+    pub async fn upkeep(
+        &self,
+        max_operations: u64,
+        interval: u64,
+    ) -> Result<Option<AutoRotation>, CoreError> {
+        let _writing = self.keyring_writes.lock().await;
+        let ring = self.keyring()?;
+        let count = ring.encryptions();
+        let age = time::OffsetDateTime::parse(
+            ring.active_since(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map(|t| (time::OffsetDateTime::now_utc() - t).whole_seconds().max(0) as u64)
+        .unwrap_or(0);
+        let why = if count >= max_operations.min(MAX_OPERATIONS) {
+            Some(AutoRotation::MaxOperations)
+        } else if interval > 0 && age >= interval {
+            Some(AutoRotation::Interval)
+        } else {
+            None
+        };
+        if why.is_some() {
+            self.rotate_locked().await?;
+        } else if count != self.stored_count.load(Ordering::Relaxed) {
+            self.storage.put(KEYRING_PATH, &ring.seal()?).await?;
+            self.stored_count.store(count, Ordering::Relaxed);
+        }
+        Ok(why)
+    }
+
+    /// The active term, when it was installed, and how many entries it has sealed.
+    pub fn key_status(&self) -> Result<(u32, String, u64), CoreError> {
         let k = self.keyring()?;
-        Ok((k.active_term(), k.active_since().to_owned()))
+        Ok((
+            k.active_term(),
+            k.active_since().to_owned(),
+            k.encryptions(),
+        ))
     }
 
     fn keyring(&self) -> Result<Arc<Keyring>, CoreError> {
@@ -318,6 +403,59 @@ mod tests {
         // An entry copied to another path does not open there.
         storage.put("a/d", &raw).await.unwrap();
         assert!(barrier.get("a/d").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn encryptions_are_counted_kept_and_bound_the_term() {
+        let storage: Arc<dyn Storage> = Arc::new(InmemStorage::new());
+        let barrier = Barrier::new(Arc::clone(&storage));
+        let root = crypto::random_key().unwrap();
+        let ring = Keyring::generate(root.clone()).unwrap();
+        storage
+            .put(KEYRING_PATH, &ring.seal().unwrap())
+            .await
+            .unwrap();
+        barrier.install(ring);
+        for i in 0..5 {
+            barrier.put(&format!("k{i}"), b"v").await.unwrap();
+        }
+        assert_eq!(barrier.key_status().unwrap().2, 5);
+        assert_eq!(barrier.upkeep(10, 0).await.unwrap(), None);
+        // The count is stored with the keyring and survives a restart.
+        let stored = storage.get(KEYRING_PATH).await.unwrap().unwrap();
+        assert_eq!(
+            Keyring::open(root.clone(), &stored).unwrap().encryptions(),
+            5
+        );
+        for i in 0..5 {
+            barrier.put(&format!("j{i}"), b"v").await.unwrap();
+        }
+        assert_eq!(
+            barrier.upkeep(10, 0).await.unwrap(),
+            Some(AutoRotation::MaxOperations)
+        );
+        let (term, _, count) = barrier.key_status().unwrap();
+        assert_eq!((term, count), (2, 0));
+        let stored = storage.get(KEYRING_PATH).await.unwrap().unwrap();
+        assert_eq!(Keyring::open(root, &stored).unwrap().active_term(), 2);
+        assert_eq!(&barrier.get("k0").await.unwrap().unwrap()[..], b"v");
+    }
+
+    #[tokio::test]
+    async fn concurrent_rotations_each_add_a_term() {
+        let storage: Arc<dyn Storage> = Arc::new(InmemStorage::new());
+        let barrier = Arc::new(Barrier::new(Arc::clone(&storage)));
+        barrier.install(Keyring::generate(crypto::random_key().unwrap()).unwrap());
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let b = Arc::clone(&barrier);
+                tokio::spawn(async move { b.rotate().await.unwrap() })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(barrier.key_status().unwrap().0, 9);
     }
 
     #[test]

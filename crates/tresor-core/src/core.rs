@@ -145,6 +145,8 @@ pub(crate) struct Active {
     /// Finished `sys/remount` moves by migration id, for `sys/remount/status/:id`. Moves are
     /// immediate (data is keyed by the mount's uuid), so every entry is a success.
     pub migrations: std::sync::Mutex<std::collections::HashMap<String, (String, String)>>,
+    /// `sys/rotate/config`, read by the barrier's upkeep.
+    pub rotation: std::sync::RwLock<crate::rotation::RotationConfig>,
 }
 
 #[derive(Default)]
@@ -330,6 +332,10 @@ impl Core {
                 }
                 tokio::spawn(run_expiry(Arc::downgrade(&active)));
                 tokio::spawn(run_periodic(Arc::downgrade(&active)));
+                tokio::spawn(crate::rotation::run_upkeep(
+                    Arc::clone(&self.barrier),
+                    Arc::downgrade(&active),
+                ));
                 tracing::info!("core: vault is unsealed");
                 Ok(())
             }
@@ -367,7 +373,9 @@ impl Core {
             router.insert(mount);
         }
         let audit = crate::audit::AuditBroker::load(Arc::clone(&self.barrier)).await?;
+        let rotation = crate::rotation::RotationConfig::load(&self.barrier).await?;
         Ok(Active {
+            rotation: std::sync::RwLock::new(rotation),
             router,
             audit,
             expiration,
@@ -499,13 +507,23 @@ impl Core {
             ))
         };
         use crate::audit::Stage;
-        if let Some((mount, rel)) = active
-            .router
-            .route(&req.path)
+        let routed = active.router.route(&req.path);
+        if let Some((mount, rel)) = routed
+            .as_ref()
             .filter(|(m, rel)| m.entry.is_auth() && m.backend.is_login_path(rel))
         {
+            let (mount, rel) = (Arc::clone(mount), rel.clone());
             return Box::pin(self.login(&active, req, &mount, rel)).await;
         }
+        // The ACL checks the name the handler will act on (see `canonical`).
+        let mut req = req;
+        if req.operation != Operation::List {
+            let routed = routed.as_ref().map(|(m, rel)| (m.as_ref(), rel.as_str()));
+            if let std::borrow::Cow::Owned(path) = crate::canonical::canonical(&req.path, routed) {
+                req.path = path;
+            }
+        }
+        drop(routed);
         let entry = match Box::pin(active.tokens.lookup(&raw_token)).await? {
             Some(e) if e.cidr_allows(req.client_addr) => e,
             _ => {
@@ -513,7 +531,6 @@ impl Core {
                 return Err(CoreError::PermissionDenied);
             }
         };
-        let mut req = req;
         if req.operation == Operation::Update {
             req.operation = Box::pin(self.acl_operation(&active, &req, &entry)).await?;
         }
@@ -992,6 +1009,9 @@ fn backend_request(
 fn needs_sudo(path: &str) -> bool {
     const SYS: &[&str] = &[
         "auth/*",
+        // Vault lets `sys/mounts/auth/<x>/tune` tune an auth method without sudo; here it
+        // needs the same sudo as `sys/auth/<x>/tune`.
+        "mounts/auth/*",
         "remount",
         "audit",
         "audit/*",

@@ -9,12 +9,14 @@
 
 mod audit;
 pub mod barrier;
+mod canonical;
 mod core;
 pub mod crypto;
 mod error;
 mod expiration;
 mod mounts;
 pub mod policy;
+mod rotation;
 mod seal;
 pub mod shamir;
 mod sys;

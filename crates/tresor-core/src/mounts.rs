@@ -19,8 +19,15 @@ pub const MOUNT_TABLE_PATH: &str = "core/mounts";
 /// Auth methods live in the same router under `auth/<path>/`, but in a table of their own.
 pub const AUTH_TABLE_PATH: &str = "core/auth";
 
-/// Mount paths nobody may take: the system's own.
-const RESERVED: &[&str] = &["sys/", "auth/", "cubbyhole/", "identity/"];
+/// Mount paths no secrets engine may take: the system's own, and the auth methods' (which
+/// only `sys/auth` mounts, under sudo).
+const RESERVED: &[&str] = &["sys/", "auth/", "cubbyhole/", "identity/", "audit/"];
+
+/// Whether `path` (normalised) lies where `sys/mounts` may not mount, unmount or move a
+/// secrets engine.
+pub fn is_protected(path: &str) -> bool {
+    RESERVED.iter().any(|r| path.starts_with(r))
+}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct MountConfig {
@@ -180,10 +187,10 @@ impl Router {
         let reserved = if path.starts_with("auth/") {
             path.starts_with("auth/token/")
         } else {
-            RESERVED.iter().any(|r| path.starts_with(r))
+            is_protected(path)
         };
         if reserved {
-            return Some(format!("cannot mount under \"{}\"", path));
+            return Some(format!("cannot mount \"{path}\""));
         }
         let mounts = self.mounts.read().ok()?;
         mounts

@@ -41,6 +41,9 @@ pub(crate) async fn handle(
     if let Some(r) = crate::sys_leases::handle(active, core.config(), path, &req).await? {
         return Ok(r);
     }
+    if let Some(r) = crate::rotation::handle(core.barrier(), active, path, op, &req.data).await? {
+        return Ok(r);
+    }
     match path {
         "mounts" | "mounts/" if op == Read => Ok(Some(list_mounts(active))),
         "remount" if op.is_write() => remount(core, active, &req.data).await,
@@ -48,18 +51,8 @@ pub(crate) async fn handle(
             core.seal().await;
             Ok(None)
         }
-        "internal/ui/mounts" if op == Read => Ok(Some(ui_mounts(active))),
+        "internal/ui/mounts" if op == Read => Ok(Some(ui_mounts(active, &caller))),
         "auth" | "auth/" if op == Read => Ok(Some(Response::data(auth_mounts(active)))),
-        "key-status" if op == Read => {
-            let (term, since) = core.barrier().key_status()?;
-            Ok(Some(key_status(term, since)))
-        }
-        "rotate" if op.is_write() => {
-            let (term, since) = core.barrier().rotate().await?;
-            tracing::info!(term, "core: security barrier key rotated");
-            let _ = since;
-            Ok(None)
-        }
         _ => {
             if let Some(id) = path.strip_prefix("remount/status/") {
                 return remount_status(active, id);
@@ -86,8 +79,10 @@ pub(crate) async fn handle(
                     (Read, true) => read_tune(core, active, &internal),
                     (Create | Update, true) => tune(core, active, &internal, &req.data).await,
                     (Read, false) => read_mount(active, &internal),
-                    (Create | Update, false) => enable(core, active, &internal, &req.data).await,
-                    (Delete, false) => disable(active, &internal, core).await,
+                    (Create | Update, false) => {
+                        enable(core, active, Table::Auth, &internal, &req.data).await
+                    }
+                    (Delete, false) => disable(core, active, Table::Auth, &internal).await,
                     _ => Err(tresor_sdk::Error::UnsupportedOperation.into()),
                 };
             }
@@ -101,22 +96,14 @@ pub(crate) async fn handle(
                 }
                 return match op {
                     Read => read_mount(active, rest),
-                    Create | Update => enable(core, active, rest, &req.data).await,
-                    Delete => disable(active, rest, core).await,
+                    Create | Update => enable(core, active, Table::Secrets, rest, &req.data).await,
+                    Delete => disable(core, active, Table::Secrets, rest).await,
                     _ => Err(tresor_sdk::Error::UnsupportedOperation.into()),
                 };
             }
             Err(tresor_sdk::Error::UnsupportedPath.into())
         }
     }
-}
-
-fn key_status(term: u32, install_time: String) -> Response {
-    let mut data = Map::new();
-    data.insert("term".into(), term.into());
-    data.insert("install_time".into(), install_time.into());
-    data.insert("encryptions".into(), 0.into());
-    Response::data(data)
 }
 
 fn system_mount_api() -> Value {
@@ -194,13 +181,18 @@ fn auth_mounts(active: &Active) -> Map {
     auth
 }
 
-fn ui_mounts(active: &Active) -> Response {
+/// `sys/internal/ui/mounts`: the mounts the caller has some access under, as Vault's
+/// `hasMountAccess` decides; the others are not named.
+fn ui_mounts(active: &Active, caller: &Caller<'_>) -> Response {
+    let acl = active.policies.acl(&caller.entry.policies);
     let mut secret = Map::new();
     for e in active.router.entries().iter().filter(|e| !e.is_auth()) {
         secret.insert(e.path.clone(), e.to_api());
     }
     builtin_mounts(&mut secret);
-    let auth = auth_mounts(active);
+    secret.retain(|path, _| acl.has_mount_access(path));
+    let mut auth = auth_mounts(active);
+    auth.retain(|path, _| acl.has_mount_access(&format!("auth/{path}")));
     let mut data = Map::new();
     data.insert("secret".into(), Value::Object(secret));
     data.insert("auth".into(), Value::Object(auth));
@@ -407,13 +399,25 @@ async fn save_table(core: &Core, active: &Active) -> Result<(), CoreError> {
         .await
 }
 
+/// Which table a `sys/` route changes: `sys/mounts` mounts secrets engines, `sys/auth` (sudo)
+/// auth methods, so that `sys/mounts/auth/…` cannot get around the sudo `sys/auth` needs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Table {
+    Secrets,
+    Auth,
+}
+
 async fn enable(
     core: &Core,
     active: &Active,
+    table: Table,
     path: &str,
     data: &Map,
 ) -> Result<Option<Response>, CoreError> {
     let path = normalize_mount_path(path)?;
+    if table == Table::Secrets && crate::mounts::is_protected(&path) {
+        return Err(CoreError::invalid(format!("cannot mount \"{path}\"")));
+    }
     let mut kind = match data.get("type") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         _ => {
@@ -479,9 +483,20 @@ async fn enable(
     Ok(None)
 }
 
-async fn disable(active: &Active, path: &str, core: &Core) -> Result<Option<Response>, CoreError> {
+async fn disable(
+    core: &Core,
+    active: &Active,
+    table: Table,
+    path: &str,
+) -> Result<Option<Response>, CoreError> {
     let path = normalize_mount_path(path)?;
     let _guard = active.mount_lock.lock().await;
+    if table == Table::Secrets
+        && crate::mounts::is_protected(&path)
+        && active.router.get(&path).is_some()
+    {
+        return Err(CoreError::invalid(format!("cannot unmount \"{path}\"")));
+    }
     // Vault answers success for a path with nothing mounted.
     if let Some(mount) = active.router.get(&path) {
         use std::sync::atomic::Ordering;
@@ -631,6 +646,24 @@ async fn remount(core: &Core, active: &Active, data: &Map) -> Result<Option<Resp
     };
     let from = normalize_mount_path(&field("from")?)?;
     let to = normalize_mount_path(&field("to")?)?;
+    // A mount keeps its table: an auth method's data and tokens live under `auth/`, a secrets
+    // engine's elsewhere, and moving one across would cut it off from them.
+    match (from.starts_with("auth/"), to.starts_with("auth/")) {
+        (true, false) => {
+            return Err(CoreError::invalid(format!(
+                "cannot remount auth mount to non-auth mount \"{to}\""
+            )))
+        }
+        (false, true) => {
+            return Err(CoreError::invalid(format!(
+                "cannot remount to destination {to}"
+            )))
+        }
+        _ => {}
+    }
+    if from == "auth/token/" || (!from.starts_with("auth/") && crate::mounts::is_protected(&from)) {
+        return Err(CoreError::invalid(format!("cannot remount \"{from}\"")));
+    }
     let _guard = active.mount_lock.lock().await;
     let mount = active
         .router

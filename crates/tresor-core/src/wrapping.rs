@@ -41,6 +41,8 @@ pub async fn wrap(
     if ttl == 0 {
         return Err(CoreError::invalid("wrapping TTL must be greater than zero"));
     }
+    // No wrapping token outlives the system's max TTL, whatever `X-Vault-Wrap-TTL` asked.
+    let ttl = ttl.min(core.config().max_lease_ttl);
     let (token, entry) = active
         .tokens
         .create(NewToken {
@@ -59,6 +61,7 @@ pub async fn wrap(
             bound_cidrs: Vec::new(),
             role: None,
             max_ttl: 0,
+            issuer: tokens::Issuer::Core,
         })
         .await?;
     let stored = json!({ "response": stored_form(resp).to_string() });
@@ -108,7 +111,27 @@ async fn wrapping_entry(
     }
 }
 
-/// Takes the wrapped answer out and destroys the token: a second unwrap finds nothing.
+/// Spends the single use of a wrapping token: of any number of concurrent requests, exactly
+/// one gets it. The caller's own token has had its use spent by the core already (its entry
+/// says so with `num_uses == -1`); one named in the body is spent here.
+async fn claim(
+    active: &Active,
+    entry: TokenEntry,
+    caller: &crate::sys::Caller<'_>,
+) -> Result<TokenEntry, CoreError> {
+    let spent = if entry.id_hash == caller.entry.id_hash {
+        Some(entry)
+    } else {
+        active.tokens.use_token(entry).await?
+    };
+    match spent {
+        Some(e) if e.num_uses == -1 => Ok(e),
+        _ => Err(invalid_token()),
+    }
+}
+
+/// Takes the wrapped answer out and destroys the token: a second unwrap finds nothing. The
+/// token's use must have been claimed first.
 async fn take(core: &Core, active: &Active, entry: &TokenEntry) -> Result<Value, CoreError> {
     let raw = core
         .barrier()
@@ -176,6 +199,7 @@ pub async fn handle(
         }
         "unwrap" => {
             let entry = wrapping_entry(active, target_token(req, caller_token)?, caller).await?;
+            let entry = claim(active, entry, caller).await?;
             let inner = take(core, active, &entry).await?;
             as_response(&inner)
         }
@@ -194,6 +218,7 @@ pub async fn handle(
         }
         "rewrap" => {
             let entry = wrapping_entry(active, target_token(req, caller_token)?, caller).await?;
+            let entry = claim(active, entry, caller).await?;
             let inner = take(core, active, &entry).await?;
             return wrap(
                 core,

@@ -536,6 +536,11 @@ impl Backend for AppRole {
         )
     }
 
+    fn canonical_path<'a>(&self, path: &'a str) -> std::borrow::Cow<'a, str> {
+        // `role/x/` is the role `x`: the ACL sees it without the slash too.
+        std::borrow::Cow::Borrowed(path.trim_end_matches('/'))
+    }
+
     async fn handle(&self, req: &Request, view: &dyn StorageView) -> Result<Option<Response>> {
         use Operation::*;
         let op = req.operation;

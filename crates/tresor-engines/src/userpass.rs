@@ -1,9 +1,12 @@
 //! The userpass auth method: people log in with a name and a password.
 //!
-//! Passwords are stored as argon2id hashes (`user/<name>`). A wrong password and an unknown
-//! user get the same answer in the same time (an unknown user's password is checked against a
-//! decoy hash). After five failed logins a user is locked out for fifteen minutes, as Vault's
-//! default user lockout does; the count of failures resets fifteen minutes after the last one.
+//! Passwords are stored as argon2id hashes (`user/<name>`). A wrong password, an unknown user
+//! and a locked-out user get the same answer in the same time (the password of an unknown or
+//! locked-out user is checked against a decoy hash). Every attempt counts as a failure before
+//! the password is checked, so concurrent guesses cannot outrun the count; after five failures
+//! a user is locked out for fifteen minutes, as Vault's default user lockout does, and the count
+//! resets fifteen minutes after the last attempt. At most one argon2 computation per core runs
+//! at once; further logins wait their turn.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -67,17 +70,52 @@ fn user_key(name: &str) -> String {
     format!("user/{name}")
 }
 
-#[derive(Default)]
 pub struct UserPass {
     failures: Mutex<HashMap<String, Failures>>,
-    /// Checked against when the user does not exist, so that the answer takes as long.
+    /// Checked against when the user does not exist or is locked out, so that the answer takes
+    /// as long as a real check.
     decoy: OnceLock<String>,
+    /// Bounds the argon2 computations running at once (each takes 19 MiB and a core), so that
+    /// a burst of logins queues instead of exhausting memory.
+    hashing: tokio::sync::Semaphore,
+}
+
+impl Default for UserPass {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        UserPass {
+            failures: Mutex::default(),
+            decoy: OnceLock::new(),
+            hashing: tokio::sync::Semaphore::new(cores.max(2)),
+        }
+    }
+}
+
+/// What the lockout says of a login attempt, decided before the password is checked.
+#[derive(Debug, PartialEq, Eq)]
+enum Attempt {
+    /// Counted as a failure until it succeeds.
+    Counted,
+    /// The user is locked out: the password is not checked.
+    Locked,
 }
 
 impl UserPass {
     fn decoy(&self) -> &str {
         self.decoy
             .get_or_init(|| hash_password("decoy password nobody has").unwrap_or_default())
+    }
+
+    /// Runs an argon2 computation off the async threads, at most a few at a time.
+    async fn argon<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let _permit = self.hashing.acquire().await.map_err(Error::internal)?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(Error::internal)
+    }
+
+    async fn hash(&self, password: String) -> Result<String> {
+        self.argon(move || hash_password(&password)).await?
     }
 
     async fn user(&self, view: &dyn StorageView, name: &str) -> Result<Option<User>> {
@@ -106,29 +144,24 @@ impl UserPass {
             ));
         }
         let mut user = existing.unwrap_or_default();
-        if let Some(p) = password {
-            user.password_hash = hash_password(&p)?;
-        }
         user.token.update(req)?;
+        if let Some(p) = password {
+            user.password_hash = self.hash(p).await?;
+        }
         self.save(view, name, &user).await?;
         Ok(None)
     }
 
-    /// Is `name` locked out now? Counts a failure (`failed`) or clears the record (a success).
-    fn locked(&self, name: &str) -> bool {
-        let now = now_ms();
-        let f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        f.get(name).is_some_and(|r| r.locked_until_ms > now)
-    }
-
-    fn record(&self, name: &str, failed: bool) {
+    /// Counts an attempt for `name` before its password is checked, in one step with the
+    /// lockout check: of any number of concurrent guesses, only as many as the threshold allows
+    /// are checked at all.
+    fn begin_attempt(&self, name: &str) -> Attempt {
         let now = now_ms();
         let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if !failed {
-            f.remove(name);
-            return;
-        }
         let r = f.entry(name.to_owned()).or_default();
+        if r.locked_until_ms > now {
+            return Attempt::Locked;
+        }
         if now - r.last_ms > COUNTER_RESET_MS {
             r.count = 0;
         }
@@ -137,8 +170,17 @@ impl UserPass {
         if r.count >= LOCKOUT_THRESHOLD {
             r.locked_until_ms = now + LOCKOUT_MS;
         }
+        Attempt::Counted
     }
 
+    /// A right password: the count starts over.
+    fn clear(&self, name: &str) {
+        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        f.remove(name);
+    }
+
+    /// A wrong password, an unknown user and a locked-out user get the same answer after the
+    /// same work (one argon2 verification), so that none can be told from the others.
     async fn login(
         &self,
         req: &Request,
@@ -146,26 +188,20 @@ impl UserPass {
         name: &str,
     ) -> Result<Option<Response>> {
         let password = Self::password(req)?.ok_or_else(|| Error::invalid("missing password"))?;
-        let user = self.user(view, name).await?;
-        if user.is_some() && self.locked(name) {
-            return Err(Error::PermissionDenied);
-        }
+        // Only existing users have a lockout record, so unknown names cannot grow the map.
+        let user = match self.user(view, name).await? {
+            Some(u) if self.begin_attempt(name) == Attempt::Counted => Some(u),
+            _ => None,
+        };
         let phc = user
             .as_ref()
-            .map(|u| u.password_hash.as_str())
-            .unwrap_or(self.decoy());
-        // The hash is memory-hard and slow on purpose; it runs off the async threads.
-        let (pw, phc_owned) = (password, phc.to_owned());
-        let ok = tokio::task::spawn_blocking(move || verify(&pw, &phc_owned))
-            .await
-            .map_err(Error::internal)?;
+            .map(|u| u.password_hash.clone())
+            .unwrap_or_else(|| self.decoy().to_owned());
+        let ok = self.argon(move || verify(&password, &phc)).await?;
         let Some(user) = user.filter(|_| ok) else {
-            if self.user(view, name).await?.is_some() {
-                self.record(name, true);
-            }
             return Err(invalid_login());
         };
-        self.record(name, false);
+        self.clear(name);
         let mut metadata = std::collections::BTreeMap::new();
         metadata.insert("username".into(), name.to_owned());
         Ok(Some(Response {
@@ -179,6 +215,23 @@ impl UserPass {
 impl Backend for UserPass {
     fn is_login_path(&self, path: &str) -> bool {
         path.starts_with("login/")
+    }
+
+    /// User names are case-insensitive (`users/CAROL/` is `users/carol`), as in Vault.
+    fn canonical_path<'a>(&self, path: &'a str) -> std::borrow::Cow<'a, str> {
+        let trimmed = path.trim_end_matches('/');
+        match trimmed.strip_prefix("users/") {
+            Some(rest) => {
+                let (name, sub) = rest.split_once('/').unwrap_or((rest, ""));
+                let name = name.to_lowercase();
+                std::borrow::Cow::Owned(if sub.is_empty() {
+                    format!("users/{name}")
+                } else {
+                    format!("users/{name}/{sub}")
+                })
+            }
+            None => std::borrow::Cow::Borrowed(trimmed),
+        }
     }
 
     fn help(&self) -> String {
@@ -232,7 +285,7 @@ impl Backend for UserPass {
             ("", Create | Update) => self.write_user(req, view, &name).await,
             ("", Delete) => {
                 view.delete(&user_key(&name)).await?;
-                self.record(&name, false);
+                self.clear(&name);
                 Ok(None)
             }
             ("password", Create | Update) => {
@@ -243,7 +296,7 @@ impl Backend for UserPass {
                 let p = Self::password(req)?.ok_or_else(|| {
                     Error::invalid("must provide either password or password_hash")
                 })?;
-                user.password_hash = hash_password(&p)?;
+                user.password_hash = self.hash(p).await?;
                 self.save(view, &name, &user).await?;
                 Ok(None)
             }
@@ -279,16 +332,14 @@ mod tests {
     }
 
     #[test]
-    fn five_failures_lock_a_user_out() {
+    fn the_sixth_attempt_is_refused_before_any_check() {
         let u = UserPass::default();
-        for _ in 0..4 {
-            u.record("bob", true);
+        for _ in 0..LOCKOUT_THRESHOLD {
+            assert_eq!(u.begin_attempt("bob"), Attempt::Counted);
         }
-        assert!(!u.locked("bob"));
-        u.record("bob", true);
-        assert!(u.locked("bob"));
-        assert!(!u.locked("alice"));
-        u.record("bob", false);
-        assert!(!u.locked("bob"));
+        assert_eq!(u.begin_attempt("bob"), Attempt::Locked);
+        assert_eq!(u.begin_attempt("alice"), Attempt::Counted);
+        u.clear("alice");
+        assert_eq!(u.begin_attempt("bob"), Attempt::Locked, "still locked");
     }
 }

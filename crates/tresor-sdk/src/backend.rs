@@ -33,6 +33,15 @@ pub trait Backend: Send + Sync {
         Ok(None)
     }
 
+    /// The path (relative to the mount) as this backend names what it acts on: a backend that
+    /// reads `users/CAROL/` as the user `carol` says so here. The core asks before the ACL, and
+    /// both the ACL and `handle` then see this form, so a policy on the canonical name cannot
+    /// be stepped around by spelling it differently. Not asked for lists, whose trailing `/`
+    /// names a directory.
+    fn canonical_path<'a>(&self, path: &'a str) -> std::borrow::Cow<'a, str> {
+        std::borrow::Cow::Borrowed(path)
+    }
+
     /// Whether `path` (relative to the mount) is a login: answered without a client token, and
     /// with a [`crate::LoginAuth`] the core turns into a token. Only auth methods have any.
     fn is_login_path(&self, _path: &str) -> bool {

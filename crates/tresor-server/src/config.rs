@@ -24,6 +24,8 @@ pub struct ListenerConfig {
     pub tls_client_ca_file: Option<PathBuf>,
     pub tls_min_version: String,
     pub tls_require_and_verify_client_cert: bool,
+    /// Timeouts and the connection cap.
+    pub http: crate::limits::HttpLimits,
 }
 
 impl Default for ListenerConfig {
@@ -36,6 +38,7 @@ impl Default for ListenerConfig {
             tls_client_ca_file: None,
             tls_min_version: "tls12".into(),
             tls_require_and_verify_client_cert: false,
+            http: crate::limits::HttpLimits::default(),
         }
     }
 }
@@ -110,9 +113,6 @@ const LISTENER_UNUSED_OK: &[&str] = &[
     "x_forwarded_for_reject_not_present",
     "proxy_protocol_behavior",
     "proxy_protocol_authorized_addrs",
-    "http_idle_timeout",
-    "http_read_header_timeout",
-    "http_read_timeout",
     "http_write_timeout",
     "max_request_size",
     "max_request_duration",
@@ -330,6 +330,18 @@ fn as_duration(src: &Source, key: &str, v: &Value) -> Result<u64, ConfigError> {
     tresor_sdk::ttl::parse_value(v).map_err(|e| src.err(key, e))
 }
 
+/// A listener timeout. Go reads 0 as "no timeout"; here it is refused, since it would let a
+/// client hold a connection forever.
+fn as_timeout(src: &Source, key: &str, v: &Value) -> Result<std::time::Duration, ConfigError> {
+    match as_duration(src, key, v)? {
+        0 => Err(src.err(
+            key,
+            "a timeout of 0 would let a client hold a connection forever",
+        )),
+        s => Ok(std::time::Duration::from_secs(s)),
+    }
+}
+
 fn read_config(src: &Source, root: Map<String, Value>) -> Result<Config, ConfigError> {
     let mut cfg = Config::default();
     for (key, value) in root {
@@ -422,6 +434,16 @@ fn read_listener(
             }
             "tls_require_and_verify_client_cert" => {
                 l.tls_require_and_verify_client_cert = as_bool(src, &key, &v)?
+            }
+            "http_read_header_timeout" => l.http.read_header_timeout = as_timeout(src, &key, &v)?,
+            "http_read_timeout" => l.http.read_timeout = as_timeout(src, &key, &v)?,
+            "http_idle_timeout" => l.http.idle_timeout = as_timeout(src, &key, &v)?,
+            // Tresor's own: Vault has no cap on a listener's connections.
+            "max_connections" => {
+                l.http.max_connections = match tresor_sdk::ttl::parse_value(&v) {
+                    Ok(n) if n > 0 => n as usize,
+                    _ => return Err(src.err(&key, "expected a positive number of connections")),
+                }
             }
             k if LISTENER_UNUSED_OK.contains(&k) => warnings.push(format!(
                 "{}: listener key \"{k}\" is accepted but not used by Tresor yet",

@@ -5,7 +5,9 @@
 //! [`http::error`].
 
 pub mod config;
+mod harden;
 pub mod http;
+pub mod limits;
 pub mod listener;
 mod run;
 pub mod token_helper;

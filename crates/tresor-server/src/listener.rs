@@ -21,7 +21,8 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::config::ListenerConfig;
-use crate::http::ClientAddr;
+use crate::http::{ClientAddr, ReadTimeout};
+use crate::limits::{HttpLimits, Watch, Watched};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ListenerError {
@@ -157,20 +158,32 @@ pub async fn bind(address: &str) -> Result<TcpListener, ListenerError> {
         })
 }
 
-/// Accepts connections until `shutdown` turns true.
+/// Accepts connections until `shutdown` turns true, at most `limits.max_connections` at once.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     app: axum::Router,
+    limits: HttpLimits,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let acceptor = tls.map(TlsAcceptor::from);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     loop {
+        // A slot first: past the cap, clients wait in the kernel's accept queue.
+        let slot = tokio::select! {
+            s = Arc::clone(&slots).acquire_owned() => match s {
+                Ok(s) => s,
+                Err(_) => return,
+            },
+            _ = shutdown.changed() => return,
+        };
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(c) => c,
                 Err(e) => {
+                    // Out of file descriptors, say: wait rather than spin.
                     tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     continue;
                 }
             },
@@ -180,29 +193,56 @@ pub async fn serve(
         let app = app.clone();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            match acceptor {
-                Some(a) => match a.accept(stream).await {
-                    Ok(tls) => serve_conn(TokioIo::new(tls), peer, app).await,
-                    Err(e) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
-                },
-                None => serve_conn(TokioIo::new(stream), peer, app).await,
+            let _slot = slot;
+            let watch = Watch::new();
+            let stream = Watched::new(stream, Arc::clone(&watch));
+            let served = async {
+                match acceptor {
+                    Some(a) => match a.accept(stream).await {
+                        Ok(tls) => serve_conn(TokioIo::new(tls), peer, app, &watch, limits).await,
+                        Err(e) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                    },
+                    None => serve_conn(TokioIo::new(stream), peer, app, &watch, limits).await,
+                }
+            };
+            tokio::select! {
+                _ = served => {}
+                why = watch.expired(limits) => tracing::debug!(%peer, why, "connection closed"),
             }
         });
     }
 }
 
-async fn serve_conn<I>(io: I, peer: SocketAddr, app: axum::Router)
-where
+async fn serve_conn<I>(
+    io: I,
+    peer: SocketAddr,
+    app: axum::Router,
+    watch: &Arc<Watch>,
+    limits: HttpLimits,
+) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
+    let watch = Arc::clone(watch);
     let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+        let in_flight = watch.request();
         req.extensions_mut().insert(ClientAddr(peer));
-        app.clone().oneshot(req.map(axum::body::Body::new))
+        req.extensions_mut()
+            .insert(ReadTimeout(limits.read_timeout));
+        let answer = app.clone().oneshot(req.map(axum::body::Body::new));
+        async move {
+            let r = answer.await;
+            drop(in_flight);
+            r
+        }
     });
-    if let Err(e) = auto::Builder::new(TokioExecutor::new())
-        .serve_connection(io, svc)
-        .await
-    {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // hyper's header clock also runs between requests; as a backstop only, at the idle
+    // timeout (the watchdog enforces the header timeout from the first byte).
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.idle_timeout);
+    if let Err(e) = builder.serve_connection(io, svc).await {
         tracing::debug!(error = %e, %peer, "connection ended with an error");
     }
 }

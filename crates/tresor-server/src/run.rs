@@ -43,6 +43,8 @@ pub enum RunError {
     Listener(#[from] listener::ListenerError),
     #[error("error setting up dev mode: {0}")]
     Dev(tresor_core::CoreError),
+    #[error("Failed to lock memory: {0}\n\n{advice}", advice = crate::harden::MLOCK_ADVICE)]
+    Mlock(std::io::Error),
 }
 
 fn open_storage(opts: &RunOptions) -> Result<Arc<dyn Storage>, RunError> {
@@ -70,6 +72,14 @@ fn open_storage(opts: &RunOptions) -> Result<Arc<dyn Storage>, RunError> {
 
 /// Runs until a termination signal arrives.
 pub async fn run(opts: RunOptions) -> Result<(), RunError> {
+    // Before any key is in memory. Dev mode keeps everything in memory anyway and, as Vault's,
+    // does not lock it.
+    if let Err(e) = crate::harden::forbid_core_dumps() {
+        tracing::warn!("could not disable core dumps: {e}");
+    }
+    if opts.dev.is_none() && !opts.config.disable_mlock {
+        crate::harden::lock_memory().map_err(RunError::Mlock)?;
+    }
     let storage = open_storage(&opts)?;
     let mut core_config = CoreConfig::default();
     if let Some(m) = opts.config.max_lease_ttl {
@@ -130,6 +140,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
             tcp,
             tls,
             app.clone(),
+            l.http,
             stop_rx.clone(),
         )));
     }

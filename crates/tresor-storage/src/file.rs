@@ -47,20 +47,30 @@ fn backend_err(e: impl std::fmt::Display) -> StorageError {
 impl FileStorage {
     /// Opens (or creates) the database in the directory `dir`, creating the directory if needed.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir)
+        // Only ciphertext is in the file, but nobody else has any business reading it either:
+        // the directory and the file are made private from the start, never widened by a umask
+        // in between.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
             .map_err(|e| backend_err(format!("creating {}: {e}", dir.display())))?;
         let path: PathBuf = dir.join(FILE_NAME);
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|_| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)))
+            .map_err(|e| backend_err(format!("securing {}: {e}", path.display())))?;
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
             .create(&path)
             .map_err(|e| backend_err(format!("opening {}: {e}", path.display())))?;
-        // Only ciphertext is in the file, but nobody else has any business reading it either.
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-                .map_err(|e| backend_err(format!("securing {}: {e}", path.display())))?;
-        }
         let txn = db.begin_write().map_err(backend_err)?;
         txn.open_table(TABLE).map_err(backend_err)?;
         txn.commit().map_err(backend_err)?;
@@ -174,6 +184,10 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+        let fresh = dir.path().join("new/sub");
+        drop(FileStorage::open(&fresh).unwrap());
+        let dir_mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
+        assert_eq!(dir_mode & 0o777, 0o700, "the storage directory is private");
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
 //! Vault's audit entry: `{"time", "type", "auth", "request", "response", "error"}`, with every
-//! string in request and response data, and the tokens, replaced by `hmac-sha256:<hex>` under
+//! string, number and boolean in request and response data, and the tokens and accessors
+//! (`wrapped_accessor` too), replaced by `hmac-sha256:<hex>` under
 //! the device's salt (unless the device logs raw). `jsonx` is the same document as IBM JSONx XML.
 
 use serde::Serialize;
@@ -114,6 +115,12 @@ impl Serialize for Hashed<'_> {
         use serde::ser::SerializeSeq;
         match self.v {
             Value::String(text) if !self.h.log_raw => s.serialize_str(&self.h.hash(text)),
+            // Vault reads JSON numbers as `json.Number`, a string, and hashes them; a boolean
+            // is hashed too (as `true`/`false`), so that no value of a secret is left readable.
+            Value::Number(n) if !self.h.log_raw => s.serialize_str(&self.h.hash(&n.to_string())),
+            Value::Bool(b) if !self.h.log_raw => {
+                s.serialize_str(&self.h.hash(if *b { "true" } else { "false" }))
+            }
             Value::Array(items) => {
                 let mut seq = s.serialize_seq(Some(items.len()))?;
                 for v in items {
@@ -311,9 +318,13 @@ fn with_entry<T>(
                 .auth
                 .map(|a| replace_secrets(h, a, "client_token", "accessor")),
             data: resp.data.map(|m| HashedMap { h, m }),
-            wrap_info: resp
-                .wrap_info
-                .map(|w| replace_secrets(h, w, "token", "accessor")),
+            wrap_info: resp.wrap_info.map(|w| {
+                let mut out = replace_secrets(h, w, "token", "accessor");
+                if let Some(a) = w.get("wrapped_accessor").and_then(Value::as_str) {
+                    out.insert("wrapped_accessor".into(), Value::String(h.accessor_str(a)));
+                }
+                out
+            }),
             warnings: (!resp.warnings.is_empty()).then_some(resp.warnings),
         }),
         error: r.error,
@@ -374,7 +385,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn strings_are_hashed_everywhere_but_not_numbers() {
+    fn every_scalar_is_hashed() {
         let key = crypto::HmacKey::new(b"salt");
         let h = Hasher {
             salt: &key,
@@ -386,9 +397,9 @@ mod tests {
         let hx = h.hash("x");
         assert!(hx.starts_with("hmac-sha256:") && hx.len() == 12 + 64);
         assert_eq!(v["a"], hx);
-        assert_eq!(v["n"], 5);
+        assert_eq!(v["n"], h.hash("5"));
         assert_eq!(v["l"][0], h.hash("y"));
-        assert_eq!(v["l"][1], true);
+        assert_eq!(v["l"][1], h.hash("true"));
         assert_eq!(v["m"]["z"], h.hash("w"));
         let raw = Hasher {
             salt: &key,

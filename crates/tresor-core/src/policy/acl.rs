@@ -348,7 +348,7 @@ fn parameters_allowed(p: &Permissions, data: &Map) -> bool {
         }
         for (k, v) in &lower {
             if let Some(values) = p.denied_parameters.get(k) {
-                if value_in_list(v, values) {
+                if value_denied(v, values) {
                     return false;
                 }
             }
@@ -364,11 +364,45 @@ fn parameters_allowed(p: &Permissions, data: &Map) -> bool {
     for (k, v) in &lower {
         match p.allowed_parameters.get(k) {
             None if !allowed_all => return false,
-            Some(values) if !value_in_list(v, values) => return false,
+            Some(values) if !value_allowed(v, values) => return false,
             _ => {}
         }
     }
     true
+}
+
+/// Whether a denied list catches `v`. Backends read values loosely (`["admin"]`,
+/// `"admin,default"` and `"Admin"` are all the policy `admin` to the token store), so besides
+/// the whole value (Vault's rule), each element of a list, each part of a comma-separated
+/// string, and each string in any case is compared.
+fn value_denied(v: &Value, denied: &[Value]) -> bool {
+    if value_in_list(v, denied) {
+        return true;
+    }
+    let lowered: Vec<Value> = denied
+        .iter()
+        .map(|d| match d {
+            Value::String(s) => Value::String(s.to_lowercase()),
+            other => other.clone(),
+        })
+        .collect();
+    let caught = |s: &str| value_in_list(&Value::String(s.trim().to_lowercase()), &lowered);
+    match v {
+        Value::Array(items) => items.iter().any(|item| match item {
+            Value::String(s) => s.split(',').any(caught),
+            other => value_denied(other, denied),
+        }),
+        Value::String(s) => s.split(',').any(caught),
+        _ => false,
+    }
+}
+
+/// Whether an allowed list admits `v`: as a whole (Vault's rule), or, for a list, element by
+/// element.
+fn value_allowed(v: &Value, allowed: &[Value]) -> bool {
+    value_in_list(v, allowed)
+        || matches!(v, Value::Array(items) if !items.is_empty()
+            && items.iter().all(|item| value_in_list(item, allowed)))
 }
 
 /// An empty list admits any value; strings match with `*` globs at either end.
@@ -411,6 +445,39 @@ mod tests {
 
     fn allows(a: &Acl, op: Operation, path: &str) -> bool {
         a.check(op, path, &Map::new()).allowed
+    }
+
+    #[test]
+    fn denied_values_are_caught_in_every_spelling() {
+        let a = acl(&[r#"
+path "auth/token/create" {
+  capabilities = ["update"]
+  denied_parameters = { "policies" = ["admin"] }
+}
+path "kv/x" {
+  capabilities = ["update"]
+  allowed_parameters = { "v" = ["a", "b"] }
+}"#]);
+        let check = |path: &str, data: Value| {
+            let Value::Object(m) = data else { panic!() };
+            a.check(Operation::Update, path, &m).allowed
+        };
+        for bad in [
+            json!("admin"),
+            json!(["admin"]),
+            json!("default,admin"),
+            json!(" Admin "),
+            json!(["default", "ADMIN"]),
+        ] {
+            assert!(
+                !check("auth/token/create", json!({ "policies": bad.clone() })),
+                "{bad} passed"
+            );
+        }
+        assert!(check("auth/token/create", json!({"policies": ["default"]})));
+        assert!(check("kv/x", json!({"v": ["a", "b"]})));
+        assert!(!check("kv/x", json!({"v": ["a", "c"]})));
+        assert!(!check("kv/x", json!({"v": []})));
     }
 
     #[test]

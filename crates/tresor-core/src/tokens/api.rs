@@ -345,12 +345,8 @@ async fn create(
         None => {
             let explicit = requested.clone();
             let policies = explicit.unwrap_or_else(|| parent.policies.clone());
+            // Whether the token may be root is the store's decision (`Issuer`).
             if !parent_is_root {
-                if policies.iter().any(|p| p == "root") {
-                    return Err(CoreError::invalid(
-                        "root tokens may not be created by non-root tokens",
-                    ));
-                }
                 if !caller.sudo {
                     let outside: Vec<&String> = policies
                         .iter()
@@ -456,6 +452,7 @@ async fn create(
             bound_cidrs,
             role: role.as_ref().map(|r| r.name.clone()),
             max_ttl: 0,
+            issuer: super::Issuer::Token { parent_is_root },
         })
         .await?;
     Ok(auth_response(&entry, &token, warning.into_iter().collect()))
@@ -525,6 +522,7 @@ pub async fn login_token(
             bound_cidrs: login.bound_cidrs,
             role: None,
             max_ttl: if login.period > 0 { 0 } else { max },
+            issuer: super::Issuer::AuthMethod,
         })
         .await?;
     Ok(entry.auth_block(&token, now_ms()))

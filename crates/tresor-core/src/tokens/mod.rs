@@ -270,6 +270,41 @@ pub struct NewToken {
     pub bound_cidrs: Vec<String>,
     pub role: Option<String>,
     pub max_ttl: u64,
+    /// Who asks: decides whether the token may carry the `root` policy.
+    pub issuer: Issuer,
+}
+
+/// Who is making a token. Whether a token may be root is decided here and nowhere else
+/// ([`TokenStore::create`]): only the initialisation of the server and a root token make root
+/// tokens; a token role, an auth method or anything else never does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Issuer {
+    /// `sys/init` and dev mode.
+    Init,
+    /// `auth/token/create*` on behalf of a token; `parent_is_root` when that token is root.
+    Token { parent_is_root: bool },
+    /// A login through an auth method.
+    AuthMethod,
+    /// Tokens the core makes for itself (response wrapping).
+    #[default]
+    Core,
+}
+
+impl Issuer {
+    /// Vault's refusal when this issuer asks for a root token.
+    fn may_make_root(self) -> Result<(), CoreError> {
+        match self {
+            Issuer::Init
+            | Issuer::Token {
+                parent_is_root: true,
+            } => Ok(()),
+            Issuer::Token { .. } => Err(CoreError::invalid(
+                "root tokens may not be created without parent token being root",
+            )),
+            Issuer::AuthMethod => Err(CoreError::invalid("auth methods cannot create root tokens")),
+            Issuer::Core => Err(CoreError::internal("the core asked for a root token")),
+        }
+    }
 }
 
 pub struct TokenStore {
@@ -279,6 +314,10 @@ pub struct TokenStore {
     /// The salt of token hashes, prepared as an HMAC key.
     salt_key: crypto::HmacKey,
     use_locks: Vec<Mutex<()>>,
+    /// Held while a child is added under a parent, and while a token is marked revoked: a
+    /// child is either written before its parent's revocation lists the children, or sees the
+    /// parent marked and is refused. Never held together with a `use_locks` stripe.
+    tree_locks: Vec<Mutex<()>>,
     /// Decoded entries; every write below goes to storage first, then here.
     cache: cache::EntryCache,
 }
@@ -302,6 +341,7 @@ impl TokenStore {
             expiration,
             salt_key: crypto::HmacKey::new(&salt),
             use_locks: (0..USE_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            tree_locks: (0..USE_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             cache: cache::EntryCache::default(),
         };
         for pending in store.barrier.list(REVOKE_PREFIX).await? {
@@ -324,6 +364,27 @@ impl TokenStore {
         &self,
         req: NewToken,
     ) -> Result<(Zeroizing<String>, TokenEntry), CoreError> {
+        // Policy names as the ACL reads them (`" Root"` is `root` there), so that the root
+        // check below sees what the ACL will grant.
+        let mut policies: Vec<String> = req
+            .policies
+            .iter()
+            .map(|p| crate::policy::normalize_name(p))
+            .filter(|p| !p.is_empty())
+            .collect();
+        policies.sort();
+        policies.dedup();
+        if policies.iter().any(|p| p == "root") {
+            req.issuer.may_make_root()?;
+        }
+        if req.issuer == Issuer::AuthMethod {
+            if let Some(p) = policies
+                .iter()
+                .find(|p| *p == crate::policy::RESPONSE_WRAPPING)
+            {
+                return Err(CoreError::invalid(format!("cannot assign policy \"{p}\"")));
+            }
+        }
         let chosen = req.id.as_ref().is_some_and(|id| !id.is_empty());
         let token = Zeroizing::new(match req.id {
             Some(id) if !id.is_empty() => id,
@@ -341,7 +402,7 @@ impl TokenStore {
             id_hash: id_hash.clone(),
             accessor: random_base62(24)?,
             parent: req.parent.clone(),
-            policies: req.policies,
+            policies,
             meta: req.meta,
             display_name: req.display_name,
             path: req.path,
@@ -395,6 +456,23 @@ impl TokenStore {
         if let Some(l) = &lease {
             ops.extend(self.expiration.write_ops(l)?);
         }
+        // A child is written only while its parent is live, checked under the parent's tree
+        // lock (see `revoke_tree`).
+        let _tree = match &req.parent {
+            Some(p) => {
+                let guard = stripe(&self.tree_locks, p).lock().await;
+                match self.entry_by_hash(p).await? {
+                    Some(e) if !e.revoking && !e.expired(now_ms()) => {}
+                    _ => {
+                        return Err(CoreError::invalid(
+                            "parent token lookup failed: no parent found",
+                        ))
+                    }
+                }
+                Some(guard)
+            }
+            None => None,
+        };
         self.barrier.batch(ops).await?;
         self.cache.saved(&entry);
         if let Some(l) = &lease {
@@ -419,6 +497,7 @@ impl TokenStore {
                 display_name: display_name.into(),
                 path: path.into(),
                 token_type: "service".into(),
+                issuer: Issuer::Init,
                 ..NewToken::default()
             })
             .await?;
@@ -521,11 +600,7 @@ impl TokenStore {
         if entry.num_uses == 0 {
             return Ok(Some(entry));
         }
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        entry.id_hash.hash(&mut h);
-        let _g = self.use_locks[(h.finish() as usize) % USE_LOCK_STRIPES]
-            .lock()
-            .await;
+        let _g = stripe(&self.use_locks, &entry.id_hash).lock().await;
         let Some(mut fresh) = self.lookup_hash(&entry.id_hash).await? else {
             return Ok(None);
         };
@@ -554,12 +629,16 @@ impl TokenStore {
         let mut i = 0;
         while i < order.len() {
             let h = order[i].clone();
-            if let Some(mut e) = self.entry_by_hash(&h).await? {
-                if !e.revoking {
-                    e.revoking = true;
-                    self.save(&e).await?;
+            {
+                let _tree = stripe(&self.tree_locks, &h).lock().await;
+                if let Some(mut e) = self.entry_by_hash(&h).await? {
+                    if !e.revoking {
+                        e.revoking = true;
+                        self.save(&e).await?;
+                    }
                 }
             }
+            // Marked: no child can be added from here on, so this list is complete.
             for child in self.barrier.list(&format!("{PARENT_PREFIX}{h}/")).await? {
                 order.push(child);
             }
@@ -657,6 +736,13 @@ impl TokenStore {
     pub fn barrier(&self) -> &Arc<Barrier> {
         &self.barrier
     }
+}
+
+/// The lock of `key`'s stripe.
+fn stripe<'a>(locks: &'a [Mutex<()>], key: &str) -> &'a Mutex<()> {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    &locks[(h.finish() as usize) % locks.len()]
 }
 
 #[cfg(test)]

@@ -125,10 +125,42 @@ impl KeyType {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KeyVersion {
     /// Base64 of the key material.
-    key: String,
+    key: Material,
     /// The HMAC key of this version, for `hmac/:name`.
-    hmac_key: String,
+    hmac_key: Material,
     pub creation_time: i64,
+}
+
+/// Key material as stored (base64): wiped when dropped, never shown by `Debug`.
+#[derive(Clone)]
+pub struct Material(Zeroizing<String>);
+
+impl Material {
+    fn new(text: String) -> Self {
+        Material(Zeroizing::new(text))
+    }
+
+    fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Material {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[key material]")
+    }
+}
+
+impl Serialize for Material {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Material {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d).map(Material::new)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -250,8 +282,8 @@ impl KeyPolicy {
         self.versions.insert(
             self.latest_version,
             KeyVersion {
-                key: encode64(material),
-                hmac_key: encode64(&random(32)?),
+                key: Material::new(encode64(material)),
+                hmac_key: Material::new(encode64(&random(32)?)),
                 creation_time: now(),
             },
         );
@@ -273,8 +305,8 @@ impl KeyPolicy {
         self.versions.insert(
             self.latest_version,
             KeyVersion {
-                key: encode64(&key),
-                hmac_key: encode64(&hmac_key),
+                key: Material::new(encode64(&key)),
+                hmac_key: Material::new(encode64(&hmac_key)),
                 creation_time: now(),
             },
         );
@@ -384,7 +416,7 @@ impl KeyPolicy {
     /// The key of version `v`, derived for `context` when the key is derived.
     fn material(&self, v: u32, context: Option<&[u8]>) -> Result<Zeroizing<Vec<u8>>> {
         let raw = Zeroizing::new(
-            decode64(&self.version(v)?.key)
+            decode64(self.version(v)?.key.expose())
                 .map_err(|_| Error::internal("stored key is corrupt"))?,
         );
         if !self.derived {
@@ -413,7 +445,7 @@ impl KeyPolicy {
     /// The PKCS#8 private key of version `v` of an asymmetric key.
     pub fn private_key(&self, v: u32) -> Result<Zeroizing<Vec<u8>>> {
         Ok(Zeroizing::new(
-            decode64(&self.version(v)?.key)
+            decode64(self.version(v)?.key.expose())
                 .map_err(|_| Error::internal("stored key is corrupt"))?,
         ))
     }
@@ -621,6 +653,7 @@ impl KeyPolicy {
         } else {
             &kv.hmac_key
         };
+        let source = source.expose();
         let key =
             Zeroizing::new(decode64(source).map_err(|_| Error::internal("stored key is corrupt"))?);
         Ok(aws_lc_rs::hmac::Key::new(alg, &key))
@@ -654,15 +687,15 @@ impl KeyPolicy {
             "encryption-key" if self.kind.encrypts() => Ok(if self.kind.is_rsa() {
                 super::asym::pem("PRIVATE KEY", &self.private_key(v)?)
             } else {
-                kv.key.clone()
+                kv.key.expose().to_owned()
             }),
             "signing-key" if self.kind.signs() => {
                 Ok(super::asym::pem("PRIVATE KEY", &self.private_key(v)?))
             }
             "hmac-key" => Ok(if self.kind == KeyType::Hmac {
-                kv.key.clone()
+                kv.key.expose().to_owned()
             } else {
-                kv.hmac_key.clone()
+                kv.hmac_key.expose().to_owned()
             }),
             "public-key" if self.kind.is_asymmetric() => self.public_key_text(v),
             "encryption-key" | "signing-key" | "public-key" => Err(Error::invalid(format!(

@@ -201,12 +201,15 @@ impl Transit {
             .ok_or_else(|| Error::invalid("encryption key not found"))
     }
 
-    /// Creates a key from the request's settings (also the upsert of `encrypt`).
+    /// Creates a key from the request's settings. The upsert of `encrypt` takes only what
+    /// Vault's encrypt takes (`type`, `derived`, `convergent_encryption`): whether a key may
+    /// ever leave the server is decided by `keys/:name` alone.
     async fn create(
         &self,
         req: &Request,
         view: &dyn StorageView,
         name: &str,
+        upsert: bool,
     ) -> Result<Arc<KeyPolicy>> {
         let _w = self.writes.lock().await;
         if let Some(p) = self.load(view, name).await? {
@@ -226,6 +229,9 @@ impl Transit {
                 "key derivation and convergent encryption not supported for keys of type {}",
                 kind.name()
             )));
+        }
+        if upsert {
+            return self.store(view, p).await;
         }
         p.exportable = req.bool_field("exportable")?.unwrap_or(false);
         p.allow_plaintext_backup = req.bool_field("allow_plaintext_backup")?.unwrap_or(false);
@@ -327,7 +333,7 @@ impl Transit {
                         .await?
                         .map(|p| Response::data(p.to_api())));
                 }
-                let p = self.create(req, view, name).await?;
+                let p = self.create(req, view, name, false).await?;
                 Ok(Some(Response::data(p.to_api())))
             }
             ("", Delete) => {
@@ -368,7 +374,7 @@ impl Transit {
     ) -> Result<Option<Response>> {
         let p = match self.load(view, name).await? {
             Some(_) => self.in_use(view, name).await?,
-            None => self.create(req, view, name).await?,
+            None => self.create(req, view, name, true).await?,
         };
         if !p.kind.encrypts() {
             return Err(Error::invalid(format!(
@@ -754,6 +760,22 @@ impl Backend for Transit {
                 ("^random(/(?P<source>\\w(([\\w-.]+)?\\w)?))?(/(?P<urlbytes>\\w(([\\w-.]+)?\\w)?))?$", "Generate random bytes"),
             ],
         )
+    }
+
+    fn canonical_path<'a>(&self, path: &'a str) -> std::borrow::Cow<'a, str> {
+        // `keys/x/` is the key `x`: the ACL sees it without the slash too.
+        std::borrow::Cow::Borrowed(path.trim_end_matches('/'))
+    }
+
+    /// `encrypt/:name` creates the key when it is missing, so it needs `create` then, as in
+    /// Vault (`update` alone encrypts with existing keys only).
+    async fn exists(&self, req: &Request, view: &dyn StorageView) -> Result<Option<bool>> {
+        match req.path.strip_prefix("encrypt/") {
+            Some(name) if !name.is_empty() && !name.contains('/') => {
+                Ok(Some(self.load(view, name).await?.is_some()))
+            }
+            _ => Ok(None),
+        }
     }
 
     async fn handle(&self, req: &Request, view: &dyn StorageView) -> Result<Option<Response>> {

@@ -13,7 +13,7 @@ use tresor_core::CoreRequest;
 use tresor_sdk::{Map, Operation};
 
 use super::error::ApiError;
-use super::{sys, AppState, ClientAddr, MAX_REQUEST_SIZE};
+use super::{sys, AppState, ClientAddr, ReadTimeout, MAX_REQUEST_SIZE};
 
 /// Vault's response envelope, serialized straight from the response it wraps.
 #[derive(Serialize)]
@@ -143,16 +143,25 @@ fn truthy(v: Option<&Value>) -> bool {
     matches!(v, Some(Value::String(s)) if matches!(s.as_str(), "true" | "1" | "t" | "T" | "TRUE" | "True"))
 }
 
-/// Reads a JSON object body; empty means `{}`.
-pub async fn json_body(body: Body) -> Result<Map, ApiError> {
-    let bytes = axum::body::to_bytes(body, MAX_REQUEST_SIZE)
-        .await
-        .map_err(|_| {
-            ApiError::new(
+/// Reads a JSON object body, within the listener's read timeout; empty means `{}`.
+pub async fn json_body(body: Body, timeout: Option<ReadTimeout>) -> Result<Map, ApiError> {
+    let read = axum::body::to_bytes(body, MAX_REQUEST_SIZE);
+    let limit = timeout.map_or(std::time::Duration::MAX, |t| t.0);
+    let bytes = match tokio::time::timeout(limit, read).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => {
+            return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "http: request body too large",
-            )
-        })?;
+            ))
+        }
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "http: request body not received in time",
+            ))
+        }
+    };
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
@@ -177,12 +186,14 @@ fn path_injects_data(path: &str) -> bool {
 pub async fn v1(
     State(state): State<Arc<AppState>>,
     client: Option<Extension<ClientAddr>>,
+    timeout: Option<Extension<ReadTimeout>>,
     Path(path): Path<String>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let body = (body, timeout.map(|t| t.0));
     match handle(state, client.map(|c| c.0), path, method, uri, headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -196,7 +207,7 @@ async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Body,
+    body: (Body, Option<ReadTimeout>),
 ) -> Result<Response, ApiError> {
     if let Some(sys_path) = path.strip_prefix("sys/") {
         if sys::UNAUTHENTICATED.contains(&sys_path) {
@@ -213,7 +224,7 @@ async fn dispatch(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Body,
+    (body, timeout): (Body, Option<ReadTimeout>),
 ) -> Result<Response, ApiError> {
     let query = query_map(&uri);
     if method == Method::GET && truthy(query.get("help")) {
@@ -236,7 +247,7 @@ async fn dispatch(
             }
         }
         "LIST" => (Operation::List, query),
-        "POST" | "PUT" => (Operation::Update, json_body(body).await?),
+        "POST" | "PUT" => (Operation::Update, json_body(body, timeout).await?),
         "PATCH" => {
             // Vault accepts only JSON merge patches, so a client cannot mistake the semantics.
             let ctype = headers
@@ -249,7 +260,7 @@ async fn dispatch(
                     format!("PATCH requires Content-Type of application/merge-patch+json, provided {ctype}"),
                 ));
             }
-            (Operation::Patch, json_body(body).await?)
+            (Operation::Patch, json_body(body, timeout).await?)
         }
         "DELETE" => (Operation::Delete, query),
         _ => return Err(ApiError::bare(StatusCode::METHOD_NOT_ALLOWED)),

@@ -22,10 +22,26 @@ pub struct AppState {
 #[derive(Clone, Copy, Debug)]
 pub struct ClientAddr(pub SocketAddr);
 
+/// How long the listener gives a request to arrive whole (`http_read_timeout`); its body must
+/// be read within it.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadTimeout(pub std::time::Duration);
+
 pub fn router(core: Arc<Core>) -> axum::Router {
     let state = Arc::new(AppState { core });
     axum::Router::new()
         .route("/v1/{*path}", any(handler::v1))
         .fallback(handler::not_found)
         .with_state(state)
+        .layer(axum::middleware::map_response(no_store))
+}
+
+/// Answers carry secrets and tokens: no cache, proxy or browser may keep them (as Vault says on
+/// every response).
+async fn no_store(mut resp: axum::response::Response) -> axum::response::Response {
+    resp.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    resp
 }

@@ -20,16 +20,16 @@ pub async fn unauthenticated(
     path: &str,
     method: &Method,
     uri: &Uri,
-    body: Body,
+    (body, timeout): (Body, Option<super::ReadTimeout>),
 ) -> Result<Response, ApiError> {
     let m = method.as_str();
     let resp = match (path, m) {
         ("init", "GET") => json_ok(json!({ "initialized": state.core.is_initialized().await? })),
-        ("init", "PUT" | "POST") => init(state, json_body(body).await?).await?,
+        ("init", "PUT" | "POST") => init(state, json_body(body, timeout).await?).await?,
         ("seal-status", "GET") => {
             json_ok(serde_json::to_value(state.core.seal_status().await?).unwrap_or_default())
         }
-        ("unseal", "PUT" | "POST") => unseal(state, json_body(body).await?).await?,
+        ("unseal", "PUT" | "POST") => unseal(state, json_body(body, timeout).await?).await?,
         ("health", "GET" | "HEAD") => health(state, uri, m == "HEAD").await?,
         ("leader", "GET") => leader(),
         _ => return Err(ApiError::bare(StatusCode::METHOD_NOT_ALLOWED)),

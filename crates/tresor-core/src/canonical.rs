@@ -1,0 +1,105 @@
+//! The one place a request's path is made canonical, before the ACL sees it.
+//!
+//! Handlers read names loosely, as Vault does: policy names are trimmed and lowercased, token
+//! role and userpass user names lowercased, mount paths stripped of slashes. If the ACL checked
+//! the path as sent, `PUT sys/policies/acl/ADMIN` would pass a `deny` on
+//! `sys/policies/acl/admin` and then overwrite `admin`. So the path is rewritten here into the
+//! form its handler acts on, and the ACL, the audit log and the handler all see that one form.
+//! The core's own routes (`sys/`, `auth/token/`) have their rules here; a mounted backend says
+//! its own through [`tresor_sdk::Backend::canonical_path`].
+
+use std::borrow::Cow;
+
+use crate::mounts::Mount;
+use crate::policy::normalize_name;
+
+/// `path` as its handler names what it acts on; borrowed when it is already canonical.
+/// `routed` is the mount that serves `path` and the path relative to it, if any.
+pub(crate) fn canonical<'a>(path: &'a str, routed: Option<(&Mount, &str)>) -> Cow<'a, str> {
+    if let Some(rest) = path.strip_prefix("sys/") {
+        return rewritten(path, "sys/", rest, sys(rest));
+    }
+    if let Some(rest) = path.strip_prefix("auth/token/") {
+        return rewritten(path, "auth/token/", rest, token(rest));
+    }
+    match routed {
+        Some((mount, rel)) => match mount.backend.canonical_path(rel) {
+            Cow::Borrowed(same) if same == rel => Cow::Borrowed(path),
+            other => Cow::Owned(format!("{}{}", mount.entry.path, other)),
+        },
+        None => Cow::Borrowed(path),
+    }
+}
+
+fn rewritten<'a>(
+    path: &'a str,
+    prefix: &str,
+    rest: &str,
+    canonical: Option<String>,
+) -> Cow<'a, str> {
+    match canonical {
+        Some(c) if c != rest => Cow::Owned(format!("{prefix}{c}")),
+        _ => Cow::Borrowed(path),
+    }
+}
+
+/// `sys/` routes that name something: policies, mounts, auth methods, audit devices.
+fn sys(rest: &str) -> Option<String> {
+    for prefix in ["policies/acl/", "policy/"] {
+        if let Some(name) = rest.strip_prefix(prefix) {
+            return Some(format!(
+                "{prefix}{}",
+                normalize_name(name.trim_end_matches('/'))
+            ));
+        }
+    }
+    for prefix in ["mounts/", "auth/"] {
+        if let Some(mount) = rest.strip_prefix(prefix) {
+            let mount = mount.trim_matches('/');
+            // `<path>/tune` tunes the mount `<path>`.
+            return Some(match mount.strip_suffix("/tune") {
+                Some(m) => format!("{prefix}{}/tune", m.trim_matches('/')),
+                None => format!("{prefix}{mount}"),
+            });
+        }
+    }
+    if let Some(device) = rest.strip_prefix("audit/") {
+        return Some(format!("audit/{}", device.trim_matches('/')));
+    }
+    None
+}
+
+/// `auth/token/` routes that name a role.
+fn token(rest: &str) -> Option<String> {
+    for prefix in ["roles/", "create/"] {
+        if let Some(role) = rest.strip_prefix(prefix) {
+            return Some(format!(
+                "{prefix}{}",
+                role.trim_end_matches('/').to_lowercase()
+            ));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_names_are_canonical() {
+        assert_eq!(
+            sys("policies/acl/ Admin /").as_deref(),
+            Some("policies/acl/admin")
+        );
+        assert_eq!(sys("policy/ADMIN").as_deref(), Some("policy/admin"));
+        assert_eq!(sys("mounts//kv/").as_deref(), Some("mounts/kv"));
+        assert_eq!(sys("mounts/kv/tune/").as_deref(), Some("mounts/kv/tune"));
+        assert_eq!(sys("auth/up//tune").as_deref(), Some("auth/up/tune"));
+        assert_eq!(sys("audit/file/").as_deref(), Some("audit/file"));
+        assert_eq!(sys("seal"), None);
+        assert_eq!(token("roles/OPS/").as_deref(), Some("roles/ops"));
+        assert_eq!(token("create/Ops").as_deref(), Some("create/ops"));
+        assert_eq!(token("lookup-self"), None);
+    }
+}
