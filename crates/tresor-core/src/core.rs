@@ -536,8 +536,10 @@ impl Core {
         }
         let acl = active.policies.acl(&entry.policies);
         let decision = acl.check(req.operation, &req.path, &req.data);
-        // The CLI's mount preflight judges access itself (see `sys::ui_mount`), as in Vault.
-        let preflight = req.path.starts_with("sys/internal/ui/mounts/");
+        // The CLI's mount preflight and the UI's mount list judge access themselves (see
+        // `sys::ui_mount`, `sys::ui_mounts`), as in Vault, where both need no policy.
+        let preflight =
+            req.path.starts_with("sys/internal/ui/mounts/") || req.path == "sys/internal/ui/mounts";
         // A policy may insist on (or cap) wrapping of the answers it allows.
         let wrapping_ok = decision
             .max_wrapping_ttl
@@ -1009,9 +1011,6 @@ fn backend_request(
 fn needs_sudo(path: &str) -> bool {
     const SYS: &[&str] = &[
         "auth/*",
-        // Vault lets `sys/mounts/auth/<x>/tune` tune an auth method without sudo; here it
-        // needs the same sudo as `sys/auth/<x>/tune`.
-        "mounts/auth/*",
         "remount",
         "audit",
         "audit/*",
@@ -1033,6 +1032,11 @@ fn needs_sudo(path: &str) -> bool {
         "storage/raft/snapshot-auto/config/*",
     ];
     if let Some(rel) = path.strip_prefix("sys/") {
+        // Vault lets `sys/mounts/auth/<x>/tune` tune an auth method without sudo; here it needs
+        // the same sudo as `sys/auth/<x>/tune`.
+        if rel.starts_with("mounts/auth/") && rel.ends_with("/tune") {
+            return true;
+        }
         return SYS.iter().any(|p| match p.strip_suffix('*') {
             Some(prefix) => rel.starts_with(prefix),
             None => rel == *p,

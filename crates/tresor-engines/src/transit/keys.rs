@@ -740,6 +740,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn key_material_is_not_shown_by_debug() {
+        let p = KeyPolicy::new("k", KeyType::parse("aes256-gcm96").unwrap()).unwrap();
+        let shown = format!("{p:?}");
+        let material = p.versions[&1].key.expose().to_owned();
+        assert!(!shown.contains(&material), "{shown}");
+        assert!(shown.contains("[key material]"));
+        // Storage still gets the material itself.
+        let stored = serde_json::to_string(&p).unwrap();
+        assert!(stored.contains(&material));
+    }
+
+    #[test]
     fn base64_matches_the_standard_alphabet() {
         for data in [
             &b""[..],

@@ -236,33 +236,17 @@ impl Server {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Reply {
-        let method = Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self.client.request(method.clone(), self.url(path));
-        if let Some(t) = token {
-            req = req.header("X-Vault-Token", t);
+        self.remote()
+            .call_with(method, path, token, body, headers)
+            .await
+    }
+
+    /// A handle for sending requests from other tasks (the server itself is not `Sync`).
+    pub fn remote(&self) -> Remote {
+        Remote {
+            client: self.client.clone(),
+            addr: self.addr.clone(),
         }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        if let Some(b) = body {
-            let ctype = if method == Method::PATCH {
-                "application/merge-patch+json"
-            } else {
-                "application/json"
-            };
-            req = req
-                .header("Content-Type", ctype)
-                .body(serde_json::to_vec(&b).unwrap());
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status();
-        let text = resp.text().await.unwrap();
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text }))
-        };
-        Reply { status, body }
     }
 
     /// A token created by root with these parameters.
@@ -302,8 +286,74 @@ impl Server {
         assert!(ok, "kill -{name} failed");
     }
 
+    /// The server's process id, to look at it in `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Sends requests to a server; cheap to clone and to move into spawned tasks.
+#[derive(Clone)]
+pub struct Remote {
+    client: reqwest::Client,
+    addr: String,
+}
+
+impl Remote {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/v1/{}", self.addr, path.trim_start_matches('/'))
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        self.call_with(method, path, token, body, &[]).await
+    }
+
+    /// `call` with extra headers (`X-Vault-Wrap-TTL`, …).
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.client.request(method.clone(), self.url(path));
+        if let Some(t) = token {
+            req = req.header("X-Vault-Token", t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            let ctype = if method == Method::PATCH {
+                "application/merge-patch+json"
+            } else {
+                "application/json"
+            };
+            req = req
+                .header("Content-Type", ctype)
+                .body(serde_json::to_vec(&b).unwrap());
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text }))
+        };
+        Reply { status, body }
     }
 }
