@@ -21,7 +21,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::config::ListenerConfig;
-use crate::http::{ClientAddr, ReadTimeout};
+use crate::http::Connection;
 use crate::limits::{HttpLimits, Watch, Watched};
 
 #[derive(Debug, thiserror::Error)]
@@ -225,9 +225,10 @@ async fn serve_conn<I>(
     let watch = Arc::clone(watch);
     let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
         let in_flight = watch.request();
-        req.extensions_mut().insert(ClientAddr(peer));
-        req.extensions_mut()
-            .insert(ReadTimeout(limits.read_timeout));
+        req.extensions_mut().insert(Connection {
+            peer,
+            read_timeout: limits.read_timeout,
+        });
         let answer = app.clone().oneshot(req.map(axum::body::Body::new));
         async move {
             let r = answer.await;

@@ -493,9 +493,11 @@ async fn userpass_passwords_policies_and_lockout() {
     for _ in 0..5 {
         assert_eq!(login("bob", "bad").await.status, 400);
     }
+    // A locked-out user answers as an unknown user does (Vault says "permission denied",
+    // which tells an attacker the name exists).
     let locked = login("bob", "pw-2").await;
-    assert_eq!(locked.status, 403);
-    assert_eq!(locked.errors(), ["permission denied"]);
+    assert_eq!(locked.status, 400);
+    assert_eq!(locked.errors(), ["invalid username or password"]);
     assert_eq!(s.delete("auth/userpass/users/bob").await.status, 204);
     assert_eq!(login("bob", "pw-2").await.status, 400);
 }

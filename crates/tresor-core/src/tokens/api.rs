@@ -346,18 +346,13 @@ async fn create(
             let explicit = requested.clone();
             let policies = explicit.unwrap_or_else(|| parent.policies.clone());
             // Whether the token may be root is the store's decision (`Issuer`).
-            if !parent_is_root {
-                if !caller.sudo {
-                    let outside: Vec<&String> = policies
-                        .iter()
-                        .filter(|p| *p != "default" && !parent.policies.contains(p))
-                        .collect();
-                    if !outside.is_empty() {
-                        return Err(CoreError::invalid(
-                            "child policies must be subset of parent",
-                        ));
-                    }
-                }
+            let outside = policies
+                .iter()
+                .any(|p| p != "default" && !parent.policies.contains(p));
+            if !parent_is_root && !caller.sudo && outside {
+                return Err(CoreError::invalid(
+                    "child policies must be subset of parent",
+                ));
             }
             policies
         }

@@ -13,7 +13,7 @@ use tresor_core::CoreRequest;
 use tresor_sdk::{Map, Operation};
 
 use super::error::ApiError;
-use super::{sys, AppState, ClientAddr, ReadTimeout, MAX_REQUEST_SIZE};
+use super::{sys, AppState, Connection, MAX_REQUEST_SIZE};
 
 /// Vault's response envelope, serialized straight from the response it wraps.
 #[derive(Serialize)]
@@ -144,9 +144,9 @@ fn truthy(v: Option<&Value>) -> bool {
 }
 
 /// Reads a JSON object body, within the listener's read timeout; empty means `{}`.
-pub async fn json_body(body: Body, timeout: Option<ReadTimeout>) -> Result<Map, ApiError> {
+pub async fn json_body(body: Body, timeout: Option<std::time::Duration>) -> Result<Map, ApiError> {
     let read = axum::body::to_bytes(body, MAX_REQUEST_SIZE);
-    let limit = timeout.map_or(std::time::Duration::MAX, |t| t.0);
+    let limit = timeout.unwrap_or(std::time::Duration::MAX);
     let bytes = match tokio::time::timeout(limit, read).await {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(_)) => {
@@ -185,16 +185,14 @@ fn path_injects_data(path: &str) -> bool {
 
 pub async fn v1(
     State(state): State<Arc<AppState>>,
-    client: Option<Extension<ClientAddr>>,
-    timeout: Option<Extension<ReadTimeout>>,
+    conn: Option<Extension<Connection>>,
     Path(path): Path<String>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let body = (body, timeout.map(|t| t.0));
-    match handle(state, client.map(|c| c.0), path, method, uri, headers, body).await {
+    match handle(state, conn.map(|c| c.0), path, method, uri, headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -202,35 +200,36 @@ pub async fn v1(
 
 async fn handle(
     state: Arc<AppState>,
-    client: Option<ClientAddr>,
+    conn: Option<Connection>,
     path: String,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: (Body, Option<ReadTimeout>),
+    body: Body,
 ) -> Result<Response, ApiError> {
     if let Some(sys_path) = path.strip_prefix("sys/") {
         if sys::UNAUTHENTICATED.contains(&sys_path) {
-            return sys::unauthenticated(&state, sys_path, &method, &uri, body).await;
+            let timeout = conn.map(|c| c.read_timeout);
+            return sys::unauthenticated(&state, sys_path, &method, &uri, body, timeout).await;
         }
     }
-    dispatch(state, client, path, method, uri, headers, body).await
+    dispatch(state, conn, path, method, uri, headers, body).await
 }
 
 async fn dispatch(
     state: Arc<AppState>,
-    client: Option<ClientAddr>,
+    conn: Option<Connection>,
     path: String,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    (body, timeout): (Body, Option<ReadTimeout>),
+    body: Body,
 ) -> Result<Response, ApiError> {
     let query = query_map(&uri);
     if method == Method::GET && truthy(query.get("help")) {
         let help = state
             .core
-            .help(token(&headers).as_deref(), &path, client.map(|c| c.0.ip()))
+            .help(token(&headers).as_deref(), &path, conn.map(|c| c.peer.ip()))
             .await?;
         return Ok(
             axum::Json(serde_json::json!({ "help": help, "see_also": null })).into_response(),
@@ -247,7 +246,10 @@ async fn dispatch(
             }
         }
         "LIST" => (Operation::List, query),
-        "POST" | "PUT" => (Operation::Update, json_body(body, timeout).await?),
+        "POST" | "PUT" => (
+            Operation::Update,
+            json_body(body, conn.map(|c| c.read_timeout)).await?,
+        ),
         "PATCH" => {
             // Vault accepts only JSON merge patches, so a client cannot mistake the semantics.
             let ctype = headers
@@ -260,7 +262,10 @@ async fn dispatch(
                     format!("PATCH requires Content-Type of application/merge-patch+json, provided {ctype}"),
                 ));
             }
-            (Operation::Patch, json_body(body, timeout).await?)
+            (
+                Operation::Patch,
+                json_body(body, conn.map(|c| c.read_timeout)).await?,
+            )
         }
         "DELETE" => (Operation::Delete, query),
         _ => return Err(ApiError::bare(StatusCode::METHOD_NOT_ALLOWED)),
@@ -278,7 +283,7 @@ async fn dispatch(
         path,
         data,
         token: token(&headers),
-        client_addr: client.map(|c| c.0.ip()),
+        client_addr: conn.map(|c| c.peer.ip()),
         wrap_ttl: wrap_ttl(&headers)?,
     };
     // Vault copies the data of `sys/` answers to the top level too, for old clients.

@@ -18,14 +18,13 @@ pub struct AppState {
     pub core: Arc<Core>,
 }
 
-/// Where a request came from, set by the listener on each connection.
+/// The connection a request came in on, set by the listener.
 #[derive(Clone, Copy, Debug)]
-pub struct ClientAddr(pub SocketAddr);
-
-/// How long the listener gives a request to arrive whole (`http_read_timeout`); its body must
-/// be read within it.
-#[derive(Clone, Copy, Debug)]
-pub struct ReadTimeout(pub std::time::Duration);
+pub struct Connection {
+    pub peer: SocketAddr,
+    /// `http_read_timeout`: a request's body must arrive within it.
+    pub read_timeout: std::time::Duration,
+}
 
 pub fn router(core: Arc<Core>) -> axum::Router {
     let state = Arc::new(AppState { core });

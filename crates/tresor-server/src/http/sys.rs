@@ -20,7 +20,8 @@ pub async fn unauthenticated(
     path: &str,
     method: &Method,
     uri: &Uri,
-    (body, timeout): (Body, Option<super::ReadTimeout>),
+    body: Body,
+    timeout: Option<std::time::Duration>,
 ) -> Result<Response, ApiError> {
     let m = method.as_str();
     let resp = match (path, m) {
