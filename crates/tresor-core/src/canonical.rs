@@ -10,6 +10,7 @@
 
 use std::borrow::Cow;
 
+use crate::core::Active;
 use crate::mounts::Mount;
 use crate::policy::normalize_name;
 
@@ -29,6 +30,18 @@ pub(crate) fn canonical<'a>(path: &'a str, routed: Option<(&Mount, &str)>) -> Co
         },
         None => Cow::Borrowed(path),
     }
+}
+
+/// The canonical form of a path named in a request's body (`sys/capabilities`), so that the
+/// capabilities reported are those the ACL will apply to a request on it.
+/// A path ending in `/` names a directory, as a list does, and is left as it is.
+pub(crate) fn canonical_of(active: &Active, path: &str) -> String {
+    if path.ends_with('/') {
+        return path.to_owned();
+    }
+    let routed = active.router.route(path);
+    let routed = routed.as_ref().map(|(m, rel)| (m.as_ref(), rel.as_str()));
+    canonical(path, routed).into_owned()
 }
 
 fn rewritten<'a>(

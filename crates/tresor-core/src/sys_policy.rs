@@ -121,7 +121,8 @@ fn capabilities(
     let paths = paths(req)?;
     let mut d = Map::new();
     for p in &paths {
-        d.insert(p.clone(), json!(acl.capabilities(p)));
+        let checked = crate::canonical::canonical_of(active, p);
+        d.insert(p.clone(), json!(acl.capabilities(&checked)));
     }
     if paths.len() == 1 {
         let first = d.get(&paths[0]).cloned().unwrap_or(Value::Null);

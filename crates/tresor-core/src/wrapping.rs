@@ -106,7 +106,7 @@ async fn wrapping_entry(
         active.tokens.lookup(token).await?
     };
     match found {
-        Some(e) if e.policies.iter().any(|p| p == RESPONSE_WRAPPING) => Ok(e),
+        Some(e) if e.policies == [RESPONSE_WRAPPING] => Ok(e),
         _ => Err(invalid_token()),
     }
 }

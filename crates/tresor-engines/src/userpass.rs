@@ -2,14 +2,14 @@
 //!
 //! Passwords are stored as argon2id hashes (`user/<name>`). A wrong password, an unknown user
 //! and a locked-out user get the same answer in the same time (the password of an unknown or
-//! locked-out user is checked against a decoy hash). Every attempt counts as a failure before
-//! the password is checked, so concurrent guesses cannot outrun the count; after five failures
-//! a user is locked out for fifteen minutes, as Vault's default user lockout does, and the count
-//! resets fifteen minutes after the last attempt. At most one argon2 computation per core runs
-//! at once; further logins wait their turn.
+//! locked-out user is checked against a decoy hash). A user's attempts take turns, each checking
+//! the lockout and counting its outcome, so concurrent guesses cannot outrun the count; after
+//! five failures a user is locked out for fifteen minutes, as Vault's default user lockout does,
+//! and the count resets fifteen minutes after the last failure. At most one argon2 computation
+//! per core runs at once; further logins wait.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -78,6 +78,9 @@ pub struct UserPass {
     /// Bounds the argon2 computations running at once (each takes 19 MiB and a core), so that
     /// a burst of logins queues instead of exhausting memory.
     hashing: tokio::sync::Semaphore,
+    /// One turn at a time per existing user: an attempt checks the lockout, verifies the
+    /// password and counts the outcome in its turn.
+    turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Default for UserPass {
@@ -87,17 +90,9 @@ impl Default for UserPass {
             failures: Mutex::default(),
             decoy: OnceLock::new(),
             hashing: tokio::sync::Semaphore::new(cores.max(2)),
+            turns: Mutex::default(),
         }
     }
-}
-
-/// What the lockout says of a login attempt, decided before the password is checked.
-#[derive(Debug, PartialEq, Eq)]
-enum Attempt {
-    /// Counted as a failure until it succeeds.
-    Counted,
-    /// The user is locked out: the password is not checked.
-    Locked,
 }
 
 impl UserPass {
@@ -152,25 +147,36 @@ impl UserPass {
         Ok(None)
     }
 
-    /// Counts an attempt for `name` before its password is checked, in one step with the
-    /// lockout check: of any number of concurrent guesses, only as many as the threshold allows
-    /// are checked at all.
-    fn begin_attempt(&self, name: &str) -> Attempt {
+    /// The lock `name`'s login attempts take turns on.
+    fn turn(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut t = self.turns.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(t.entry(name.to_owned()).or_default())
+    }
+
+    /// Whether `name` is locked out now (a count older than the reset period is forgotten).
+    fn locked(&self, name: &str) -> bool {
+        let now = now_ms();
+        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        match f.get(name) {
+            Some(r) if r.locked_until_ms > now => true,
+            Some(r) if now - r.last_ms > COUNTER_RESET_MS => {
+                f.remove(name);
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// A wrong password: one more failure, and a lockout at the threshold.
+    fn failed(&self, name: &str) {
         let now = now_ms();
         let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let r = f.entry(name.to_owned()).or_default();
-        if r.locked_until_ms > now {
-            return Attempt::Locked;
-        }
-        if now - r.last_ms > COUNTER_RESET_MS {
-            r.count = 0;
-        }
         r.count += 1;
         r.last_ms = now;
         if r.count >= LOCKOUT_THRESHOLD {
             r.locked_until_ms = now + LOCKOUT_MS;
         }
-        Attempt::Counted
     }
 
     /// A right password: the count starts over.
@@ -180,7 +186,10 @@ impl UserPass {
     }
 
     /// A wrong password, an unknown user and a locked-out user get the same answer after the
-    /// same work (one argon2 verification), so that none can be told from the others.
+    /// same work (one argon2 verification), so that none can be told from the others. A user's
+    /// attempts take turns: each checks the lockout, verifies and counts its outcome before the
+    /// next starts, so concurrent guesses cannot outrun the count, and concurrent logins with
+    /// the right password never lock anyone out.
     async fn login(
         &self,
         req: &Request,
@@ -188,20 +197,28 @@ impl UserPass {
         name: &str,
     ) -> Result<Option<Response>> {
         let password = Self::password(req)?.ok_or_else(|| Error::invalid("missing password"))?;
-        // Only existing users have a lockout record, so unknown names cannot grow the map.
-        let user = match self.user(view, name).await? {
-            Some(u) if self.begin_attempt(name) == Attempt::Counted => Some(u),
-            _ => None,
+        // Only existing users have turns and counts, so unknown names cannot grow the maps.
+        let user = self.user(view, name).await?;
+        let turn = match &user {
+            Some(_) => Some(self.turn(name).lock_owned().await),
+            None => None,
         };
-        let phc = user
+        let checked = user.filter(|_| !self.locked(name));
+        let turn = turn.filter(|_| checked.is_some());
+        let phc = checked
             .as_ref()
             .map(|u| u.password_hash.clone())
             .unwrap_or_else(|| self.decoy().to_owned());
         let ok = self.argon(move || verify(&password, &phc)).await?;
-        let Some(user) = user.filter(|_| ok) else {
+        let Some(user) = checked else {
             return Err(invalid_login());
         };
+        if !ok {
+            self.failed(name);
+            return Err(invalid_login());
+        }
         self.clear(name);
+        drop(turn);
         let mut metadata = std::collections::BTreeMap::new();
         metadata.insert("username".into(), name.to_owned());
         Ok(Some(Response {
@@ -286,6 +303,10 @@ impl Backend for UserPass {
             ("", Delete) => {
                 view.delete(&user_key(&name)).await?;
                 self.clear(&name);
+                self.turns
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&name);
                 Ok(None)
             }
             ("password", Create | Update) => {
@@ -332,14 +353,16 @@ mod tests {
     }
 
     #[test]
-    fn the_sixth_attempt_is_refused_before_any_check() {
+    fn five_failures_lock_a_user_out() {
         let u = UserPass::default();
-        for _ in 0..LOCKOUT_THRESHOLD {
-            assert_eq!(u.begin_attempt("bob"), Attempt::Counted);
+        for _ in 0..LOCKOUT_THRESHOLD - 1 {
+            u.failed("bob");
         }
-        assert_eq!(u.begin_attempt("bob"), Attempt::Locked);
-        assert_eq!(u.begin_attempt("alice"), Attempt::Counted);
+        assert!(!u.locked("bob"));
+        u.failed("bob");
+        assert!(u.locked("bob"));
+        assert!(!u.locked("alice"));
         u.clear("alice");
-        assert_eq!(u.begin_attempt("bob"), Attempt::Locked, "still locked");
+        assert!(u.locked("bob"), "still locked");
     }
 }

@@ -25,7 +25,16 @@ pub fn forbid_core_dumps() -> io::Result<()> {
 pub fn lock_memory() -> io::Result<()> {
     // SAFETY: mlockall takes flags only.
     let r = unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE | libc::MCL_ONFAULT) };
-    if r != 0 {
+    if r == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() != Some(libc::EINVAL) {
+        return Err(e);
+    }
+    // Kernels before 4.4 know no MCL_ONFAULT: lock everything at once.
+    // SAFETY: as above.
+    if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())

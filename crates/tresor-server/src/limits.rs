@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use axum::http;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// One listener's limits; the defaults are Vault's (and a connection cap Vault lacks).
@@ -50,6 +51,9 @@ pub struct Activity {
     head_started: AtomicU64,
     /// Requests being answered.
     in_flight: AtomicUsize,
+    /// HTTP/2: frames between requests (pings, window updates) are no request's start, so the
+    /// header clock is not run; the idle clock still is.
+    http2: std::sync::atomic::AtomicBool,
 }
 
 /// A connection's clock and activity, shared by its IO, its requests and its watchdog.
@@ -59,11 +63,15 @@ pub struct Watch {
 }
 
 impl Watch {
+    /// A new connection's clock. The header clock runs from the start, as Go's does: a client
+    /// that connects and sends nothing is cut off at the header timeout, not the idle one.
     pub fn new() -> Arc<Self> {
-        Arc::new(Watch {
+        let w = Arc::new(Watch {
             opened: Instant::now(),
             activity: Activity::default(),
-        })
+        });
+        w.activity.head_started.store(w.now(), Ordering::Release);
+        w
     }
 
     fn now(&self) -> u64 {
@@ -74,7 +82,9 @@ impl Watch {
     fn read(&self) {
         let now = self.now();
         self.activity.last_io.store(now, Ordering::Relaxed);
-        if self.activity.in_flight.load(Ordering::Acquire) == 0 {
+        if self.activity.in_flight.load(Ordering::Acquire) == 0
+            && !self.activity.http2.load(Ordering::Relaxed)
+        {
             let _ = self.activity.head_started.compare_exchange(
                 0,
                 now,
@@ -89,7 +99,10 @@ impl Watch {
     }
 
     /// A request's headers are in: it is being answered until the guard is dropped.
-    pub fn request(self: &Arc<Self>) -> InFlight {
+    pub fn request(self: &Arc<Self>, version: http::Version) -> InFlight {
+        if version == http::Version::HTTP_2 {
+            self.activity.http2.store(true, Ordering::Relaxed);
+        }
         self.activity.in_flight.fetch_add(1, Ordering::AcqRel);
         self.activity.head_started.store(0, Ordering::Release);
         InFlight(Arc::clone(self))
@@ -221,10 +234,19 @@ mod tests {
 
         let w = Watch::new();
         w.read();
-        let req = w.request();
+        let req = w.request(http::Version::HTTP_11);
         drop(req);
         let t = tokio::time::Instant::now();
         assert_eq!(w.expired(limits).await, "idle connection timed out");
         assert!(t.elapsed() >= Duration::from_secs(299));
+
+        // A connection that never sends a byte is cut off at the header timeout.
+        let w = Watch::new();
+        let t = tokio::time::Instant::now();
+        assert_eq!(
+            w.expired(limits).await,
+            "request headers not received in time"
+        );
+        assert!(t.elapsed() < Duration::from_secs(12));
     }
 }

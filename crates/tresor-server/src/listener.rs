@@ -224,7 +224,7 @@ async fn serve_conn<I>(
 {
     let watch = Arc::clone(watch);
     let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
-        let in_flight = watch.request();
+        let in_flight = watch.request(req.version());
         req.extensions_mut().insert(Connection {
             peer,
             read_timeout: limits.read_timeout,

@@ -135,6 +135,15 @@ async fn a_token_role_does_not_make_root_tokens() {
         )
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
+    // Nobody but the core makes wrapping tokens, not even root.
+    let r = s
+        .post(
+            "auth/token/create",
+            json!({"policies": ["response-wrapping"]}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert_eq!(error_text(&r), "cannot assign policy \"response-wrapping\"");
     // A root parent may still make root tokens through the role.
     let r = s
         .post("auth/token/create/ops", json!({"policies": ["root"]}))
@@ -310,6 +319,17 @@ path "auth/userpass/users/carol/*" { capabilities = ["deny"] }
         "carol's password changed: {:?}",
         login.body
     );
+    // `sys/capabilities-self` reports what the ACL will apply to each spelling.
+    let caps = s
+        .call(
+            "POST",
+            "sys/capabilities-self",
+            Some(&t),
+            Some(json!({"paths": ["sys/policies/acl/ADMIN", "auth/token/roles/Admin"]})),
+        )
+        .await;
+    assert_eq!(caps.data()["sys/policies/acl/ADMIN"], json!(["deny"]));
+    assert_eq!(caps.data()["auth/token/roles/Admin"], json!(["deny"]));
     // What the policy allows still works, under any spelling of an allowed name.
     let r = s
         .call(
@@ -475,6 +495,67 @@ async fn no_child_outlives_its_revoked_parent() {
     }
 }
 
+// 6, continued. A renewal racing a revocation never brings the token back.
+#[tokio::test]
+async fn a_renewal_does_not_undo_a_revocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _key, root) = common::durable(dir.path()).await;
+    let remote = s.remote();
+    for trial in 0..8u64 {
+        let r = s
+            .call(
+                "POST",
+                "auth/token/create",
+                Some(&root),
+                Some(json!({"policies": ["default"], "ttl": "1h"})),
+            )
+            .await;
+        let token = r.client_token();
+        let accessor = r.body["auth"]["accessor"].as_str().unwrap().to_owned();
+        let renewers: Vec<_> = (0..4)
+            .map(|_| {
+                let s = remote.clone();
+                let token = token.clone();
+                tokio::spawn(async move {
+                    for _ in 0..200 {
+                        let r = s
+                            .call("POST", "auth/token/renew-self", Some(&token), None)
+                            .await;
+                        if r.status != 200 {
+                            break;
+                        }
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(5 + 7 * trial)).await;
+        let revoked = s
+            .call("POST", "auth/token/revoke-self", Some(&token), None)
+            .await;
+        assert_eq!(revoked.status, 204);
+        for r in renewers {
+            r.await.unwrap();
+        }
+        let r = s
+            .call("GET", "auth/token/lookup-self", Some(&token), None)
+            .await;
+        assert_eq!(
+            r.status, 403,
+            "trial {trial}: the token came back: {:?}",
+            r.body
+        );
+        let r = s
+            .call(
+                "POST",
+                "auth/token/lookup-accessor",
+                Some(&root),
+                Some(json!({ "accessor": accessor })),
+            )
+            .await;
+        assert_eq!(r.status, 400, "trial {trial}: {:?}", r.body);
+    }
+}
+
 // 7. The audit log shows no value of a secret: numbers and booleans are hashed, and so is the
 // accessor of a wrapped token.
 #[tokio::test]
@@ -556,7 +637,7 @@ async fn userpass_login(s: &common::Remote, user: &str, password: &str) -> Reply
 // 8. Concurrent guesses cannot outrun the lockout, and a locked-out user cannot be told from
 // an unknown one.
 #[tokio::test]
-async fn userpass_lockout_counts_before_it_checks() {
+async fn userpass_lockout_cannot_be_outrun() {
     let s = common::dev();
     let remote = s.remote();
     assert_eq!(
@@ -601,6 +682,23 @@ async fn userpass_lockout_counts_before_it_checks() {
         (again.status, error_text(&again)),
         (unknown.status, error_text(&unknown))
     );
+    // Concurrent logins with the right password lock nobody out.
+    assert_eq!(
+        s.post("auth/userpass/users/fred", json!({"password": "pw-f"}))
+            .await
+            .status,
+        204
+    );
+    let logins: Vec<_> = (0..8)
+        .map(|_| {
+            let s = remote.clone();
+            tokio::spawn(async move { userpass_login(&s, "fred", "pw-f").await })
+        })
+        .collect();
+    for l in logins {
+        let r = l.await.unwrap();
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
     // Another user is not affected.
     assert_eq!(
         s.post("auth/userpass/users/erin", json!({"password": "pw"}))
@@ -725,6 +823,9 @@ async fn http_timeouts_and_connection_cap_apply() {
         "a trickled header held the connection for {:?}",
         started.elapsed()
     );
+    // So is a connection that never sends a byte.
+    let mut silent = TcpStream::connect(&addr).unwrap();
+    assert!(closed_within(&mut silent, Duration::from_secs(4)));
     // A keep-alive connection is closed once idle past the idle timeout, not before.
     let mut idle = TcpStream::connect(&addr).unwrap();
     idle.write_all(b"GET /v1/sys/seal-status HTTP/1.1\r\nHost: x\r\n\r\n")

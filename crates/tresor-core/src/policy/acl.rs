@@ -397,12 +397,22 @@ fn value_denied(v: &Value, denied: &[Value]) -> bool {
     }
 }
 
-/// Whether an allowed list admits `v`: as a whole (Vault's rule), or, for a list, element by
-/// element.
+/// Whether an allowed list admits `v`: a string as a whole (Vault's rule) and, since a backend
+/// may split it, each of its comma-separated parts; a list element by element.
 fn value_allowed(v: &Value, allowed: &[Value]) -> bool {
-    value_in_list(v, allowed)
-        || matches!(v, Value::Array(items) if !items.is_empty()
-            && items.iter().all(|item| value_in_list(item, allowed)))
+    let parts_allowed = |s: &str| {
+        !s.contains(',')
+            || s.split(',')
+                .all(|part| value_in_list(&Value::String(part.trim().to_owned()), allowed))
+    };
+    match v {
+        Value::String(s) => value_in_list(v, allowed) && parts_allowed(s),
+        Value::Array(items) => {
+            value_in_list(v, allowed)
+                || (!items.is_empty() && items.iter().all(|item| value_allowed(item, allowed)))
+        }
+        _ => value_in_list(v, allowed),
+    }
 }
 
 /// An empty list admits any value; strings match with `*` globs at either end.
@@ -478,6 +488,27 @@ path "kv/x" {
         assert!(check("kv/x", json!({"v": ["a", "b"]})));
         assert!(!check("kv/x", json!({"v": ["a", "c"]})));
         assert!(!check("kv/x", json!({"v": []})));
+        let globbed = acl(&[r#"
+path "auth/token/create" {
+  capabilities = ["update"]
+  allowed_parameters = { "policies" = ["team-*"] }
+}"#]);
+        let Value::Object(m) = json!({"policies": "team-a,admin"}) else {
+            panic!()
+        };
+        assert!(
+            !globbed
+                .check(Operation::Update, "auth/token/create", &m)
+                .allowed
+        );
+        let Value::Object(m) = json!({"policies": "team-a,team-b"}) else {
+            panic!()
+        };
+        assert!(
+            globbed
+                .check(Operation::Update, "auth/token/create", &m)
+                .allowed
+        );
     }
 
     #[test]

@@ -314,9 +314,10 @@ pub struct TokenStore {
     /// The salt of token hashes, prepared as an HMAC key.
     salt_key: crypto::HmacKey,
     use_locks: Vec<Mutex<()>>,
-    /// Held while a child is added under a parent, and while a token is marked revoked: a
-    /// child is either written before its parent's revocation lists the children, or sees the
-    /// parent marked and is refused. Never held together with a `use_locks` stripe.
+    /// Held while a child is added under a parent, while a token is marked revoked, and while a
+    /// changed entry is written back: a child is either written before its parent's revocation
+    /// lists the children, or sees the parent marked and is refused, and no write undoes a mark.
+    /// Taken after a `use_locks` stripe, never before; never two at once.
     tree_locks: Vec<Mutex<()>>,
     /// Decoded entries; every write below goes to storage first, then here.
     cache: cache::EntryCache,
@@ -377,7 +378,9 @@ impl TokenStore {
         if policies.iter().any(|p| p == "root") {
             req.issuer.may_make_root()?;
         }
-        if req.issuer == Issuer::AuthMethod {
+        // Only the core makes wrapping tokens: a token with this policy and a cubbyhole of
+        // its own making would pass for one.
+        if req.issuer != Issuer::Core {
             if let Some(p) = policies
                 .iter()
                 .find(|p| *p == crate::policy::RESPONSE_WRAPPING)
@@ -571,9 +574,11 @@ impl TokenStore {
         format!("{}/{}", entry.path.trim_end_matches('/'), entry.id_hash)
     }
 
-    /// Saves a renewed token and moves its lease to the new expiry.
+    /// Saves a renewed token and moves its lease to the new expiry, unless it is being revoked
+    /// (then the revocation wins, and the caller is refused).
     pub async fn save_renewed(&self, entry: &TokenEntry) -> Result<(), CoreError> {
-        self.save(entry).await?;
+        let _tree = stripe(&self.tree_locks, &entry.id_hash).lock().await;
+        self.save_live(entry).await?;
         if let (Some(expire_ms), Some(mut lease)) = (
             entry.expire_at_ms,
             self.expiration.get(&Self::lease_id(entry)).await?,
@@ -585,7 +590,23 @@ impl TokenStore {
         Ok(())
     }
 
-    pub async fn save(&self, entry: &TokenEntry) -> Result<(), CoreError> {
+    /// Writes a changed entry, unless the token has been revoked or marked for revocation since
+    /// the entry was read: a write made from an earlier read never brings a token back (a mark,
+    /// `revoking = true`, is always written).
+    async fn save(&self, entry: &TokenEntry) -> Result<(), CoreError> {
+        let _tree = stripe(&self.tree_locks, &entry.id_hash).lock().await;
+        self.save_live(entry).await
+    }
+
+    /// [`TokenStore::save`] with the token's tree lock already held.
+    async fn save_live(&self, entry: &TokenEntry) -> Result<(), CoreError> {
+        match self.entry_by_hash(&entry.id_hash).await? {
+            Some(current) if !current.revoking || entry.revoking => self.write_entry(entry).await,
+            _ => Err(CoreError::PermissionDenied),
+        }
+    }
+
+    async fn write_entry(&self, entry: &TokenEntry) -> Result<(), CoreError> {
         self.barrier
             .put_json(&Self::id_key(&entry.id_hash), entry)
             .await?;
@@ -634,7 +655,7 @@ impl TokenStore {
                 if let Some(mut e) = self.entry_by_hash(&h).await? {
                     if !e.revoking {
                         e.revoking = true;
-                        self.save(&e).await?;
+                        self.write_entry(&e).await?;
                     }
                 }
             }
@@ -650,13 +671,26 @@ impl TokenStore {
         self.barrier.delete(&record).await
     }
 
-    /// Revokes a token alone; its children become orphans.
+    /// Revokes a token alone; its children become orphans. The token is marked first, so no
+    /// child is added while the others are being re-parented.
     pub async fn revoke_orphan(&self, id_hash: &str) -> Result<(), CoreError> {
+        {
+            let _tree = stripe(&self.tree_locks, id_hash).lock().await;
+            if let Some(mut e) = self.entry_by_hash(id_hash).await? {
+                if !e.revoking {
+                    e.revoking = true;
+                    self.write_entry(&e).await?;
+                }
+            }
+        }
         for child in self
             .barrier
             .list(&format!("{PARENT_PREFIX}{id_hash}/"))
             .await?
         {
+            // Read and written under the child's lock, so a revocation of the child that
+            // started meanwhile keeps its mark.
+            let _tree = stripe(&self.tree_locks, &child).lock().await;
             if let Some(mut e) = self.entry_by_hash(&child).await? {
                 e.parent = None;
                 self.barrier

@@ -372,9 +372,14 @@ impl Transit {
         view: &dyn StorageView,
         name: &str,
     ) -> Result<Option<Response>> {
+        // A missing key is made only when the ACL allowed `create` (the key may have gone
+        // since the existence check said it was there).
         let p = match self.load(view, name).await? {
             Some(_) => self.in_use(view, name).await?,
-            None => self.create(req, view, name, true).await?,
+            None if req.operation == Operation::Create => {
+                self.create(req, view, name, true).await?
+            }
+            None => return Err(Error::invalid("encryption key not found")),
         };
         if !p.kind.encrypts() {
             return Err(Error::invalid(format!(
