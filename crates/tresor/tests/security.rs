@@ -26,6 +26,14 @@ async fn token_with(s: &Server, policies: &[&str]) -> String {
     s.token(json!({ "policies": policies })).await
 }
 
+/// Enables a secrets engine (`mounts/<path>`) or auth method (`auth/<path>`) as root.
+async fn enable(s: &Server, path: &str, kind: &str) {
+    let r = s
+        .post(&format!("sys/{path}"), json!({ "type": kind }))
+        .await;
+    assert_eq!(r.status, 204, "{path}: {:?}", r.body);
+}
+
 fn error_text(r: &Reply) -> String {
     r.errors().join("\n")
 }
@@ -155,18 +163,8 @@ async fn a_token_role_does_not_make_root_tokens() {
 #[tokio::test]
 async fn auth_methods_do_not_issue_root_tokens() {
     let s = common::dev();
-    assert_eq!(
-        s.post("sys/auth/approle", json!({"type": "approle"}))
-            .await
-            .status,
-        204
-    );
-    assert_eq!(
-        s.post("sys/auth/userpass", json!({"type": "userpass"}))
-            .await
-            .status,
-        204
-    );
+    enable(&s, "auth/approle", "approle").await;
+    enable(&s, "auth/userpass", "userpass").await;
     let r = s
         .post(
             "auth/approle/role/boss",
@@ -219,12 +217,7 @@ async fn auth_methods_do_not_issue_root_tokens() {
 #[tokio::test]
 async fn the_acl_checks_the_name_the_handler_uses() {
     let s = common::dev();
-    assert_eq!(
-        s.post("sys/auth/userpass", json!({"type": "userpass"}))
-            .await
-            .status,
-        204
-    );
+    enable(&s, "auth/userpass", "userpass").await;
     policy(
         &s,
         "admin",
@@ -640,12 +633,7 @@ async fn userpass_login(s: &common::Remote, user: &str, password: &str) -> Reply
 async fn userpass_lockout_cannot_be_outrun() {
     let s = common::dev();
     let remote = s.remote();
-    assert_eq!(
-        s.post("sys/auth/userpass", json!({"type": "userpass"}))
-            .await
-            .status,
-        204
-    );
+    enable(&s, "auth/userpass", "userpass").await;
     assert_eq!(
         s.post(
             "auth/userpass/users/dave",
@@ -713,12 +701,7 @@ async fn userpass_lockout_cannot_be_outrun() {
 #[tokio::test]
 async fn transit_encrypt_upsert_needs_create_and_takes_no_export_flags() {
     let s = common::dev();
-    assert_eq!(
-        s.post("sys/mounts/transit", json!({"type": "transit"}))
-            .await
-            .status,
-        204
-    );
+    enable(&s, "mounts/transit", "transit").await;
     policy(
         &s,
         "encrypter",
@@ -1034,18 +1017,8 @@ async fn wrap_ttl_is_capped_at_the_system_max() {
 #[tokio::test]
 async fn ui_mounts_lists_only_what_the_caller_may_use() {
     let s = common::dev();
-    assert_eq!(
-        s.post("sys/mounts/private", json!({"type": "kv"}))
-            .await
-            .status,
-        204
-    );
-    assert_eq!(
-        s.post("sys/auth/hidden-up", json!({"type": "userpass"}))
-            .await
-            .status,
-        204
-    );
+    enable(&s, "mounts/private", "kv").await;
+    enable(&s, "auth/hidden-up", "userpass").await;
     policy(
         &s,
         "app",
@@ -1136,12 +1109,7 @@ async fn the_process_and_its_files_are_private() {
 #[tokio::test]
 async fn remount_keeps_a_mount_on_its_side_of_auth() {
     let s = common::dev();
-    assert_eq!(
-        s.post("sys/auth/userpass", json!({"type": "userpass"}))
-            .await
-            .status,
-        204
-    );
+    enable(&s, "auth/userpass", "userpass").await;
     let r = s
         .post("sys/remount", json!({"from": "secret", "to": "auth/foo"}))
         .await;

@@ -24,7 +24,16 @@ pub struct Server {
     /// Everything the server printed on stdout, line by line, as it arrives.
     pub stdout: mpsc::Receiver<String>,
     pub banner: Vec<String>,
-    client: reqwest::Client,
+    remote: Remote,
+}
+
+/// A server is spoken to as its [`Remote`] (`s.call(…)`, `s.url(…)`).
+impl std::ops::Deref for Server {
+    type Target = Remote;
+
+    fn deref(&self) -> &Remote {
+        &self.remote
+    }
 }
 
 impl Drop for Server {
@@ -97,7 +106,10 @@ pub fn start(program: &Path, args: &[&str], envs: &[(&str, &str)], dir: Option<&
                 addr: addr.clone(),
                 stdout: rx,
                 banner,
-                client,
+                remote: Remote {
+                    client,
+                    addr: addr.clone(),
+                },
             };
         }
     }
@@ -209,44 +221,9 @@ impl Reply {
 }
 
 impl Server {
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}/v1/{}", self.addr, path.trim_start_matches('/'))
-    }
-
-    pub async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
-        self.call_with(method, path, token, body, &[]).await
-    }
-
-    /// `call` with extra headers (`X-Vault-Wrap-TTL`, …).
-    pub async fn call_with(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> Reply {
-        self.remote()
-            .call_with(method, path, token, body, headers)
-            .await
-    }
-
     /// A handle for sending requests from other tasks (the server itself is not `Sync`).
     pub fn remote(&self) -> Remote {
-        Remote {
-            client: self.client.clone(),
-            addr: self.addr.clone(),
-        }
+        self.remote.clone()
     }
 
     /// A token created by root with these parameters.
@@ -305,6 +282,10 @@ pub struct Remote {
 }
 
 impl Remote {
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}/v1/{}", self.addr, path.trim_start_matches('/'))
     }
