@@ -145,8 +145,9 @@ pub(crate) struct Active {
     /// Finished `sys/remount` moves by migration id, for `sys/remount/status/:id`. Moves are
     /// immediate (data is keyed by the mount's uuid), so every entry is a success.
     pub migrations: std::sync::Mutex<std::collections::HashMap<String, (String, String)>>,
-    /// `sys/rotate/config`, read by the barrier's upkeep.
-    pub rotation: std::sync::RwLock<crate::rotation::RotationConfig>,
+    /// `sys/rotate/config`, read by the barrier's upkeep; held while an update is stored, so
+    /// that two updates cannot lose each other's fields.
+    pub rotation: Mutex<crate::rotation::RotationConfig>,
 }
 
 #[derive(Default)]
@@ -375,7 +376,7 @@ impl Core {
         let audit = crate::audit::AuditBroker::load(Arc::clone(&self.barrier)).await?;
         let rotation = crate::rotation::RotationConfig::load(&self.barrier).await?;
         Ok(Active {
-            rotation: std::sync::RwLock::new(rotation),
+            rotation: Mutex::new(rotation),
             router,
             audit,
             expiration,

@@ -122,14 +122,14 @@ pub(crate) async fn handle(
             Ok(Some(None))
         }
         ("rotate/config", Operation::Read) => {
-            let config = *active.rotation.read().map_err(CoreError::internal)?;
+            let config = *active.rotation.lock().await;
             Ok(Some(Some(Response::data(config.to_api()))))
         }
         ("rotate/config", op) if op.is_write() => {
-            let current = *active.rotation.read().map_err(CoreError::internal)?;
-            let updated = current.update(data)?;
+            let mut config = active.rotation.lock().await;
+            let updated = config.update(data)?;
             barrier.put_json(CONFIG_PATH, &updated).await?;
-            *active.rotation.write().map_err(CoreError::internal)? = updated;
+            *config = updated;
             Ok(Some(None))
         }
         ("key-status" | "rotate" | "rotate/config", _) => {
@@ -144,10 +144,10 @@ pub(crate) async fn handle(
 pub(crate) async fn run_upkeep(barrier: std::sync::Arc<Barrier>, active: std::sync::Weak<Active>) {
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        let Some(config) = active
-            .upgrade()
-            .and_then(|a| a.rotation.read().ok().map(|c| *c))
-        else {
+        let Some(config) = (match active.upgrade() {
+            Some(a) => Some(*a.rotation.lock().await),
+            None => None,
+        }) else {
             return;
         };
         let (max_operations, interval) = config.effective();

@@ -9,10 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 async fn enable(s: &common::Server, kind: &str) {
-    let r = s
-        .post(&format!("sys/auth/{kind}"), json!({ "type": kind }))
-        .await;
-    assert_eq!(r.status, 204, "{:?}", r.body);
+    s.enable(&format!("auth/{kind}"), kind).await;
 }
 
 async fn secret_id(s: &common::Server, role: &str, body: Value) -> (String, String) {

@@ -11,27 +11,9 @@ use std::time::{Duration, Instant};
 use common::{Reply, Server, ROOT};
 use serde_json::{json, Value};
 
-async fn policy(s: &Server, name: &str, text: &str) {
-    let r = s
-        .put(
-            &format!("sys/policies/acl/{name}"),
-            json!({ "policy": text }),
-        )
-        .await;
-    assert_eq!(r.status, 204, "{:?}", r.body);
-}
-
 /// A token with only `policies` (and `default`).
 async fn token_with(s: &Server, policies: &[&str]) -> String {
     s.token(json!({ "policies": policies })).await
-}
-
-/// Enables a secrets engine (`mounts/<path>`) or auth method (`auth/<path>`) as root.
-async fn enable(s: &Server, path: &str, kind: &str) {
-    let r = s
-        .post(&format!("sys/{path}"), json!({ "type": kind }))
-        .await;
-    assert_eq!(r.status, 204, "{path}: {:?}", r.body);
 }
 
 fn error_text(r: &Reply) -> String {
@@ -42,8 +24,7 @@ fn error_text(r: &Reply) -> String {
 #[tokio::test]
 async fn sys_mounts_cannot_reach_auth_methods() {
     let s = common::dev();
-    policy(
-        &s,
+    s.policy(
         "mounter",
         r#"path "sys/mounts/*" { capabilities = ["create", "read", "update", "delete"] }"#,
     )
@@ -111,8 +92,7 @@ async fn a_token_role_does_not_make_root_tokens() {
         )
         .await;
     assert_eq!(r.status, 204, "{:?}", r.body);
-    policy(
-        &s,
+    s.policy(
         "ops-creator",
         r#"path "auth/token/create/ops" { capabilities = ["update"] }"#,
     )
@@ -163,8 +143,8 @@ async fn a_token_role_does_not_make_root_tokens() {
 #[tokio::test]
 async fn auth_methods_do_not_issue_root_tokens() {
     let s = common::dev();
-    enable(&s, "auth/approle", "approle").await;
-    enable(&s, "auth/userpass", "userpass").await;
+    s.enable("auth/approle", "approle").await;
+    s.enable("auth/userpass", "userpass").await;
     let r = s
         .post(
             "auth/approle/role/boss",
@@ -217,13 +197,9 @@ async fn auth_methods_do_not_issue_root_tokens() {
 #[tokio::test]
 async fn the_acl_checks_the_name_the_handler_uses() {
     let s = common::dev();
-    enable(&s, "auth/userpass", "userpass").await;
-    policy(
-        &s,
-        "admin",
-        r#"path "secret/*" { capabilities = ["read"] }"#,
-    )
-    .await;
+    s.enable("auth/userpass", "userpass").await;
+    s.policy("admin", r#"path "secret/*" { capabilities = ["read"] }"#)
+        .await;
     assert_eq!(
         s.post(
             "auth/token/roles/admin",
@@ -239,8 +215,7 @@ async fn the_acl_checks_the_name_the_handler_uses() {
             .status,
         204
     );
-    policy(
-        &s,
+    s.policy(
         "editor",
         r#"
 path "sys/policies/acl/*" { capabilities = ["create", "update", "read"] }
@@ -633,7 +608,7 @@ async fn userpass_login(s: &common::Remote, user: &str, password: &str) -> Reply
 async fn userpass_lockout_cannot_be_outrun() {
     let s = common::dev();
     let remote = s.remote();
-    enable(&s, "auth/userpass", "userpass").await;
+    s.enable("auth/userpass", "userpass").await;
     assert_eq!(
         s.post(
             "auth/userpass/users/dave",
@@ -701,15 +676,13 @@ async fn userpass_lockout_cannot_be_outrun() {
 #[tokio::test]
 async fn transit_encrypt_upsert_needs_create_and_takes_no_export_flags() {
     let s = common::dev();
-    enable(&s, "mounts/transit", "transit").await;
-    policy(
-        &s,
+    s.enable("mounts/transit", "transit").await;
+    s.policy(
         "encrypter",
         r#"path "transit/encrypt/*" { capabilities = ["update"] }"#,
     )
     .await;
-    policy(
-        &s,
+    s.policy(
         "key-maker",
         r#"path "transit/encrypt/*" { capabilities = ["create", "update"] }"#,
     )
@@ -855,9 +828,9 @@ async fn http_timeouts_and_connection_cap_apply() {
 #[tokio::test]
 async fn denied_parameters_cannot_be_spelled_around() {
     let s = common::dev();
-    policy(&s, "admin", r#"path "*" { capabilities = ["read"] }"#).await;
-    policy(
-        &s,
+    s.policy("admin", r#"path "*" { capabilities = ["read"] }"#)
+        .await;
+    s.policy(
         "limited",
         r#"
 path "auth/token/create" {
@@ -1017,10 +990,9 @@ async fn wrap_ttl_is_capped_at_the_system_max() {
 #[tokio::test]
 async fn ui_mounts_lists_only_what_the_caller_may_use() {
     let s = common::dev();
-    enable(&s, "mounts/private", "kv").await;
-    enable(&s, "auth/hidden-up", "userpass").await;
-    policy(
-        &s,
+    s.enable("mounts/private", "kv").await;
+    s.enable("auth/hidden-up", "userpass").await;
+    s.policy(
         "app",
         r#"path "secret/data/app/*" { capabilities = ["read"] }"#,
     )
@@ -1109,7 +1081,7 @@ async fn the_process_and_its_files_are_private() {
 #[tokio::test]
 async fn remount_keeps_a_mount_on_its_side_of_auth() {
     let s = common::dev();
-    enable(&s, "auth/userpass", "userpass").await;
+    s.enable("auth/userpass", "userpass").await;
     let r = s
         .post("sys/remount", json!({"from": "secret", "to": "auth/foo"}))
         .await;

@@ -7,16 +7,6 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-async fn policy(s: &common::Server, name: &str, text: &str) {
-    let r = s
-        .put(
-            &format!("sys/policies/acl/{name}"),
-            json!({ "policy": text }),
-        )
-        .await;
-    assert_eq!(r.status, 204, "{:?}", r.body);
-}
-
 async fn token(s: &common::Server, body: Value) -> String {
     let r = s.post("auth/token/create", body).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
@@ -36,8 +26,7 @@ async fn status(
 #[tokio::test]
 async fn acl_matrix() {
     let s = common::dev();
-    policy(
-        &s,
+    s.policy(
         "globs",
         r#"
 path "secret/data/app/*" {
@@ -49,8 +38,7 @@ path "secret/data/+/shared" { capabilities = ["read"] }
 "#,
     )
     .await;
-    policy(
-        &s,
+    s.policy(
         "params",
         r#"
 path "kv/restricted" {
@@ -251,8 +239,7 @@ async fn policies_api() {
 #[tokio::test]
 async fn token_lifecycle() {
     let s = common::dev();
-    policy(
-        &s,
+    s.policy(
         "reader",
         r#"path "secret/*" { capabilities = ["read", "list"] }"#,
     )
@@ -327,8 +314,7 @@ async fn token_lifecycle() {
         "reader cannot even reach auth/token/create: {:?}",
         bad.body
     );
-    policy(
-        &s,
+    s.policy(
         "maker",
         r#"path "auth/token/create" { capabilities = ["update"] }"#,
     )
@@ -400,8 +386,7 @@ async fn token_lifecycle() {
     );
     let all = s.list("auth/token/accessors").await;
     assert!(all.data()["keys"].as_array().unwrap().contains(&json!(acc)));
-    policy(
-        &s,
+    s.policy(
         "lister",
         r#"path "auth/token/accessors" { capabilities = ["list", "sudo"] }"#,
     )
@@ -504,8 +489,7 @@ async fn expiry_uses_renewal_and_max_ttl() {
 #[tokio::test]
 async fn revocation_cascades_and_orphans_survive() {
     let s = common::dev();
-    policy(
-        &s,
+    s.policy(
         "maker",
         r#"
 path "auth/token/create" { capabilities = ["update"] }

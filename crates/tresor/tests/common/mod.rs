@@ -226,6 +226,25 @@ impl Server {
         self.remote.clone()
     }
 
+    /// Writes an ACL policy as root.
+    pub async fn policy(&self, name: &str, text: &str) {
+        let r = self
+            .put(
+                &format!("sys/policies/acl/{name}"),
+                json!({ "policy": text }),
+            )
+            .await;
+        assert_eq!(r.status, 204, "{:?}", r.body);
+    }
+
+    /// Enables a secrets engine (`mounts/<path>`) or an auth method (`auth/<path>`) as root.
+    pub async fn enable(&self, path: &str, kind: &str) {
+        let r = self
+            .post(&format!("sys/{path}"), json!({ "type": kind }))
+            .await;
+        assert_eq!(r.status, 204, "{path}: {:?}", r.body);
+    }
+
     /// A token created by root with these parameters.
     pub async fn token(&self, body: Value) -> String {
         let r = self.post("auth/token/create", body).await;
