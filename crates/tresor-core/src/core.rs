@@ -159,16 +159,28 @@ struct UnsealProgress {
 pub struct Core {
     barrier: Arc<Barrier>,
     config: CoreConfig,
+    /// The backends this server has, by mount type (handed in by the server).
+    registry: tresor_sdk::Registry,
+    /// The backend of every token's cubbyhole (the registry's `cubbyhole`), given a view of
+    /// the caller's own store per request.
+    cubbyhole: Option<Arc<dyn tresor_sdk::Backend>>,
     active: RwLock<Option<Arc<Active>>>,
     /// Also serialises init, unseal and seal against each other.
     unseal: Mutex<UnsealProgress>,
 }
 
 impl Core {
-    pub fn new(storage: Arc<dyn Storage>, config: CoreConfig) -> Self {
+    /// A core over `storage` whose mounts are built from `registry`.
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        config: CoreConfig,
+        registry: tresor_sdk::Registry,
+    ) -> Self {
         Core {
             barrier: Arc::new(Barrier::new(storage)),
             config,
+            cubbyhole: registry.build("cubbyhole", &Default::default()),
+            registry,
             active: RwLock::new(None),
             unseal: Mutex::new(UnsealProgress::default()),
         }
@@ -176,6 +188,10 @@ impl Core {
 
     pub fn config(&self) -> &CoreConfig {
         &self.config
+    }
+
+    pub(crate) fn registry(&self) -> &tresor_sdk::Registry {
+        &self.registry
     }
 
     pub(crate) fn barrier(&self) -> &Arc<Barrier> {
@@ -389,8 +405,10 @@ impl Core {
     }
 
     pub(crate) fn build_mount(&self, entry: MountEntry) -> Result<Mount, CoreError> {
-        let backend =
-            tresor_engines::new_backend(&entry.kind, &entry.options).ok_or_else(|| {
+        let backend = self
+            .registry
+            .build(&entry.kind, &entry.options)
+            .ok_or_else(|| {
                 CoreError::invalid(format!("plugin not found in the catalog: {}", entry.kind))
             })?;
         let view = MountView::new(Arc::clone(&self.barrier), entry.storage_prefix());
@@ -524,6 +542,12 @@ impl Core {
                 req.path = path;
             }
         }
+        // Root-protected paths: the core's own, and those a mounted backend declares.
+        let sudo_needed = needs_sudo(&req.path)
+            || routed.as_ref().is_some_and(|(m, _)| {
+                let rel = req.path.strip_prefix(m.entry.path.as_str()).unwrap_or("");
+                m.backend.requires_sudo(rel)
+            });
         drop(routed);
         let entry = match Box::pin(active.tokens.lookup(&raw_token)).await? {
             Some(e) if e.cidr_allows(req.client_addr) => e,
@@ -548,9 +572,7 @@ impl Core {
             && decision
                 .min_wrapping_ttl
                 .is_none_or(|min| req.wrap_ttl.is_some_and(|t| t >= min));
-        if !preflight
-            && (!decision.allowed || !wrapping_ok || (needs_sudo(&req.path) && !decision.sudo))
-        {
+        if !preflight && (!decision.allowed || !wrapping_ok || (sudo_needed && !decision.sudo)) {
             audit(
                 Stage::Request,
                 Some(&entry),
@@ -780,7 +802,7 @@ impl Core {
         let target = self
             .target(&active, path, &entry)
             .ok_or_else(|| CoreError::NoRoute(path.to_owned()))?;
-        Ok(target.backend.help())
+        Ok(target.backend.help(&target.rel))
     }
 
     /// Vault's ACL tells a write to a new path (`create`) from one to an existing path
@@ -837,7 +859,7 @@ impl Core {
                 format!("{}{}/", tokens::CUBBYHOLE_PREFIX, entry.id_hash),
             );
             return Some(Target {
-                backend: Arc::new(tresor_engines::kv::KvV1),
+                backend: Arc::clone(self.cubbyhole.as_ref()?),
                 view: Arc::new(view),
                 rel: rel.to_owned(),
                 mount_point: "cubbyhole/".into(),

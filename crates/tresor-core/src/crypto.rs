@@ -21,7 +21,7 @@ pub fn fill_random(buf: &mut [u8]) -> Result<(), CryptoError> {
 }
 
 /// A random (version 4) UUID, as request ids, lease ids and accessors are made.
-pub use tresor_engines::tools::uuid as uuid_v4;
+pub use tresor_sdk::ids::uuid_v4;
 
 pub fn random_key() -> Result<Zeroizing<[u8; KEY_LEN]>, CryptoError> {
     let mut k = Zeroizing::new([0u8; KEY_LEN]);

@@ -441,7 +441,13 @@ async fn enable(
         }
     };
     let auth = path.starts_with("auth/");
-    if auth != tresor_engines::is_auth_method(&kind) {
+    let class = core.registry().class(&kind);
+    if class == Some(tresor_sdk::Class::Builtin) {
+        return Err(CoreError::invalid(format!(
+            "mount type of \"{kind}\" is not mountable"
+        )));
+    }
+    if auth != (class == Some(tresor_sdk::Class::Auth)) {
         return Err(CoreError::invalid(if auth {
             format!("unknown auth method type: \"{kind}\"")
         } else {

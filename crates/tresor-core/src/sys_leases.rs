@@ -334,12 +334,17 @@ mod tests {
 
     #[tokio::test]
     async fn secret_leases_are_clamped_renewed_and_revoked_through_their_backend() {
+        // The dev server mounts a KV store at `secret/`; any backend serves for that here.
+        let registry = tresor_sdk::Registry::new().with("kv", tresor_sdk::Class::Secrets, |_| {
+            Arc::new(Leaser::default())
+        });
         let core = Core::new(
             Arc::new(InmemStorage::new()),
             CoreConfig {
                 default_lease_ttl: 3600,
                 max_lease_ttl: 7200,
             },
+            registry,
         );
         let creds = core.setup_dev(Some("root".into())).await.unwrap();
         let root = creds.root_token.to_string();

@@ -176,13 +176,11 @@ async fn policy(
 /// `sys/tools/random[/:source][/:bytes]`.
 fn random(path: &str, req: &CoreRequest) -> Result<Response, CoreError> {
     let url: Vec<&str> = path.split('/').skip(2).collect();
-    Ok(Response::data(tresor_engines::tools::random(
-        &url, &req.data,
-    )?))
+    Ok(Response::data(tresor_sdk::tools::random(&url, &req.data)?))
 }
 
 /// `sys/tools/hash[/:algorithm]`.
 fn hash(path: &str, req: &CoreRequest) -> Result<Response, CoreError> {
     let alg = path.strip_prefix("tools/hash/");
-    Ok(Response::data(tresor_engines::tools::hash(alg, &req.data)?))
+    Ok(Response::data(tresor_sdk::tools::hash(alg, &req.data)?))
 }

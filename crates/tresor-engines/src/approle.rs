@@ -10,14 +10,12 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
-use tresor_sdk::token_params::{check_cidrs, cidr_contains, string_list};
-use tresor_sdk::{
-    Backend, Error, Map, Operation, Request, Response, Result, StorageView, TokenParams,
-};
+use tresor_sdk::framework::{Call, DefaultValue, Field, Kind, Path, Paths};
+use tresor_sdk::token_params::{self, check_cidrs, cidr_contains};
+use tresor_sdk::{handler, Error, Map, Request, Response, Result, StorageView, TokenParams};
 
 use crate::auth_util::{hmac, now_ms, rfc3339, salt, uuid};
 
@@ -135,13 +133,8 @@ impl AppRole {
         crate::stored::get_json(view, &role_key(name)).await
     }
 
-    async fn write_role(
-        &self,
-        req: &Request,
-        view: &dyn StorageView,
-        name: &str,
-    ) -> Result<Option<Response>> {
-        valid_name(name)?;
+    async fn write_role(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let (req, view, name) = (c.req, c.view, role_name(c)?);
         let key = self.hmac_key(view).await?;
         let existing = self.role(view, name).await?;
         let creating = existing.is_none();
@@ -153,8 +146,9 @@ impl AppRole {
         if let Some(b) = req.bool_field("bind_secret_id")? {
             role.bind_secret_id = b;
         }
-        if let Some(c) =
-            string_list(req, "secret_id_bound_cidrs")?.or(string_list(req, "bound_cidr_list")?)
+        if let Some(c) = req
+            .list_field("secret_id_bound_cidrs")?
+            .or(req.list_field("bound_cidr_list")?)
         {
             check_cidrs("secret_id_bound_cidrs", &c)?;
             role.secret_id_bound_cidrs = c;
@@ -213,7 +207,8 @@ impl AppRole {
         Ok(None)
     }
 
-    async fn read_role(&self, view: &dyn StorageView, name: &str) -> Result<Option<Response>> {
+    async fn read_role(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let (view, name) = (c.view, role_name(c)?);
         let Some(role) = self.role(view, name).await? else {
             return Ok(None);
         };
@@ -234,7 +229,8 @@ impl AppRole {
         Ok(Some(Response::data(d)))
     }
 
-    async fn delete_role(&self, view: &dyn StorageView, name: &str) -> Result<Option<Response>> {
+    async fn delete_role(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let (view, name) = (c.view, role_name(c)?);
         let Some(role) = self.role(view, name).await? else {
             return Ok(None);
         };
@@ -257,13 +253,12 @@ impl AppRole {
     }
 
     /// `secret-id` and `custom-secret-id`: a new secret ID for the role.
-    async fn new_secret_id(
-        &self,
-        req: &Request,
-        view: &dyn StorageView,
-        name: &str,
-        custom: Option<String>,
-    ) -> Result<Option<Response>> {
+    async fn new_secret_id(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let (req, view, name) = (c.req, c.view, role_name(c)?);
+        let custom = match req.path.ends_with("custom-secret-id") {
+            true => Some(req.str_field("secret_id")?.unwrap_or_default()),
+            false => None,
+        };
         let role = self
             .role(view, name)
             .await?
@@ -271,7 +266,7 @@ impl AppRole {
         if !role.bind_secret_id {
             return Err(Error::invalid("bind_secret_id is not set on the role"));
         }
-        let cidr_list = string_list(req, "cidr_list")?.unwrap_or_default();
+        let cidr_list = req.list_field("cidr_list")?.unwrap_or_default();
         check_cidrs("cidr_list", &cidr_list)?;
         if !role.secret_id_bound_cidrs.is_empty() {
             for c in &cidr_list {
@@ -288,7 +283,7 @@ impl AppRole {
                 }
             }
         }
-        let token_bound_cidrs = string_list(req, "token_bound_cidrs")?.unwrap_or_default();
+        let token_bound_cidrs = req.list_field("token_bound_cidrs")?.unwrap_or_default();
         check_cidrs("token_bound_cidrs", &token_bound_cidrs)?;
         let ttl = match req.duration_field("ttl")? {
             Some(t) if role.secret_id_ttl > 0 && t > role.secret_id_ttl => {
@@ -370,13 +365,9 @@ impl AppRole {
     }
 
     /// The stored key of the secret ID named by `secret_id` or by `secret_id_accessor`.
-    async fn locate(
-        &self,
-        req: &Request,
-        view: &dyn StorageView,
-        name: &str,
-        by_accessor: bool,
-    ) -> Result<Option<String>> {
+    async fn locate(&self, c: &Call<'_>) -> Result<Option<String>> {
+        let (req, view, name) = (c.req, c.view, role_name(c)?);
+        let by_accessor = req.path.contains("/secret-id-accessor/");
         let key = self.hmac_key(view).await?;
         let role_hmac = hmac(key, name);
         if by_accessor {
@@ -414,7 +405,8 @@ impl AppRole {
         view.batch(ops).await
     }
 
-    async fn login(&self, req: &Request, view: &dyn StorageView) -> Result<Option<Response>> {
+    async fn login(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let (req, view) = (c.req, c.view);
         let role_id = req
             .str_field("role_id")?
             .filter(|r| !r.is_empty())
@@ -482,7 +474,8 @@ impl AppRole {
     }
 
     /// `tidy/secret-id`: drops expired secret IDs and accessors pointing at nothing.
-    async fn tidy(&self, view: &dyn StorageView) -> Result<Option<Response>> {
+    async fn tidy(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let view = c.view;
         let now = now_ms();
         for role in view.list("secret_id/").await? {
             let dir = format!("secret_id/{role}");
@@ -512,139 +505,161 @@ impl AppRole {
     }
 }
 
-#[async_trait]
-impl Backend for AppRole {
+const ROLE_NAME: Field = Field::new("role_name", Kind::Str, "Name of the role.");
+const SECRET_ID: Field = Field::new("secret_id", Kind::Str, "SecretID attached to the role.");
+const ACCESSOR: Field = Field::new("secret_id_accessor", Kind::Str, "Accessor of the SecretID");
+const ROLE_ID: Field = Field::new("role_id", Kind::Str, "Identifier of the role.");
+const SECRET_ID_FIELDS: &[Field] = &[
+    Field::new("metadata", Kind::Map, "Metadata to be tied to the SecretID. This should be a JSON formatted string containing metadata in key value pairs."),
+    Field::new("cidr_list", Kind::CommaList, "Comma separated string or list of CIDR blocks enforcing secret IDs to be used from specific set of IP addresses. If 'secret_id_bound_cidrs' is set on the role, then the list of CIDR blocks listed here should be a subset of the CIDR blocks listed on the role."),
+    Field::new("token_bound_cidrs", Kind::CommaList, "Comma separated string or list of CIDR blocks. If set, specifies the blocks of IP addresses which can use the returned token. Should be a subset of the token CIDR blocks listed on the role, if any."),
+    Field::new("num_uses", Kind::Int, "Number of times this SecretID can be used, after which the SecretID expires. Overrides secret_id_num_uses role option when supplied. May not be higher than role's secret_id_num_uses."),
+    Field::new("ttl", Kind::Duration, "Duration in seconds after which this SecretID expires. Overrides secret_id_ttl role option when supplied. May not be longer than role's secret_id_ttl."),
+];
+
+#[async_trait::async_trait]
+impl Paths for AppRole {
+    const HELP: &'static str = "Any registered Role can authenticate itself with Tresor. The credentials that must be\nsupplied depend on the constraints set on the role: a role ID always, and a secret ID\nwhen bind_secret_id is set.";
+
+    fn paths() -> Vec<Path<Self>> {
+        let role = |pattern| Path::new(pattern).field(ROLE_NAME);
+        vec![
+            Path::new("login")
+                .synopsis("Issue a token based on the credentials supplied")
+                .login()
+                .field(ROLE_ID)
+                .field(SECRET_ID)
+                .update(handler!(Self::login)),
+            Path::new("role")
+                .synopsis("Lists all the roles registered with the backend.")
+                .list(handler!(Self::list_roles)),
+            role("role/{role_name}")
+                .synopsis("Register an role with the backend.")
+                .description("A role can represent a service, a machine or anything that can be IDed.\nThe set of policies on the role defines access to the role, meaning, any\nVault token with a policy set that is a superset of the policies on the\nrole registered here will have access to the role. If a SecretID is desired\nto be generated against only this specific role, it can be done via\n'role/<role_name>/secret-id' and 'role/<role_name>/custom-secret-id' endpoints.\nThe properties of the SecretID created against the role and the properties\nof the token issued with the SecretID generated against the role, can be\nconfigured using the fields of this endpoint.")
+                .field(Field::new("bind_secret_id", Kind::Bool, "Impose secret_id to be presented when logging in using this role. Defaults to 'true'.").default(DefaultValue::Bool(true)))
+                .field(Field::new("secret_id_bound_cidrs", Kind::CommaList, "Comma separated string or list of CIDR blocks. If set, specifies the blocks of IP addresses which can perform the login operation."))
+                .field(Field::new("bound_cidr_list", Kind::CommaList, "Use \"secret_id_bound_cidrs\" instead."))
+                .field(Field::new("secret_id_num_uses", Kind::Int, "Number of times a SecretID can access the role, after which the SecretID will expire. Defaults to 0 meaning that the the secret_id is of unlimited use."))
+                .field(Field::new("secret_id_ttl", Kind::Duration, "Duration in seconds after which the issued SecretID should expire. Defaults to 0, meaning no expiration."))
+                .field(Field::new("local_secret_ids", Kind::Bool, "If set, the secret IDs generated using this role will be cluster local. This can only be set during role creation and once set, it can't be reset later."))
+                .field(ROLE_ID)
+                .fields(token_params::FIELDS)
+                .exists(handler!(Self::role_exists))
+                .read(handler!(Self::read_role))
+                .write(handler!(Self::write_role))
+                .delete(handler!(Self::delete_role)),
+            role("role/{role_name}/role-id")
+                .synopsis("Returns the 'role_id' of the role.")
+                .field(ROLE_ID)
+                .read(handler!(Self::read_role_id))
+                .update(handler!(Self::write_role_id)),
+            role("role/{role_name}/secret-id")
+                .synopsis("Generate a SecretID against this role.")
+                .fields(SECRET_ID_FIELDS)
+                .update(handler!(Self::new_secret_id))
+                .list(handler!(Self::list_secret_ids)),
+            role("role/{role_name}/custom-secret-id")
+                .synopsis("Assign a SecretID of choice against the role.")
+                .field(SECRET_ID)
+                .fields(SECRET_ID_FIELDS)
+                .update(handler!(Self::new_secret_id)),
+            role("role/{role_name}/secret-id/lookup")
+                .synopsis("Read the properties of an issued secret_id")
+                .field(SECRET_ID)
+                .update(handler!(Self::lookup_secret_id)),
+            role("role/{role_name}/secret-id-accessor/lookup")
+                .synopsis("Read an issued secret_id, using its accessor.")
+                .field(ACCESSOR)
+                .update(handler!(Self::lookup_secret_id)),
+            role("role/{role_name}/secret-id/destroy")
+                .synopsis("Invalidate an issued secret_id")
+                .field(SECRET_ID)
+                .update(handler!(Self::destroy_secret_id))
+                .delete(handler!(Self::destroy_secret_id)),
+            role("role/{role_name}/secret-id-accessor/destroy")
+                .synopsis("Delete an issued secret_id, using its accessor.")
+                .field(ACCESSOR)
+                .update(handler!(Self::destroy_secret_id))
+                .delete(handler!(Self::destroy_secret_id)),
+            Path::new("tidy/secret-id")
+                .synopsis("Trigger the clean-up of expired SecretID entries.")
+                .update(handler!(Self::tidy)),
+        ]
+    }
+
     async fn initialize(&self, view: &dyn StorageView) -> Result<()> {
         self.hmac_key(view).await.map(|_| ())
     }
+}
 
-    fn is_login_path(&self, path: &str) -> bool {
-        path == "login"
+/// The role a path names, refused unless it is a valid role name.
+fn role_name<'c>(c: &'c Call<'_>) -> Result<&'c str> {
+    let name = c.param("role_name");
+    valid_name(name)?;
+    Ok(name)
+}
+
+impl AppRole {
+    async fn list_roles(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let keys = c.view.list("role/").await?;
+        Ok((!keys.is_empty()).then(|| Response::list(keys)))
     }
 
-    fn help(&self) -> String {
-        tresor_sdk::help_text(
-            "Any registered Role can authenticate itself with Tresor. The credentials that must be\nsupplied depend on the constraints set on the role: a role ID always, and a secret ID\nwhen bind_secret_id is set.",
-            &[
-                ("^login$", "Issue a token based on the credentials supplied"),
-                ("^role/?$", "Lists all the roles registered with the backend."),
-                ("^role/(?P<role_name>\\w(([\\w-.@]+)?\\w)?)$", "Register an role with the backend."),
-                ("^role/(?P<role_name>\\w(([\\w-.@]+)?\\w)?)/role-id$", "Returns the 'role_id' of the role."),
-                ("^role/(?P<role_name>\\w(([\\w-.@]+)?\\w)?)/secret-id/?$", "Generate a SecretID against this role."),
-                ("^tidy/secret-id$", "Trigger the clean-up of expired SecretID entries."),
-            ],
-        )
+    async fn role_exists(&self, c: &Call<'_>) -> Result<bool> {
+        Ok(self.role(c.view, role_name(c)?).await?.is_some())
     }
 
-    fn canonical_path<'a>(&self, path: &'a str) -> std::borrow::Cow<'a, str> {
-        // `role/x/` is the role `x`: the ACL sees it without the slash too.
-        std::borrow::Cow::Borrowed(path.trim_end_matches('/'))
+    async fn read_role_id(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        Ok(self.role(c.view, role_name(c)?).await?.map(|r| {
+            let mut d = Map::new();
+            d.insert("role_id".into(), r.role_id.into());
+            Response::data(d)
+        }))
     }
 
-    async fn handle(&self, req: &Request, view: &dyn StorageView) -> Result<Option<Response>> {
-        use Operation::*;
-        let op = req.operation;
-        let path = req.path.trim_end_matches('/');
-        if path == "login" {
-            return match op {
-                Create | Update => self.login(req, view).await,
-                _ => Err(Error::UnsupportedOperation),
-            };
+    async fn write_role_id(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let name = role_name(c)?;
+        if self.role(c.view, name).await?.is_none() {
+            return Err(Error::invalid(format!("role \"{name}\" does not exist")));
         }
-        if path == "tidy/secret-id" {
-            return match op {
-                Create | Update => self.tidy(view).await,
-                _ => Err(Error::UnsupportedOperation),
-            };
+        if c.req.str_field("role_id")?.is_none_or(|r| r.is_empty()) {
+            return Err(Error::invalid("missing role_id"));
         }
-        if path == "role" {
-            return match op {
-                List => {
-                    let keys = view.list("role/").await?;
-                    Ok((!keys.is_empty()).then(|| Response::list(keys)))
-                }
-                _ => Err(Error::UnsupportedOperation),
-            };
+        self.write_role(c).await
+    }
+
+    async fn list_secret_ids(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let (view, name) = (c.view, role_name(c)?);
+        let key = self.hmac_key(view).await?;
+        if self.role(view, name).await?.is_none() {
+            return Err(Error::invalid(format!("role \"{name}\" does not exist")));
         }
-        let Some(rest) = path.strip_prefix("role/") else {
-            return Err(Error::UnsupportedPath);
+        let dir = format!("secret_id/{}/", hmac(key, name));
+        let mut keys = Vec::new();
+        for h in view.list(&dir).await? {
+            if let Some(s) = crate::stored::get_json::<SecretId>(view, &format!("{dir}{h}")).await?
+            {
+                keys.push(s.accessor);
+            }
+        }
+        keys.sort();
+        Ok((!keys.is_empty()).then(|| Response::list(keys)))
+    }
+
+    async fn lookup_secret_id(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let Some(k) = self.locate(c).await? else {
+            return Ok(None);
         };
-        let (name, sub) = match rest.split_once('/') {
-            Some((n, s)) => (n, s),
-            None => (rest, ""),
-        };
-        valid_name(name)?;
-        match (sub, op) {
-            ("", Read) => self.read_role(view, name).await,
-            ("", Create | Update) => self.write_role(req, view, name).await,
-            ("", Delete) => self.delete_role(view, name).await,
-            ("role-id", Read) => Ok(self.role(view, name).await?.map(|r| {
-                let mut d = Map::new();
-                d.insert("role_id".into(), r.role_id.into());
-                Response::data(d)
-            })),
-            ("role-id", Create | Update) => {
-                if self.role(view, name).await?.is_none() {
-                    return Err(Error::invalid(format!("role \"{name}\" does not exist")));
-                }
-                if req.str_field("role_id")?.is_none_or(|r| r.is_empty()) {
-                    return Err(Error::invalid("missing role_id"));
-                }
-                self.write_role(req, view, name).await
-            }
-            ("secret-id", Create | Update) => self.new_secret_id(req, view, name, None).await,
-            ("custom-secret-id", Create | Update) => {
-                let custom = req.str_field("secret_id")?.unwrap_or_default();
-                self.new_secret_id(req, view, name, Some(custom)).await
-            }
-            ("secret-id", List) => {
-                let key = self.hmac_key(view).await?;
-                if self.role(view, name).await?.is_none() {
-                    return Err(Error::invalid(format!("role \"{name}\" does not exist")));
-                }
-                let dir = format!("secret_id/{}/", hmac(key, name));
-                let mut keys = Vec::new();
-                for h in view.list(&dir).await? {
-                    if let Some(s) =
-                        crate::stored::get_json::<SecretId>(view, &format!("{dir}{h}")).await?
-                    {
-                        keys.push(s.accessor);
-                    }
-                }
-                keys.sort();
-                Ok((!keys.is_empty()).then(|| Response::list(keys)))
-            }
-            ("secret-id/lookup" | "secret-id-accessor/lookup", Create | Update) => {
-                let by_accessor = sub.starts_with("secret-id-accessor");
-                let Some(k) = self.locate(req, view, name, by_accessor).await? else {
-                    return Ok(None);
-                };
-                match crate::stored::get_json::<SecretId>(view, &k).await? {
-                    Some(s) if s.expire_ms.is_none_or(|t| t > now_ms()) => {
-                        Ok(Some(Self::describe(&s)))
-                    }
-                    _ => Ok(None),
-                }
-            }
-            ("secret-id/destroy" | "secret-id-accessor/destroy", Create | Update | Delete) => {
-                let by_accessor = sub.starts_with("secret-id-accessor");
-                if let Some(k) = self.locate(req, view, name, by_accessor).await? {
-                    self.delete_secret(view, &k).await?;
-                }
-                Ok(None)
-            }
-            (
-                ""
-                | "role-id"
-                | "secret-id"
-                | "custom-secret-id"
-                | "secret-id/lookup"
-                | "secret-id-accessor/lookup"
-                | "secret-id/destroy"
-                | "secret-id-accessor/destroy",
-                _,
-            ) => Err(Error::UnsupportedOperation),
-            _ => Err(Error::UnsupportedPath),
+        match crate::stored::get_json::<SecretId>(c.view, &k).await? {
+            Some(s) if s.expire_ms.is_none_or(|t| t > now_ms()) => Ok(Some(Self::describe(&s))),
+            _ => Ok(None),
         }
+    }
+
+    async fn destroy_secret_id(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        if let Some(k) = self.locate(c).await? {
+            self.delete_secret(c.view, &k).await?;
+        }
+        Ok(None)
     }
 }

@@ -28,7 +28,7 @@ pub fn hmac(key: &aws_lc_rs::hmac::Key, value: &str) -> String {
     hex::encode(aws_lc_rs::hmac::sign(key, value.as_bytes()).as_ref())
 }
 
-pub use crate::tools::uuid;
+pub use tresor_sdk::ids::uuid_v4 as uuid;
 
 pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64

@@ -13,12 +13,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use tresor_sdk::token_params::string_list;
-use tresor_sdk::{
-    Backend, Error, Map, Operation, Request, Response, Result, StorageView, TokenParams,
-};
+use tresor_sdk::framework::{Call, Field, Kind, Path, Paths};
+use tresor_sdk::{handler, token_params};
+use tresor_sdk::{Error, Map, Request, Response, Result, StorageView, TokenParams};
 
 use crate::auth_util::now_ms;
 
@@ -125,12 +123,8 @@ impl UserPass {
         Ok(req.str_field("password")?.filter(|p| !p.is_empty()))
     }
 
-    async fn write_user(
-        &self,
-        req: &Request,
-        view: &dyn StorageView,
-        name: &str,
-    ) -> Result<Option<Response>> {
+    async fn write_user(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let (req, view, name) = (c.req, c.view, c.param("username"));
         let existing = self.user(view, name).await?;
         let password = Self::password(req)?;
         if existing.is_none() && password.is_none() {
@@ -190,12 +184,8 @@ impl UserPass {
     /// attempts take turns: each checks the lockout, verifies and counts its outcome before the
     /// next starts, so concurrent guesses cannot outrun the count, and concurrent logins with
     /// the right password never lock anyone out.
-    async fn login(
-        &self,
-        req: &Request,
-        view: &dyn StorageView,
-        name: &str,
-    ) -> Result<Option<Response>> {
+    async fn login(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let (req, view, name) = (c.req, c.view, c.param("username"));
         let password = Self::password(req)?.ok_or_else(|| Error::invalid("missing password"))?;
         // Only existing users have turns and counts, so unknown names cannot grow the maps.
         let user = self.user(view, name).await?;
@@ -228,114 +218,108 @@ impl UserPass {
     }
 }
 
-#[async_trait]
-impl Backend for UserPass {
-    fn is_login_path(&self, path: &str) -> bool {
-        path.starts_with("login/")
+const PASSWORD: Field = Field::new("password", Kind::Str, "Password for this user.");
+
+impl Paths for UserPass {
+    const HELP: &'static str = "The \"userpass\" credential provider allows authentication using a combination of\na username and password. No additional factors are supported.";
+
+    fn paths() -> Vec<Path<Self>> {
+        let username = Field::new("username", Kind::Str, "Username of the user.");
+        vec![
+            Path::new("login/{username}")
+                .synopsis("Log in with a username and password.")
+                .login()
+                .lowercase("username")
+                .field(username)
+                .field(PASSWORD)
+                .update(handler!(Self::login)),
+            Path::new("users")
+                .synopsis("List the users registered.")
+                .list(handler!(Self::list_users)),
+            Path::new("users/{username}")
+                .synopsis("Manage users allowed to authenticate.")
+                .description("This endpoint allows you to create, read, update, and delete users\nthat are allowed to authenticate.\n\nDeleting a user will not revoke auth for prior authenticated users\nwith that name. To do this, do a revoke on \"login/<username>\" for\nthe username you want revoked. If you don't need to revoke login immediately,\nthen the next renew will cause the lease to expire.")
+                .lowercase("username")
+                .field(username)
+                .field(PASSWORD)
+                .fields(token_params::FIELDS)
+                .exists(handler!(Self::user_exists))
+                .read(handler!(Self::read_user))
+                .write(handler!(Self::write_user))
+                .delete(handler!(Self::delete_user)),
+            Path::new("users/{username}/password")
+                .synopsis("Reset user's password.")
+                .lowercase("username")
+                .field(username)
+                .field(PASSWORD)
+                .update(handler!(Self::write_password)),
+            Path::new("users/{username}/policies")
+                .synopsis("Update the policies associated with the username.")
+                .lowercase("username")
+                .field(username)
+                .field(Field::new("token_policies", Kind::CommaList, "Comma-separated list of policies"))
+                .field(Field::new("policies", Kind::CommaList, "Use \"token_policies\" instead."))
+                .update(handler!(Self::write_policies)),
+        ]
+    }
+}
+
+impl UserPass {
+    async fn list_users(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let keys = c.view.list("user/").await?;
+        Ok((!keys.is_empty()).then(|| Response::list(keys)))
     }
 
-    /// User names are case-insensitive (`users/CAROL/` is `users/carol`), as in Vault.
-    fn canonical_path<'a>(&self, path: &'a str) -> std::borrow::Cow<'a, str> {
-        let trimmed = path.trim_end_matches('/');
-        match trimmed.strip_prefix("users/") {
-            Some(rest) => {
-                let (name, sub) = rest.split_once('/').unwrap_or((rest, ""));
-                let name = name.to_lowercase();
-                std::borrow::Cow::Owned(if sub.is_empty() {
-                    format!("users/{name}")
-                } else {
-                    format!("users/{name}/{sub}")
-                })
-            }
-            None => std::borrow::Cow::Borrowed(trimmed),
-        }
+    async fn user_exists(&self, c: &Call<'_>) -> Result<bool> {
+        Ok(self.user(c.view, c.param("username")).await?.is_some())
     }
 
-    fn help(&self) -> String {
-        tresor_sdk::help_text(
-            "The \"userpass\" credential provider allows authentication using a combination of\na username and password. No additional factors are supported.",
-            &[
-                ("^login/(?P<username>.+)$", "Log in with a username and password."),
-                ("^users/?$", "List the users registered."),
-                ("^users/(?P<username>.+)$", "Manage users allowed to authenticate."),
-                ("^users/(?P<username>.+)/password$", "Reset user's password."),
-                ("^users/(?P<username>.+)/policies$", "Update the policies associated with the username."),
-            ],
-        )
+    async fn read_user(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        Ok(self.user(c.view, c.param("username")).await?.map(|u| {
+            let mut d = Map::new();
+            u.token.write_to(&mut d);
+            Response::data(d)
+        }))
     }
 
-    async fn handle(&self, req: &Request, view: &dyn StorageView) -> Result<Option<Response>> {
-        use Operation::*;
-        let op = req.operation;
-        let path = req.path.trim_end_matches('/');
-        if let Some(name) = path.strip_prefix("login/") {
-            return match op {
-                Create | Update => self.login(req, view, &name.to_lowercase()).await,
-                _ => Err(Error::UnsupportedOperation),
-            };
-        }
-        if path == "users" {
-            return match op {
-                List => {
-                    let keys = view.list("user/").await?;
-                    Ok((!keys.is_empty()).then(|| Response::list(keys)))
-                }
-                _ => Err(Error::UnsupportedOperation),
-            };
-        }
-        let Some(rest) = path.strip_prefix("users/") else {
-            return Err(Error::UnsupportedPath);
-        };
-        let (name, sub) = match rest.split_once('/') {
-            Some((n, s)) => (n.to_lowercase(), s),
-            None => (rest.to_lowercase(), ""),
-        };
-        if name.is_empty() {
-            return Err(Error::invalid("missing username"));
-        }
-        match (sub, op) {
-            ("", Read) => Ok(self.user(view, &name).await?.map(|u| {
-                let mut d = Map::new();
-                u.token.write_to(&mut d);
-                Response::data(d)
-            })),
-            ("", Create | Update) => self.write_user(req, view, &name).await,
-            ("", Delete) => {
-                view.delete(&user_key(&name)).await?;
-                self.clear(&name);
-                self.turns
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&name);
-                Ok(None)
-            }
-            ("password", Create | Update) => {
-                let mut user = self
-                    .user(view, &name)
-                    .await?
-                    .ok_or_else(|| Error::invalid("username does not exist"))?;
-                let p = Self::password(req)?.ok_or_else(|| {
-                    Error::invalid("must provide either password or password_hash")
-                })?;
-                user.password_hash = self.hash(p).await?;
-                self.save(view, &name, &user).await?;
-                Ok(None)
-            }
-            ("policies", Create | Update) => {
-                let mut user = self
-                    .user(view, &name)
-                    .await?
-                    .ok_or_else(|| Error::invalid("username does not exist"))?;
-                let policies = string_list(req, "token_policies")?
-                    .or(string_list(req, "policies")?)
-                    .unwrap_or_default();
-                user.token.token_policies = policies;
-                self.save(view, &name, &user).await?;
-                Ok(None)
-            }
-            ("" | "password" | "policies", _) => Err(Error::UnsupportedOperation),
-            _ => Err(Error::UnsupportedPath),
-        }
+    async fn delete_user(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let name = c.param("username");
+        c.view.delete(&user_key(name)).await?;
+        self.clear(name);
+        self.turns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        Ok(None)
+    }
+
+    async fn write_password(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let name = c.param("username");
+        let mut user = self
+            .user(c.view, name)
+            .await?
+            .ok_or_else(|| Error::invalid("username does not exist"))?;
+        let p = Self::password(c.req)?
+            .ok_or_else(|| Error::invalid("must provide either password or password_hash"))?;
+        user.password_hash = self.hash(p).await?;
+        self.save(c.view, name, &user).await?;
+        Ok(None)
+    }
+
+    async fn write_policies(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let name = c.param("username");
+        let mut user = self
+            .user(c.view, name)
+            .await?
+            .ok_or_else(|| Error::invalid("username does not exist"))?;
+        let policies = c
+            .req
+            .list_field("token_policies")?
+            .or(c.req.list_field("policies")?)
+            .unwrap_or_default();
+        user.token.token_policies = policies;
+        self.save(c.view, name, &user).await?;
+        Ok(None)
     }
 }
 
@@ -355,6 +339,7 @@ mod tests {
     #[test]
     fn five_failures_lock_a_user_out() {
         let u = UserPass::default();
+        let _table = tresor_sdk::framework::Routed::new(UserPass::default());
         for _ in 0..LOCKOUT_THRESHOLD - 1 {
             u.failed("bob");
         }

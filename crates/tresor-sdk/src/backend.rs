@@ -68,9 +68,21 @@ pub trait Backend: Send + Sync {
         Ok(())
     }
 
-    /// The text of `vault path-help` (`GET <mount>/?help=1`): what the backend is and its paths.
-    fn help(&self) -> String {
+    /// Whether `path` (relative to the mount) is root-protected: the caller's policy must grant
+    /// `sudo` on it besides the operation's capability.
+    fn requires_sudo(&self, _path: &str) -> bool {
+        false
+    }
+
+    /// The text of `vault path-help` for `path` (relative to the mount): the matching route's
+    /// help, or what the backend is and its paths (for the mount itself).
+    fn help(&self, _path: &str) -> String {
         "## DESCRIPTION\n\nNo help is available for this backend.\n".into()
+    }
+
+    /// The backend's entries of the OpenAPI document's `paths`, mounted at `mount`.
+    fn openapi(&self, _mount: &str) -> crate::Map {
+        crate::Map::new()
     }
 }
 

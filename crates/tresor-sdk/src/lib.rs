@@ -6,13 +6,19 @@
 
 mod backend;
 mod error;
+pub mod framework;
+pub mod glob;
+pub mod ids;
+pub mod registry;
 mod request;
 mod response;
 pub mod token_params;
+pub mod tools;
 pub mod ttl;
 
 pub use backend::{help_text, Backend, StorageView};
 pub use error::{Error, Result};
+pub use registry::{Class, Registry};
 pub use request::{LeaseLimits, Operation, Request};
 pub use response::{LeaseInfo, Response, SecretLease};
 pub use token_params::{LoginAuth, TokenParams};

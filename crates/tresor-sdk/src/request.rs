@@ -2,8 +2,8 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
-use crate::error::type_error;
-use crate::{Error, Map, Result};
+use crate::framework::{decode, Decoded, Kind};
+use crate::{Map, Result};
 
 /// Vault's logical operations. HTTP methods map onto these in the server; the core may turn an
 /// `Update` into a `Create` when nothing exists at the path yet (for the ACL).
@@ -107,75 +107,87 @@ impl Request {
         self.data.get(field).filter(|v| !v.is_null())
     }
 
-    /// A string field; numbers are accepted as Vault's weak decoding does.
-    pub fn str_field(&self, field: &str) -> Result<Option<String>> {
+    /// Decodes `field` as `kind` with the framework's one decoder (`framework::decode`).
+    fn decoded<T>(
+        &self,
+        field: &str,
+        kind: Kind,
+        take: impl FnOnce(Decoded<'_>) -> Option<T>,
+    ) -> Result<Option<T>> {
         match self.get(field) {
             None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-            Some(other) => Err(type_error(field, "string", other)),
+            Some(v) => Ok(take(decode(field, kind, v)?)),
         }
+    }
+
+    /// A string field; numbers and booleans are taken as their text.
+    pub fn str_field(&self, field: &str) -> Result<Option<String>> {
+        self.decoded(field, Kind::Str, |d| match d {
+            Decoded::Str(s) => Some(s.into_owned()),
+            _ => None,
+        })
     }
 
     /// An integer field; strings of digits are accepted, as query parameters arrive as strings.
     pub fn int_field(&self, field: &str) -> Result<Option<i64>> {
-        match self.get(field) {
-            None => Ok(None),
-            Some(v) => parse_int(v)
-                .map(Some)
-                .ok_or_else(|| type_error(field, "integer", v)),
-        }
+        self.decoded(field, Kind::Int, |d| match d {
+            Decoded::Int(n) => Some(n),
+            _ => None,
+        })
     }
 
     pub fn bool_field(&self, field: &str) -> Result<Option<bool>> {
-        match self.get(field) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(v @ Value::String(s)) => match s.as_str() {
-                "true" | "1" | "t" | "T" | "TRUE" | "True" => Ok(Some(true)),
-                "false" | "0" | "f" | "F" | "FALSE" | "False" | "" => Ok(Some(false)),
-                _ => Err(type_error(field, "bool", v)),
-            },
-            Some(v @ Value::Number(n)) => match n.as_i64() {
-                Some(1) => Ok(Some(true)),
-                Some(0) => Ok(Some(false)),
-                _ => Err(type_error(field, "bool", v)),
-            },
-            Some(v) => Err(type_error(field, "bool", v)),
-        }
+        self.decoded(field, Kind::Bool, |d| match d {
+            Decoded::Bool(b) => Some(b),
+            _ => None,
+        })
     }
 
     /// A duration field in seconds: integers, or Go-style strings ("30m", "1h30m", "90").
     pub fn duration_field(&self, field: &str) -> Result<Option<u64>> {
-        match self.get(field) {
-            None => Ok(None),
-            Some(v) => crate::ttl::parse_value(v)
-                .map(Some)
-                .map_err(|e| Error::invalid(format!("error parsing field \"{field}\": {e}"))),
-        }
+        self.decoded(field, Kind::Duration, |d| match d {
+            Decoded::Seconds(n) => Some(n),
+            _ => None,
+        })
     }
 
     /// An object field (JSON object); Vault also accepts a JSON string holding an object.
     pub fn map_field(&self, field: &str) -> Result<Option<Map>> {
-        match self.get(field) {
-            None => Ok(None),
-            Some(Value::Object(m)) => Ok(Some(m.clone())),
-            Some(v @ Value::String(s)) => match serde_json::from_str::<Value>(s) {
-                Ok(Value::Object(m)) => Ok(Some(m)),
-                _ => Err(type_error(field, "map", v)),
-            },
-            Some(v) => Err(type_error(field, "map", v)),
-        }
+        self.decoded(field, Kind::Map, |d| match d {
+            Decoded::Map(m) => Some(m.into_owned()),
+            _ => None,
+        })
     }
-}
 
-fn parse_int(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n
-            .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
+    /// A list field given as a JSON list or as one comma-separated string.
+    pub fn list_field(&self, field: &str) -> Result<Option<Vec<String>>> {
+        self.decoded(field, Kind::CommaList, |d| match d {
+            Decoded::List(l) => Some(l),
+            _ => None,
+        })
+    }
+
+    /// A list field given as a JSON list or as one string (not split at commas).
+    pub fn slice_field(&self, field: &str) -> Result<Option<Vec<String>>> {
+        self.decoded(field, Kind::List, |d| match d {
+            Decoded::List(l) => Some(l),
+            _ => None,
+        })
+    }
+
+    /// A list of integers: a JSON list, a number, or a comma-separated string.
+    pub fn int_list_field(&self, field: &str) -> Result<Option<Vec<i64>>> {
+        self.decoded(field, Kind::CommaIntList, |d| match d {
+            Decoded::Ints(l) => Some(l),
+            _ => None,
+        })
+    }
+
+    /// Key/value pairs: an object of strings or a list of `key=value`.
+    pub fn kv_field(&self, field: &str) -> Result<Option<Map>> {
+        self.decoded(field, Kind::KvPairs, |d| match d {
+            Decoded::Map(m) => Some(m.into_owned()),
+            _ => None,
+        })
     }
 }

@@ -5,9 +5,30 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
+
+use crate::framework::{Field, Kind};
 
 use crate::{Error, Map, Request, Result};
+
+/// The fields of [`TokenParams`] (and their older names), for a path's table.
+pub const FIELDS: &[Field] = &[
+    Field::new("token_ttl", Kind::Duration, "The initial ttl of the token to generate"),
+    Field::new("token_max_ttl", Kind::Duration, "The maximum lifetime of the generated token"),
+    Field::new("token_policies", Kind::CommaList, "Comma-separated list of policies"),
+    Field::new("token_bound_cidrs", Kind::CommaList, "Comma separated string or JSON list of CIDR blocks. If set, specifies the blocks of IP addresses which are allowed to use the generated token."),
+    Field::new("token_explicit_max_ttl", Kind::Duration, "If set, tokens created via this role carry an explicit maximum TTL. During renewal, the current maximum TTL values of the role and the mount are not checked for changes, and any updates to these values will have no effect on the token being renewed."),
+    Field::new("token_no_default_policy", Kind::Bool, "If true, the 'default' policy will not automatically be added to generated tokens"),
+    Field::new("token_num_uses", Kind::Int, "The maximum number of times a token may be used, a value of zero means unlimited"),
+    Field::new("token_period", Kind::Duration, "If set, tokens created via this role will have no max lifetime; instead, their renewal period will be fixed to this value. This takes an integer number of seconds, or a string duration (e.g. \"24h\")."),
+    Field::new("token_type", Kind::Str, "The type of token to generate, service or batch").default(crate::framework::DefaultValue::Str("default-service")),
+    Field::new("ttl", Kind::Duration, "Use \"token_ttl\" instead. If this and \"token_ttl\" are both specified, only \"token_ttl\" will be used."),
+    Field::new("max_ttl", Kind::Duration, "Use \"token_max_ttl\" instead. If this and \"token_max_ttl\" are both specified, only \"token_max_ttl\" will be used."),
+    Field::new("policies", Kind::CommaList, "Use \"token_policies\" instead. If this and \"token_policies\" are both specified, only \"token_policies\" will be used."),
+    Field::new("period", Kind::Duration, "Use \"token_period\" instead. If this and \"token_period\" are both specified, only \"token_period\" will be used."),
+    Field::new("bound_cidrs", Kind::CommaList, "Use \"token_bound_cidrs\" instead. If this and \"token_bound_cidrs\" are both specified, only \"token_bound_cidrs\" will be used."),
+    Field::new("num_uses", Kind::Int, "Use \"token_num_uses\" instead. If this and \"token_num_uses\" are both specified, only \"token_num_uses\" will be used."),
+];
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -22,29 +43,6 @@ pub struct TokenParams {
     pub token_period: u64,
     /// `default`, `service` (or `batch`, which Tresor refuses).
     pub token_type: String,
-}
-
-/// A list field given as a JSON list or as one comma-separated string.
-pub fn string_list(req: &Request, field: &str) -> Result<Option<Vec<String>>> {
-    let items = match req.get(field) {
-        None => return Ok(None),
-        Some(Value::String(s)) => s.split(',').map(str::to_owned).collect::<Vec<_>>(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|v| match v {
-                Value::String(s) => Ok(s.clone()),
-                other => Err(crate::error::type_error(field, "string", other)),
-            })
-            .collect::<Result<Vec<_>>>()?,
-        Some(other) => return Err(crate::error::type_error(field, "list", other)),
-    };
-    Ok(Some(
-        items
-            .into_iter()
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect(),
-    ))
 }
 
 /// Does the CIDR block (or bare address) `cidr` contain `addr`?
@@ -132,9 +130,9 @@ impl TokenParams {
         if let Some(v) = req.duration_field("token_explicit_max_ttl")? {
             self.token_explicit_max_ttl = v;
         }
-        let policies = match string_list(req, "token_policies")? {
+        let policies = match req.list_field("token_policies")? {
             Some(p) => Some(p),
-            None => string_list(req, "policies")?,
+            None => req.list_field("policies")?,
         };
         if let Some(mut p) = policies {
             p.iter_mut().for_each(|s| *s = s.to_lowercase());
@@ -142,9 +140,9 @@ impl TokenParams {
             p.dedup();
             self.token_policies = p;
         }
-        let cidrs = match string_list(req, "token_bound_cidrs")? {
+        let cidrs = match req.list_field("token_bound_cidrs")? {
             Some(c) => Some(c),
-            None => string_list(req, "bound_cidrs")?,
+            None => req.list_field("bound_cidrs")?,
         };
         if let Some(c) = cidrs {
             check_cidrs("token_bound_cidrs", &c)?;
@@ -257,6 +255,7 @@ mod tests {
     use super::*;
     use crate::Operation;
 
+    use serde_json::Value;
     fn req(data: Value) -> Request {
         Request::new(Operation::Update, "role/x").with_data(data.as_object().unwrap().clone())
     }

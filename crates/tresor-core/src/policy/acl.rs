@@ -421,21 +421,9 @@ fn value_in_list(v: &Value, list: &[Value]) -> bool {
         return true;
     }
     list.iter().any(|item| match (item, v) {
-        (Value::String(pattern), Value::String(s)) => glob_match(pattern, s),
+        (Value::String(pattern), Value::String(s)) => tresor_sdk::glob::matches(pattern, s),
         _ => item == v,
     })
-}
-
-fn glob_match(pattern: &str, s: &str) -> bool {
-    if pattern == "*" {
-        return true;
-    }
-    match (pattern.strip_prefix('*'), pattern.strip_suffix('*')) {
-        (Some(rest), Some(_)) if pattern.len() >= 2 => s.contains(&rest[..rest.len() - 1]),
-        (Some(suffix), None) => s.ends_with(suffix),
-        (None, Some(prefix)) => s.starts_with(prefix),
-        _ => pattern == s,
-    }
 }
 
 #[cfg(test)]
@@ -657,11 +645,11 @@ path "p/all-denied" {
 
     #[test]
     fn globs_in_values() {
-        assert!(glob_match("*", "x"));
-        assert!(glob_match("ab*", "abc"));
-        assert!(glob_match("*bc", "abc"));
-        assert!(glob_match("*b*", "abc"));
-        assert!(!glob_match("*z*", "abc"));
-        assert!(glob_match("abc", "abc"));
+        assert!(tresor_sdk::glob::matches("*", "x"));
+        assert!(tresor_sdk::glob::matches("ab*", "abc"));
+        assert!(tresor_sdk::glob::matches("*bc", "abc"));
+        assert!(tresor_sdk::glob::matches("*b*", "abc"));
+        assert!(!tresor_sdk::glob::matches("*z*", "abc"));
+        assert!(tresor_sdk::glob::matches("abc", "abc"));
     }
 }

@@ -4,7 +4,7 @@
 use serde_json::Value;
 use tresor_sdk::{Map, Operation, Request, Response};
 
-use super::roles::{glob, string_list, TokenRole};
+use super::roles::{glob, TokenRole};
 use super::{expiry, now, now_ms, parse_cidrs, NewToken, TokenEntry, TokenStore};
 use crate::core::CoreConfig;
 use crate::error::CoreError;
@@ -332,7 +332,7 @@ async fn create(
     }
     let orphan = orphan_endpoint || no_parent || role.as_ref().is_some_and(|r| r.orphan);
 
-    let requested = string_list(req, "policies")?.map(|v| {
+    let requested = req.list_field("policies")?.map(|v| {
         v.into_iter()
             .map(|p| p.to_lowercase())
             .filter(|p| !p.is_empty())
@@ -409,7 +409,7 @@ async fn create(
         renewable &= r.renewable;
         bound_cidrs = r.token_bound_cidrs.clone();
     }
-    if let Some(c) = string_list(req, "bound_cidrs")? {
+    if let Some(c) = req.list_field("bound_cidrs")? {
         bound_cidrs = parse_cidrs(&c)?;
     }
 

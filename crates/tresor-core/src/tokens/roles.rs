@@ -25,32 +25,6 @@ pub struct TokenRole {
     pub token_type: String,
 }
 
-/// A list field given as a JSON list or a comma-separated string.
-pub fn string_list(req: &Request, field: &str) -> Result<Option<Vec<String>>, CoreError> {
-    match req.data.get(field) {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::String(s)) => Ok(Some(
-            s.split(',')
-                .map(|p| p.trim().to_owned())
-                .filter(|p| !p.is_empty())
-                .collect(),
-        )),
-        Some(serde_json::Value::Array(a)) => a
-            .iter()
-            .map(|v| match v {
-                serde_json::Value::String(s) => Ok(s.trim().to_owned()),
-                other => Err(CoreError::invalid(format!(
-                    "{field} must be a list of strings, got {other}"
-                ))),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        Some(other) => Err(CoreError::invalid(format!(
-            "{field} must be a list of strings, got {other}"
-        ))),
-    }
-}
-
 fn lower(v: Vec<String>) -> Vec<String> {
     let mut v: Vec<String> = v
         .into_iter()
@@ -74,16 +48,16 @@ impl TokenRole {
 
     /// Applies the fields present in a write request.
     pub fn update(&mut self, req: &Request) -> Result<(), CoreError> {
-        if let Some(v) = string_list(req, "allowed_policies")? {
+        if let Some(v) = req.list_field("allowed_policies")? {
             self.allowed_policies = lower(v);
         }
-        if let Some(v) = string_list(req, "disallowed_policies")? {
+        if let Some(v) = req.list_field("disallowed_policies")? {
             self.disallowed_policies = lower(v);
         }
-        if let Some(v) = string_list(req, "allowed_policies_glob")? {
+        if let Some(v) = req.list_field("allowed_policies_glob")? {
             self.allowed_policies_glob = lower(v);
         }
-        if let Some(v) = string_list(req, "disallowed_policies_glob")? {
+        if let Some(v) = req.list_field("disallowed_policies_glob")? {
             self.disallowed_policies_glob = lower(v);
         }
         if let Some(b) = req.bool_field("orphan")? {
@@ -113,9 +87,9 @@ impl TokenRole {
                 }
             }
         }
-        let cidrs = match string_list(req, "token_bound_cidrs")? {
+        let cidrs = match req.list_field("token_bound_cidrs")? {
             Some(c) => Some(c),
-            None => string_list(req, "bound_cidrs")?,
+            None => req.list_field("bound_cidrs")?,
         };
         if let Some(c) = cidrs {
             self.token_bound_cidrs = parse_cidrs(&c)?;
@@ -191,42 +165,4 @@ impl TokenRole {
     }
 }
 
-/// `*` globs anywhere in a policy pattern.
-pub fn glob(pattern: &str, s: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == s;
-    }
-    let mut rest = s;
-    for (i, p) in parts.iter().enumerate() {
-        if i == 0 {
-            match rest.strip_prefix(p) {
-                Some(r) => rest = r,
-                None => return false,
-            }
-        } else if i == parts.len() - 1 {
-            return rest.ends_with(p);
-        } else {
-            match rest.find(p) {
-                Some(idx) => rest = &rest[idx + p.len()..],
-                None => return false,
-            }
-        }
-    }
-    true
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob;
-
-    #[test]
-    fn globs() {
-        assert!(glob("dev-*", "dev-team"));
-        assert!(glob("*-admin", "ops-admin"));
-        assert!(glob("a*b*c", "axxbyyc"));
-        assert!(!glob("a*b*c", "axxbyy"));
-        assert!(glob("exact", "exact"));
-        assert!(!glob("exact", "exactly"));
-    }
-}
+pub use tresor_sdk::glob::matches as glob;

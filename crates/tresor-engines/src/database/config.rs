@@ -9,7 +9,7 @@ use tresor_sdk::{Error, Map, Request, Response, Result, StorageView};
 
 use super::plugin::{self, Connection, Kind, Settings};
 use super::template::Template;
-use super::{fields, password, Database};
+use super::{password, Database};
 
 pub fn key(name: &str) -> String {
     format!("config/{name}")
@@ -243,10 +243,10 @@ impl Database {
         if let Some(v) = req.str_field("plugin_version")? {
             c.plugin_version = v;
         }
-        if let Some(r) = tresor_sdk::token_params::string_list(req, "allowed_roles")? {
+        if let Some(r) = req.list_field("allowed_roles")? {
             c.allowed_roles = r;
         }
-        if let Some(s) = fields::statements(req, "root_rotation_statements")? {
+        if let Some(s) = req.slice_field("root_rotation_statements")? {
             c.root_rotation_statements = s;
         }
         if let Some(p) = req.str_field("password_policy")? {

@@ -1,37 +1,6 @@
 //! Request fields as the database engine reads them, and `allowed_roles` matching.
 
-use serde_json::Value;
 use tresor_sdk::{Error, Request, Result};
-
-/// A list of statements (Vault's string slice): a JSON list, or one string as a one-element
-/// list (not split: a statement may contain commas). Entries are trimmed, blanks dropped.
-pub fn statements(req: &Request, field: &str) -> Result<Option<Vec<String>>> {
-    let items = match req.get(field) {
-        None => return Ok(None),
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|v| match v {
-                Value::String(s) => Ok(s.clone()),
-                other => Err(Error::invalid(format!(
-                    "error converting input for field \"{field}\": expected a list of strings, got {other}"
-                ))),
-            })
-            .collect::<Result<Vec<_>>>()?,
-        Some(other) => {
-            return Err(Error::invalid(format!(
-                "error converting input for field \"{field}\": expected a list of strings, got {other}"
-            )))
-        }
-    };
-    Ok(Some(
-        items
-            .into_iter()
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect(),
-    ))
-}
 
 /// `credential_type`: only `password` (the default) is made. `credential_config` (a password
 /// policy) is refused until there are password policies.
@@ -60,26 +29,9 @@ pub fn credential_type(req: &Request, current: &mut String) -> Result<()> {
 /// Whether `role` is allowed by a config's `allowed_roles`: `*`, or a glob in which `*`
 /// matches any run of characters (case-sensitive). An empty list allows nothing.
 pub fn role_allowed(allowed: &[String], role: &str) -> bool {
-    allowed.iter().any(|pattern| glob(pattern, role))
-}
-
-fn glob(pattern: &str, s: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == s;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !s.starts_with(first) || s.len() < first.len() + last.len() || !s.ends_with(last) {
-        return false;
-    }
-    let mut rest = &s[first.len()..s.len() - last.len()];
-    for middle in &parts[1..parts.len() - 1] {
-        match rest.find(middle) {
-            Some(i) => rest = &rest[i + middle.len()..],
-            None => return false,
-        }
-    }
-    true
+    allowed
+        .iter()
+        .any(|pattern| tresor_sdk::glob::matches(pattern, role))
 }
 
 #[cfg(test)]

@@ -24,7 +24,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio::sync::Mutex;
-use tresor_sdk::{Backend, Error, Operation, Request, Response, Result, StorageView};
+use tresor_sdk::framework::{Call, DefaultValue, Field, Kind, Path, Paths, Secret};
+use tresor_sdk::{handler, lease_handler, Error, Request, Response, Result, StorageView};
 
 use config::Connected;
 
@@ -51,16 +52,6 @@ fn valid_name(name: &str) -> bool {
     }
 }
 
-fn name_of<'a>(rest: &'a str, what: &str) -> Result<&'a str> {
-    if rest.is_empty() {
-        return Err(Error::invalid(format!("empty {what} attribute given")));
-    }
-    if !valid_name(rest) {
-        return Err(Error::UnsupportedPath);
-    }
-    Ok(rest)
-}
-
 /// A LIST, with Vault's optional paging: names after `after`, at most `limit` of them.
 async fn list(req: &Request, view: &dyn StorageView, prefix: &str) -> Result<Option<Response>> {
     let after = req.str_field("after")?.unwrap_or_default();
@@ -78,103 +69,228 @@ async fn list(req: &Request, view: &dyn StorageView, prefix: &str) -> Result<Opt
     Ok((!keys.is_empty()).then(|| Response::list(keys)))
 }
 
+const NAME: Field = Field::new("name", Kind::Str, "Name of this database connection");
+const ROLE: Field = Field::new("name", Kind::Str, "Name of the role.");
+const DB_NAME: Field = Field::new(
+    "db_name",
+    Kind::Str,
+    "Name of the database this role acts on.",
+);
+const CREDENTIAL_FIELDS: [Field; 2] = [
+    Field::new(
+        "credential_type",
+        Kind::Str,
+        "The type of credential to manage. Options include: 'password'. Defaults to 'password'.",
+    ),
+    Field::new(
+        "credential_config",
+        Kind::Map,
+        "The configuration for the given credential_type.",
+    ),
+];
+const LIST_FIELDS: [Field; 2] = [
+    Field::new(
+        "after",
+        Kind::Str,
+        "Optional entry to list begin listing after, not required to exist.",
+    ),
+    Field::new(
+        "limit",
+        Kind::Int,
+        "Optional number of entries to return; defaults to all entries.",
+    ),
+];
+
 #[async_trait]
-impl Backend for Database {
-    async fn handle(&self, req: &Request, view: &dyn StorageView) -> Result<Option<Response>> {
-        use Operation::*;
-        let op = req.operation;
-        let path = req.path.as_str();
-        let (head, rest) = path.split_once('/').unwrap_or((path, ""));
-        match (head, rest, op) {
-            ("config", "", List) => list(req, view, "config/").await,
-            ("roles", "", List) => list(req, view, "role/").await,
-            ("static-roles", "", List) => list(req, view, "static-role/").await,
-            ("config", name, _) => {
-                let name = name_of(name, "name")?;
-                match op {
-                    Read => config::read(view, name).await,
-                    Create | Update => self.write_config(req, view, name).await,
-                    Delete => self.delete_config(view, name).await,
-                    _ => Err(Error::UnsupportedOperation),
-                }
-            }
-            ("reset", name, Create | Update) => self.reset(view, name_of(name, "name")?).await,
-            ("rotate-root", name, Create | Update) => {
-                self.rotate_root(view, name_of(name, "name")?).await
-            }
-            ("roles", name, _) => {
-                let name = name_of(name, "role name")?;
-                match op {
-                    Read => roles::read(view, name).await,
-                    Create | Update => roles::write(req, view, name).await,
-                    Delete => {
-                        view.delete(&roles::key(name)).await?;
-                        Ok(None)
-                    }
-                    _ => Err(Error::UnsupportedOperation),
-                }
-            }
-            ("creds", name, Read) => self.creds(req, view, name_of(name, "role name")?).await,
-            ("static-roles", name, _) => {
-                let name = name_of(name, "role name")?;
-                match op {
-                    Read => static_roles::read(view, name).await,
-                    Create | Update => self.write_static_role(req, view, name).await,
-                    Delete => self.delete_static_role(view, name).await,
-                    _ => Err(Error::UnsupportedOperation),
-                }
-            }
-            ("static-creds", name, Read) => {
-                self.static_creds(view, name_of(name, "role name")?).await
-            }
-            ("rotate-role", name, Create | Update) => {
-                self.rotate_role(view, name_of(name, "role name")?).await
-            }
-            ("reset" | "rotate-root" | "creds" | "static-creds" | "rotate-role", _, _) => {
-                Err(Error::UnsupportedOperation)
-            }
-            _ => Err(Error::UnsupportedPath),
-        }
+impl Paths for Database {
+    const HELP: &'static str = "The database backend makes database credentials on demand: users that are dropped when their lease ends, and passwords of existing users rotated on a schedule.";
+
+    fn paths() -> Vec<Path<Self>> {
+        vec![
+            Path::new("config")
+                .synopsis("Configure connection details to a database plugin.")
+                .fields(&LIST_FIELDS)
+                .list(handler!(Self::list_configs)),
+            Path::new("config/{name}")
+                .synopsis("Configure connection details to a database plugin.")
+                .description("This path configures the connection details used to connect to a particular\ndatabase. This path runs the provided plugin name and passes the configured\nconnection details to the plugin. See the documentation for the plugin specified\nfor a full list of accepted connection details.")
+                .arbitrary_input()
+                .field(NAME)
+                .field(Field::new("plugin_name", Kind::Str, "The name of a builtin or previously registered plugin known to vault. This endpoint will create an instance of that plugin type."))
+                .field(Field::new("plugin_version", Kind::Str, "The version of the plugin to use."))
+                .field(Field::new("verify_connection", Kind::Bool, "If true, the connection details are verified by actually connecting to the database. Defaults to true.").default(DefaultValue::Bool(true)))
+                .field(Field::new("allowed_roles", Kind::CommaList, "Comma separated string or array of the role names allowed to get creds from this database connection. If empty no roles are allowed. If \"*\" all roles are allowed."))
+                .field(Field::new("root_rotation_statements", Kind::List, "Specifies the database statements to be executed to rotate the root user's credentials. See the plugin's API page for more information on support and formatting for this parameter."))
+                .field(Field::new("password_policy", Kind::Str, "Password policy to use when generating passwords."))
+                .field(Field::new("connection_url", Kind::Str, "The connection string used to connect to the database, with {{username}} and {{password}} templates."))
+                .field(Field::new("username", Kind::Str, "The root credential username used in the connection URL."))
+                .field(Field::new("password", Kind::Str, "The root credential password used in the connection URL."))
+                .field(Field::new("max_open_connections", Kind::Int, "Maximum number of open connections to the database."))
+                .exists(handler!(Self::config_exists))
+                .read(handler!(Self::read_config))
+                .write(handler!(Self::write_config_path))
+                .delete(handler!(Self::delete_config_path)),
+            Path::new("reset/{name}")
+                .synopsis("Resets a database plugin.")
+                .field(NAME)
+                .update(handler!(Self::reset_path)),
+            Path::new("rotate-root/{name}")
+                .synopsis("Request to rotate the root credentials for a certain database connection.")
+                .field(NAME)
+                .update(handler!(Self::rotate_root_path)),
+            Path::new("roles")
+                .synopsis("Manage the roles that can be created with this backend.")
+                .fields(&LIST_FIELDS)
+                .list(handler!(Self::list_roles)),
+            Path::new("roles/{name}")
+                .synopsis("Manage the roles that can be created with this backend.")
+                .field(ROLE)
+                .field(DB_NAME)
+                .field(Field::new("default_ttl", Kind::Duration, "Default ttl for role."))
+                .field(Field::new("max_ttl", Kind::Duration, "Maximum time a credential is valid for"))
+                .field(Field::new("creation_statements", Kind::List, "Specifies the database statements executed to create and configure a user. See the plugin's API page for more information on support and formatting for this parameter."))
+                .field(Field::new("revocation_statements", Kind::List, "Specifies the database statements to be executed to revoke a user. See the plugin's API page for more information on support and formatting for this parameter."))
+                .field(Field::new("renew_statements", Kind::List, "Specifies the database statements to be executed to renew a user. Not every plugin type will support this functionality. See the plugin's API page for more information on support and formatting for this parameter."))
+                .field(Field::new("rollback_statements", Kind::List, "Specifies the database statements to be executed to rollback a create operation in the event of an error. Not every plugin type will support this functionality. See the plugin's API page for more information on support and formatting for this parameter."))
+                .field(Field::new("username_template", Kind::Str, "Template describing how dynamic usernames are generated."))
+                .fields(&CREDENTIAL_FIELDS)
+                .exists(handler!(Self::role_exists))
+                .read(handler!(Self::read_role))
+                .write(handler!(Self::write_role))
+                .delete(handler!(Self::delete_role)),
+            Path::new("creds/{name}")
+                .synopsis("Request database credentials for a certain role.")
+                .field(ROLE)
+                .read(handler!(Self::creds_path)),
+            Path::new("static-roles")
+                .synopsis("Manage the static roles that can be created with this backend.")
+                .fields(&LIST_FIELDS)
+                .list(handler!(Self::list_static_roles)),
+            Path::new("static-roles/{name}")
+                .synopsis("Manage the static roles that can be created with this backend.")
+                .field(ROLE)
+                .field(DB_NAME)
+                .field(Field::new("username", Kind::Str, "Name of the static user account for Vault to manage. Requires \"rotation_period\" to be specified"))
+                .field(Field::new("rotation_period", Kind::Duration, "Period for automatic credential rotation of the given username. Not valid unless used with \"username\"."))
+                .field(Field::new("rotation_statements", Kind::List, "Specifies the database statements to be executed to rotate the accounts credentials. Not every plugin type will support this functionality. See the plugin's API page for more information on support and formatting for this parameter."))
+                .fields(&CREDENTIAL_FIELDS)
+                .exists(handler!(Self::static_role_exists))
+                .read(handler!(Self::read_static_role))
+                .write(handler!(Self::write_static_role_path))
+                .delete(handler!(Self::delete_static_role_path)),
+            Path::new("static-creds/{name}")
+                .synopsis("Request database credentials for a certain static role. These credentials are rotated periodically.")
+                .field(ROLE)
+                .read(handler!(Self::static_creds_path)),
+            Path::new("rotate-role/{name}")
+                .synopsis("Request to rotate the credentials for a static user account.")
+                .field(ROLE)
+                .update(handler!(Self::rotate_role_path)),
+        ]
     }
 
-    async fn exists(&self, req: &Request, view: &dyn StorageView) -> Result<Option<bool>> {
-        let key = match req.path.split_once('/') {
-            Some(("config", n)) => config::key(n),
-            Some(("roles", n)) => roles::key(n),
-            Some(("static-roles", n)) => static_roles::key(n),
-            _ => return Ok(None),
-        };
-        Ok(Some(view.get(&key).await?.is_some()))
-    }
-
-    async fn revoke(&self, req: &Request, view: &dyn StorageView) -> Result<()> {
-        self.revoke_creds(req, view).await
-    }
-
-    async fn renew(&self, req: &Request, view: &dyn StorageView) -> Result<()> {
-        self.renew_creds(req, view).await
+    fn secrets() -> Vec<Secret<Self>> {
+        vec![Secret {
+            kind: "creds",
+            renew: Some(lease_handler!(Self::renew_creds)),
+            revoke: lease_handler!(Self::revoke_creds),
+        }]
     }
 
     async fn periodic(&self, view: &dyn StorageView) -> Result<()> {
         self.rotate_due(view).await
     }
+}
 
-    fn help(&self) -> String {
-        tresor_sdk::help_text(
-            "The database backend makes database credentials on demand: users that are \
-             dropped when their lease ends, and passwords of existing users rotated on a \
-             schedule.",
-            &[
-                ("^config/(?P<name>\\w(([\\w-.]+)?\\w)?)$", "Configure connection details to a database plugin."),
-                ("^reset/(?P<name>\\w(([\\w-.]+)?\\w)?)$", "Resets a database plugin."),
-                ("^rotate-root/(?P<name>\\w(([\\w-.]+)?\\w)?)$", "Request to rotate the root credentials for a certain database connection."),
-                ("^roles/(?P<name>\\w(([\\w-.]+)?\\w)?)$", "Manage the roles that can be created with this backend."),
-                ("^creds/(?P<name>\\w(([\\w-.]+)?\\w)?)$", "Request database credentials for a certain role."),
-                ("^static-roles/(?P<name>\\w(([\\w-.]+)?\\w)?)$", "Manage the static roles that can be created with this backend."),
-                ("^static-creds/(?P<name>\\w(([\\w-.]+)?\\w)?)$", "Request database credentials for a certain static role. These credentials are rotated periodically."),
-                ("^rotate-role/(?P<name>\\w(([\\w-.]+)?\\w)?)$", "Request to rotate the credentials for a static user account."),
-            ],
-        )
+/// The config or role a path names, by Vault's name rule.
+fn name<'c>(c: &'c Call<'_>) -> Result<&'c str> {
+    let name = c.param("name");
+    if !valid_name(name) {
+        return Err(Error::UnsupportedPath);
+    }
+    Ok(name)
+}
+
+impl Database {
+    async fn list_configs(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        list(c.req, c.view, "config/").await
+    }
+
+    async fn list_roles(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        list(c.req, c.view, "role/").await
+    }
+
+    async fn list_static_roles(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        list(c.req, c.view, "static-role/").await
+    }
+
+    async fn config_exists(&self, c: &Call<'_>) -> Result<bool> {
+        Ok(c.view.get(&config::key(name(c)?)).await?.is_some())
+    }
+
+    async fn role_exists(&self, c: &Call<'_>) -> Result<bool> {
+        Ok(c.view.get(&roles::key(name(c)?)).await?.is_some())
+    }
+
+    async fn static_role_exists(&self, c: &Call<'_>) -> Result<bool> {
+        Ok(c.view.get(&static_roles::key(name(c)?)).await?.is_some())
+    }
+
+    async fn read_config(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        config::read(c.view, name(c)?).await
+    }
+
+    async fn write_config_path(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        self.write_config(c.req, c.view, name(c)?).await
+    }
+
+    async fn delete_config_path(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        self.delete_config(c.view, name(c)?).await
+    }
+
+    async fn reset_path(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        self.reset(c.view, name(c)?).await
+    }
+
+    async fn rotate_root_path(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        self.rotate_root(c.view, name(c)?).await
+    }
+
+    async fn read_role(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        roles::read(c.view, name(c)?).await
+    }
+
+    async fn write_role(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        roles::write(c.req, c.view, name(c)?).await
+    }
+
+    async fn delete_role(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        c.view.delete(&roles::key(name(c)?)).await?;
+        Ok(None)
+    }
+
+    async fn creds_path(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        self.creds(c.req, c.view, name(c)?).await
+    }
+
+    async fn read_static_role(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        static_roles::read(c.view, name(c)?).await
+    }
+
+    async fn write_static_role_path(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        self.write_static_role(c.req, c.view, name(c)?).await
+    }
+
+    async fn delete_static_role_path(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        self.delete_static_role(c.view, name(c)?).await
+    }
+
+    async fn static_creds_path(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        self.static_creds(c.view, name(c)?).await
+    }
+
+    async fn rotate_role_path(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        self.rotate_role(c.view, name(c)?).await
     }
 }
 

@@ -78,7 +78,7 @@ pub async fn write(req: &Request, view: &dyn StorageView, name: &str) -> Result<
         ("rollback_statements", &mut r.rollback_statements),
         ("renew_statements", &mut r.renew_statements),
     ] {
-        if let Some(s) = fields::statements(req, field)? {
+        if let Some(s) = req.slice_field(field)? {
             *slot = s;
         }
     }

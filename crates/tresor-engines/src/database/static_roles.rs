@@ -151,7 +151,7 @@ impl Database {
             }
             None => {}
         }
-        if let Some(s) = fields::statements(req, "rotation_statements")? {
+        if let Some(s) = req.slice_field("rotation_statements")? {
             r.rotation_statements = s;
         }
         fields::credential_type(req, &mut r.credential_type)?;

@@ -507,7 +507,7 @@ fn call(func: Func, args: Vec<Val>) -> Result<Val> {
         }
         Func::Uuid => {
             arity("uuid", &args, 0)?;
-            crate::tools::uuid()
+            tresor_sdk::ids::uuid_v4()
         }
     }))
 }

@@ -1,55 +1,72 @@
-use async_trait::async_trait;
-use tresor_sdk::{Backend, Error, Map, Operation, Request, Response, Result, StorageView};
+use tresor_sdk::framework::{Call, Path, Paths};
+use tresor_sdk::{handler, Error, Map, Response, Result};
 
 use super::check_path;
 
 /// KV version 1: each path holds one JSON object, overwritten on write.
 pub struct KvV1;
 
-#[async_trait]
-impl Backend for KvV1 {
-    fn help(&self) -> String {
-        tresor_sdk::help_text(
-            "The kv backend reads and writes arbitrary secrets to the storage backend. The secrets are\nencrypted/decrypted by Tresor: they are never stored unencrypted in the backend and the\nbackend never has an opportunity to see the unencrypted value.",
-            &[("^.*$", "Pass-through secret storage to the storage backend, allowing you to\n        read/write arbitrary data into secret storage.")],
-        )
-    }
+impl Paths for KvV1 {
+    const HELP: &'static str = "The kv backend reads and writes arbitrary secrets to the storage backend. The secrets are\nencrypted/decrypted by Tresor: they are never stored unencrypted in the backend and the\nbackend never has an opportunity to see the unencrypted value.";
 
-    async fn handle(&self, req: &Request, view: &dyn StorageView) -> Result<Option<Response>> {
-        check_path(&req.path)?;
-        if req.operation == Operation::List {
-            let prefix = if req.path.is_empty() || req.path.ends_with('/') {
-                req.path.clone()
-            } else {
-                format!("{}/", req.path)
-            };
-            let keys = view.list(&prefix).await?;
-            return Ok((!keys.is_empty()).then(|| Response::list(keys)));
-        }
-        if req.path.is_empty() {
+    fn paths() -> Vec<Path<Self>> {
+        vec![Path::new("{path*}")
+            .synopsis("Pass-through secret storage to the storage backend, allowing you to\nread/write arbitrary data into secret storage.")
+            .description("The pass-through backend reads and writes arbitrary data into secret storage,\nencrypting it along the way.")
+            .arbitrary_input()
+            .exists(handler!(Self::exists))
+            .read(handler!(Self::read))
+            .write(handler!(Self::write))
+            .delete(handler!(Self::delete))
+            .list(handler!(Self::list))]
+    }
+}
+
+impl KvV1 {
+    /// The secret a path names: a mount's root is a directory, not a secret.
+    fn key<'c>(c: &'c Call<'_>) -> Result<&'c str> {
+        let key = c.param("path");
+        check_path(key)?;
+        if key.is_empty() {
             return Err(Error::UnsupportedOperation);
         }
-        match req.operation {
-            Operation::Read => match view.get(&req.path).await? {
-                None => Ok(None),
-                Some(bytes) => Ok(Some(Response::data(serde_json::from_slice::<Map>(&bytes)?))),
-            },
-            Operation::Create | Operation::Update => {
-                if req.data.is_empty() {
-                    return Err(Error::invalid("no data provided"));
-                }
-                view.put(&req.path, &serde_json::to_vec(&req.data)?).await?;
-                Ok(None)
-            }
-            Operation::Delete => {
-                view.delete(&req.path).await?;
-                Ok(None)
-            }
-            Operation::Patch | Operation::List => Err(Error::UnsupportedOperation),
+        Ok(key)
+    }
+
+    async fn exists(&self, c: &Call<'_>) -> Result<bool> {
+        Ok(c.view.get(Self::key(c)?).await?.is_some())
+    }
+
+    async fn read(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        match c.view.get(Self::key(c)?).await? {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(Response::data(serde_json::from_slice::<Map>(&bytes)?))),
         }
     }
 
-    async fn exists(&self, req: &Request, view: &dyn StorageView) -> Result<Option<bool>> {
-        Ok(Some(view.get(&req.path).await?.is_some()))
+    async fn write(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let key = Self::key(c)?;
+        if c.req.data.is_empty() {
+            return Err(Error::invalid("no data provided"));
+        }
+        c.view.put(key, &serde_json::to_vec(&c.req.data)?).await?;
+        Ok(None)
+    }
+
+    async fn delete(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        c.view.delete(Self::key(c)?).await?;
+        Ok(None)
+    }
+
+    async fn list(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let path = c.param("path");
+        check_path(path)?;
+        let prefix = if path.is_empty() || path.ends_with('/') {
+            path.to_owned()
+        } else {
+            format!("{path}/")
+        };
+        let keys = c.view.list(&prefix).await?;
+        Ok((!keys.is_empty()).then(|| Response::list(keys)))
     }
 }

@@ -20,7 +20,8 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
-use tresor_sdk::{ttl, Backend, Error, Map, Operation, Request, Response, Result, StorageView};
+use tresor_sdk::framework::{Call, Field, Kind, Path, Paths};
+use tresor_sdk::{handler, ttl, Error, Map, Operation, Request, Response, Result, StorageView};
 
 use super::check_path;
 
@@ -208,21 +209,80 @@ impl KvV2 {
     }
 }
 
+const SECRET_PATH: Field = Field::new("path", Kind::Str, "Location of the secret.");
+const MAX_VERSIONS: Field = Field::new(
+    "max_versions",
+    Kind::Int,
+    "The number of versions to keep. If not set, the backend’s configured max version is used.",
+);
+const CAS_REQUIRED: Field = Field::new("cas_required", Kind::Bool, "If true the key will require the cas parameter to be set on all write requests. If false, the backend’s configuration will be used.");
+const DELETE_VERSION_AFTER: Field = Field::new("delete_version_after", Kind::Duration, "The length of time before a version is deleted. If not set, the backend's configured delete_version_after is used. Cannot be greater than the backend's delete_version_after. A zero duration clears the current setting. A negative duration will cause an error.");
+const VERSIONS: Field = Field::new("versions", Kind::CommaIntList, "The versions to be archived. The versioned data will not be deleted, but it will no longer be returned in normal get requests.");
+
 #[async_trait]
-impl Backend for KvV2 {
-    fn help(&self) -> String {
-        tresor_sdk::help_text(
-            "This backend provides a versioned key-value store. The kv backend reads and writes\narbitrary secrets to the storage backend. The secrets are encrypted/decrypted by Tresor:\nthey are never stored unencrypted in the backend and the backend never has an opportunity\nto see the unencrypted value. Each key can have a configured number of versions, and\nversions can be retrieved based on their version numbers.",
-            &[
-                ("^config$", "Configures settings for the KV store"),
-                ("^data/(?P<path>.*)$", "Write, Patch, Read, and Delete data in the Key-Value Store."),
-                ("^delete/(?P<path>.*)$", "Marks one or more versions as deleted in the KV store."),
-                ("^destroy/(?P<path>.*)$", "Permanently removes one or more versions in the KV store"),
-                ("^metadata/(?P<path>.*)$", "Allows interaction with key metadata and settings in the KV store."),
-                ("^subkeys/(?P<path>.*)$", "Read the structure of a secret entry from the Key-Value store with the values removed."),
-                ("^undelete/(?P<path>.*)$", "Undeletes one or more versions from the KV store."),
-            ],
-        )
+impl Paths for KvV2 {
+    const HELP: &'static str = "This backend provides a versioned key-value store. The kv backend reads and writes\narbitrary secrets to the storage backend. The secrets are encrypted/decrypted by Tresor:\nthey are never stored unencrypted in the backend and the backend never has an opportunity\nto see the unencrypted value. Each key can have a configured number of versions, and\nversions can be retrieved based on their version numbers.";
+
+    fn paths() -> Vec<Path<Self>> {
+        let secret = |pattern| Path::new(pattern).field(SECRET_PATH);
+        vec![
+            Path::new("config")
+                .synopsis("Configures settings for the KV store")
+                .field(MAX_VERSIONS)
+                .field(CAS_REQUIRED)
+                .field(DELETE_VERSION_AFTER)
+                .exists(handler!(Self::config_exists))
+                .read(handler!(Self::read_config))
+                .write(handler!(Self::write_config)),
+            secret("data/{path*}")
+                .synopsis("Write, Patch, Read, and Delete data in the Key-Value Store.")
+                .field(Field::new("data", Kind::Map, "The contents of the data map will be stored and returned on read."))
+                .field(Field::new("options", Kind::Map, "Options for writing a KV entry. Set the \"cas\" value to use a Check-And-Set operation. If not set the write will be allowed. If set to 0 a write will only be allowed if the key doesn’t exist. If the index is non-zero the write will only be allowed if the key’s current version matches the version specified in the cas parameter."))
+                .field(Field::new("version", Kind::Int, "If provided during a read, the value at the version number will be returned"))
+                .exists(handler!(Self::secret_exists))
+                .read(handler!(Self::read_data))
+                .write(handler!(Self::write_data))
+                .patch(handler!(Self::patch_data))
+                .delete(handler!(Self::delete_latest)),
+            secret("delete/{path*}")
+                .synopsis("Marks one or more versions as deleted in the KV store.")
+                .field(VERSIONS)
+                .update(handler!(Self::delete_versions)),
+            secret("undelete/{path*}")
+                .synopsis("Undeletes one or more versions from the KV store.")
+                .field(VERSIONS)
+                .update(handler!(Self::undelete_versions)),
+            secret("destroy/{path*}")
+                .synopsis("Permanently removes one or more versions in the KV store")
+                .field(VERSIONS)
+                .update(handler!(Self::destroy_versions)),
+            secret("metadata/{path*}")
+                .synopsis("Allows interaction with key metadata and settings in the KV store.")
+                .field(MAX_VERSIONS)
+                .field(CAS_REQUIRED)
+                .field(DELETE_VERSION_AFTER)
+                .field(Field::new("custom_metadata", Kind::Map, "User-provided key-value pairs that are used to describe arbitrary and version-agnostic information about a secret."))
+                .exists(handler!(Self::secret_exists))
+                .read(handler!(Self::read_metadata))
+                .write(handler!(Self::write_metadata))
+                .patch(handler!(Self::write_metadata))
+                .delete(handler!(Self::delete_metadata))
+                .list(handler!(Self::list)),
+            secret("subkeys/{path*}")
+                .synopsis("Read the structure of a secret entry from the Key-Value store with the values removed.")
+                .field(Field::new("version", Kind::Int, "Specifies which version to retrieve. If not provided, the current version will be used."))
+                .field(Field::new("depth", Kind::Int, "Specifies the deepest nesting level to provide in the output. If non-zero, keys that reside at the specified depth value will be artificially treated as leaves and will thus be 'null' even if further underlying data exists."))
+                .read(handler!(Self::subkeys)),
+            // Anything else: Vault's hint that this is not a v1 mount.
+            Path::new("{path*}")
+                .hidden()
+                .arbitrary_input()
+                .read(handler!(Self::invalid))
+                .write(handler!(Self::invalid))
+                .patch(handler!(Self::invalid))
+                .delete(handler!(Self::invalid))
+                .list(handler!(Self::invalid)),
+        ]
     }
 
     async fn initialize(&self, view: &dyn StorageView) -> Result<()> {
@@ -232,71 +292,16 @@ impl Backend for KvV2 {
         upgrade_from_v1(view).await?;
         view.put(UPGRADED_KEY, b"1").await
     }
+}
 
-    async fn handle(&self, req: &Request, view: &dyn StorageView) -> Result<Option<Response>> {
-        check_path(&req.path)?;
-        let path = req.path.as_str();
-        let op = req.operation;
-        if path == "config" {
-            return match op {
-                Operation::Read => self.read_config(view).await,
-                Operation::Create | Operation::Update => self.write_config(req, view).await,
-                _ => Err(Error::UnsupportedOperation),
-            };
-        }
-        let (kind, key) = match path.split_once('/') {
-            Some((kind, key)) => (kind, key),
-            None => (path, ""),
-        };
-        if kind == "metadata" && op == Operation::List {
-            return self.list(key, view).await;
-        }
-        if key.is_empty() {
-            return Err(invalid_v2_path());
-        }
-        match (kind, op) {
-            ("data", Operation::Read) => self.read_data(req, key, view).await,
-            ("data", Operation::Create | Operation::Update) => {
-                self.write_data(req, key, view).await
-            }
-            ("data", Operation::Patch) => self.patch_data(req, key, view).await,
-            ("data", Operation::Delete) => self.delete_latest(key, view).await,
-            ("metadata", Operation::Read) => self.read_metadata(key, view).await,
-            ("metadata", Operation::Create | Operation::Update) => {
-                self.write_metadata(req, key, view, false).await
-            }
-            ("metadata", Operation::Patch) => self.write_metadata(req, key, view, true).await,
-            ("metadata", Operation::Delete) => self.delete_metadata(key, view).await,
-            ("delete", Operation::Create | Operation::Update) => {
-                self.change_versions(req, key, view, VersionChange::Delete)
-                    .await
-            }
-            ("undelete", Operation::Create | Operation::Update) => {
-                self.change_versions(req, key, view, VersionChange::Undelete)
-                    .await
-            }
-            ("destroy", Operation::Create | Operation::Update) => {
-                self.change_versions(req, key, view, VersionChange::Destroy)
-                    .await
-            }
-            ("subkeys", Operation::Read) => self.subkeys(req, key, view).await,
-            ("data" | "metadata" | "delete" | "undelete" | "destroy" | "subkeys", _) => {
-                Err(Error::UnsupportedOperation)
-            }
-            _ => Err(invalid_v2_path()),
-        }
+/// The secret a path names: not empty, and not climbing out of the mount.
+fn secret_key<'c>(c: &'c Call<'_>) -> Result<&'c str> {
+    let key = c.param("path");
+    check_path(key)?;
+    if key.is_empty() {
+        return Err(invalid_v2_path());
     }
-
-    async fn exists(&self, req: &Request, view: &dyn StorageView) -> Result<Option<bool>> {
-        let path = req.path.as_str();
-        if path == "config" {
-            return Ok(Some(true));
-        }
-        match path.split_once('/') {
-            Some(("data" | "metadata", key)) => Ok(Some(self.metadata(view, key).await?.is_some())),
-            _ => Ok(None),
-        }
-    }
+    Ok(key)
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -307,8 +312,32 @@ enum VersionChange {
 }
 
 impl KvV2 {
-    async fn read_config(&self, view: &dyn StorageView) -> Result<Option<Response>> {
-        let c = self.config(view).await?;
+    async fn config_exists(&self, _c: &Call<'_>) -> Result<bool> {
+        Ok(true)
+    }
+
+    async fn secret_exists(&self, c: &Call<'_>) -> Result<bool> {
+        Ok(self.metadata(c.view, secret_key(c)?).await?.is_some())
+    }
+
+    async fn invalid(&self, _c: &Call<'_>) -> Result<Option<Response>> {
+        Err(invalid_v2_path())
+    }
+
+    async fn delete_versions(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        self.change_versions(c, VersionChange::Delete).await
+    }
+
+    async fn undelete_versions(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        self.change_versions(c, VersionChange::Undelete).await
+    }
+
+    async fn destroy_versions(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        self.change_versions(c, VersionChange::Destroy).await
+    }
+
+    async fn read_config(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let c = self.config(c.view).await?;
         let mut m = Map::new();
         m.insert("cas_required".into(), c.cas_required.into());
         m.insert(
@@ -319,11 +348,8 @@ impl KvV2 {
         Ok(Some(Response::data(m)))
     }
 
-    async fn write_config(
-        &self,
-        req: &Request,
-        view: &dyn StorageView,
-    ) -> Result<Option<Response>> {
+    async fn write_config(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let (req, view) = (c.req, c.view);
         let mut c = self.config(view).await?;
         if let Some(n) = req.int_field("max_versions")? {
             c.max_versions = u32::try_from(n)
@@ -339,7 +365,9 @@ impl KvV2 {
         Ok(None)
     }
 
-    async fn list(&self, prefix: &str, view: &dyn StorageView) -> Result<Option<Response>> {
+    async fn list(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let (prefix, view) = (c.param("path"), c.view);
+        check_path(prefix)?;
         let prefix = if prefix.is_empty() || prefix.ends_with('/') {
             prefix.to_owned()
         } else {
@@ -349,12 +377,8 @@ impl KvV2 {
         Ok((!keys.is_empty()).then(|| Response::list(keys)))
     }
 
-    async fn read_data(
-        &self,
-        req: &Request,
-        key: &str,
-        view: &dyn StorageView,
-    ) -> Result<Option<Response>> {
+    async fn read_data(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let (req, key, view) = (c.req, secret_key(c)?, c.view);
         let Some(meta) = self.metadata(view, key).await? else {
             return Ok(None);
         };
@@ -410,12 +434,8 @@ impl KvV2 {
         }
     }
 
-    async fn write_data(
-        &self,
-        req: &Request,
-        key: &str,
-        view: &dyn StorageView,
-    ) -> Result<Option<Response>> {
+    async fn write_data(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let (req, key, view) = (c.req, secret_key(c)?, c.view);
         let data = match req.get("data") {
             Some(Value::Object(m)) => m.clone(),
             Some(Value::String(s)) => serde_json::from_str::<Map>(s)
@@ -463,12 +483,8 @@ impl KvV2 {
         Ok(Some(Response::data(meta.version_api(n))))
     }
 
-    async fn patch_data(
-        &self,
-        req: &Request,
-        key: &str,
-        view: &dyn StorageView,
-    ) -> Result<Option<Response>> {
+    async fn patch_data(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let (req, key, view) = (c.req, secret_key(c)?, c.view);
         let patch = match req.get("data") {
             Some(Value::Object(m)) => m.clone(),
             _ => return Err(Error::invalid("no data provided")),
@@ -500,7 +516,8 @@ impl KvV2 {
             .await
     }
 
-    async fn delete_latest(&self, key: &str, view: &dyn StorageView) -> Result<Option<Response>> {
+    async fn delete_latest(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let (key, view) = (secret_key(c)?, c.view);
         let _guard = self.lock_for(key).lock().await;
         let Some(mut meta) = self.metadata(view, key).await? else {
             return Ok(None);
@@ -518,11 +535,10 @@ impl KvV2 {
 
     async fn change_versions(
         &self,
-        req: &Request,
-        key: &str,
-        view: &dyn StorageView,
+        c: &Call<'_>,
         change: VersionChange,
     ) -> Result<Option<Response>> {
+        let (req, key, view) = (c.req, secret_key(c)?, c.view);
         let versions = parse_versions(req)?;
         let _guard = self.lock_for(key).lock().await;
         let Some(mut meta) = self.metadata(view, key).await? else {
@@ -554,20 +570,17 @@ impl KvV2 {
         Ok(None)
     }
 
-    async fn read_metadata(&self, key: &str, view: &dyn StorageView) -> Result<Option<Response>> {
+    async fn read_metadata(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let (key, view) = (secret_key(c)?, c.view);
         Ok(self
             .metadata(view, key)
             .await?
             .map(|m| Response::data(m.to_api())))
     }
 
-    async fn write_metadata(
-        &self,
-        req: &Request,
-        key: &str,
-        view: &dyn StorageView,
-        patch: bool,
-    ) -> Result<Option<Response>> {
+    async fn write_metadata(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let (req, key, view) = (c.req, secret_key(c)?, c.view);
+        let patch = req.operation == Operation::Patch;
         let _guard = self.lock_for(key).lock().await;
         let existing = self.metadata(view, key).await?;
         if patch && existing.is_none() {
@@ -616,7 +629,8 @@ impl KvV2 {
         Ok(None)
     }
 
-    async fn delete_metadata(&self, key: &str, view: &dyn StorageView) -> Result<Option<Response>> {
+    async fn delete_metadata(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let (key, view) = (secret_key(c)?, c.view);
         let _guard = self.lock_for(key).lock().await;
         let Some(meta) = self.metadata(view, key).await? else {
             return Ok(None);
@@ -631,17 +645,13 @@ impl KvV2 {
         Ok(None)
     }
 
-    async fn subkeys(
-        &self,
-        req: &Request,
-        key: &str,
-        view: &dyn StorageView,
-    ) -> Result<Option<Response>> {
+    async fn subkeys(&self, c: &Call<'_>) -> Result<Option<Response>> {
+        let req = c.req;
         let depth = req.int_field("depth")?.unwrap_or(0);
         if depth < 0 {
             return Err(Error::invalid("depth must be a non-negative integer"));
         }
-        let resp = self.read_data(req, key, view).await?;
+        let resp = self.read_data(c).await?;
         let Some(resp) = resp else { return Ok(None) };
         let Some(mut data) = resp.data else {
             return Ok(None);
@@ -703,29 +713,17 @@ fn prune_versions(
 }
 
 fn parse_versions(req: &Request) -> Result<Vec<u64>> {
-    let bad = || Error::invalid("versions must be a list of positive integers");
-    let items: Vec<Value> = match req.get("versions") {
-        None => return Err(Error::invalid("no version number provided")),
-        Some(Value::Array(a)) => a.clone(),
-        Some(Value::String(s)) => s
-            .split(',')
-            .map(|p| Value::String(p.trim().to_owned()))
-            .collect(),
-        Some(v @ Value::Number(_)) => vec![v.clone()],
-        Some(_) => return Err(bad()),
-    };
-    let out: Vec<u64> = items
-        .iter()
-        .map(|v| match v {
-            Value::Number(n) => n.as_u64().ok_or_else(bad),
-            Value::String(s) => s.parse().map_err(|_| bad()),
-            _ => Err(bad()),
+    let versions = req
+        .int_list_field("versions")?
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| Error::invalid("no version number provided"))?;
+    versions
+        .into_iter()
+        .map(|n| {
+            u64::try_from(n)
+                .map_err(|_| Error::invalid("versions must be a list of positive integers"))
         })
-        .collect::<Result<_>>()?;
-    if out.is_empty() {
-        return Err(Error::invalid("no version number provided"));
-    }
-    Ok(out)
+        .collect()
 }
 
 fn validate_custom_metadata(m: &BTreeMap<String, String>) -> Result<()> {

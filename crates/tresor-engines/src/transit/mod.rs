@@ -8,14 +8,15 @@
 
 mod asym;
 mod keys;
+mod paths;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use async_trait::async_trait;
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
-use tresor_sdk::{Backend, Error, Map, Operation, Request, Response, Result, StorageView};
+use tresor_sdk::framework::{decode, Decoded, Kind};
+use tresor_sdk::{Error, Map, Operation, Request, Response, Result, StorageView};
 
 use keys::{decode64, encode64, KeyPolicy, KeyType};
 
@@ -32,16 +33,20 @@ pub struct Transit {
     writes: Mutex<()>,
 }
 
-/// A batch item's or a single request's field, as text.
-fn text(m: &Map, field: &str) -> Result<Option<String>> {
+/// A field of a batch item (or of the request itself, its only item), through the one decoder.
+fn item_field<'m>(m: &'m Map, field: &str, kind: Kind) -> Result<Option<Decoded<'m>>> {
     match m.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(other) => Err(Error::invalid(format!(
-            "{field} must be a string, got {other}"
-        ))),
+        Some(v) => decode(field, kind, v).map(Some),
     }
+}
+
+/// A batch item's or a single request's field, as text.
+fn text(m: &Map, field: &str) -> Result<Option<String>> {
+    Ok(match item_field(m, field, Kind::Str)? {
+        Some(Decoded::Str(s)) => Some(s.into_owned()),
+        _ => None,
+    })
 }
 
 fn b64_field(m: &Map, field: &str) -> Result<Option<Vec<u8>>> {
@@ -49,14 +54,11 @@ fn b64_field(m: &Map, field: &str) -> Result<Option<Vec<u8>>> {
 }
 
 fn version_field(m: &Map, field: &str) -> Result<Option<u32>> {
-    match m.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-            .and_then(|n| u32::try_from(n).ok())
+    match item_field(m, field, Kind::Int)? {
+        Some(Decoded::Int(n)) => u32::try_from(n)
             .map(Some)
-            .ok_or_else(|| Error::invalid(format!("{field} must be a non-negative integer"))),
+            .map_err(|_| Error::invalid(format!("{field} must be a non-negative integer"))),
+        _ => Ok(None),
     }
 }
 
@@ -85,10 +87,9 @@ fn sign_options(
         .or(pick("algorithm")?)
         .or(url_hash.map(str::to_owned))
         .unwrap_or_else(|| asym::default_hash(p.kind).to_owned());
-    let prehashed = match item.get("prehashed").or(req.data.get("prehashed")) {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => s == "true",
-        _ => false,
+    let prehashed = match item_field(item, "prehashed", Kind::Bool)? {
+        Some(Decoded::Bool(b)) => b,
+        _ => req.bool_field("prehashed")?.unwrap_or(false),
     };
     Ok(asym::SignOptions {
         hash,
@@ -307,63 +308,6 @@ impl Transit {
             p.auto_rotate_period = t;
         }
         Ok(())
-    }
-
-    async fn keys(
-        &self,
-        req: &Request,
-        view: &dyn StorageView,
-        name: &str,
-        sub: &str,
-    ) -> Result<Option<Response>> {
-        use Operation::*;
-        match (sub, req.operation) {
-            ("", Read) => match self.load(view, name).await? {
-                Some(_) => Ok(Some(Response::data(
-                    self.in_use(view, name).await?.to_api(),
-                ))),
-                None => Ok(None),
-            },
-            ("", Create | Update) => {
-                KeyType::parse(&req.str_field("type")?.unwrap_or_default())?;
-                if self.load(view, name).await?.is_some() {
-                    // Vault answers a repeated create with the key as it is.
-                    return Ok(self
-                        .load(view, name)
-                        .await?
-                        .map(|p| Response::data(p.to_api())));
-                }
-                let p = self.create(req, view, name, false).await?;
-                Ok(Some(Response::data(p.to_api())))
-            }
-            ("", Delete) => {
-                let _w = self.writes.lock().await;
-                if let Some(p) = self.load(view, name).await? {
-                    if !p.deletion_allowed {
-                        return Err(Error::invalid(format!(
-                            "error deleting policy {name}: deletion is not allowed for this key"
-                        )));
-                    }
-                    view.delete(&policy_key(name)).await?;
-                    self.cache
-                        .write()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(name);
-                }
-                Ok(None)
-            }
-            ("config", Create | Update) => {
-                self.change(view, name, |p| Self::configure(p, req)).await
-            }
-            ("rotate", Create | Update) => self.change(view, name, |p| p.rotate()).await,
-            ("trim", Create | Update) => {
-                let min = version_field(&req.data, "min_available_version")?
-                    .ok_or_else(|| Error::invalid("missing min_available_version"))?;
-                self.change(view, name, |p| p.trim(min)).await
-            }
-            ("" | "config" | "rotate" | "trim", _) => Err(Error::UnsupportedOperation),
-            _ => Err(Error::UnsupportedPath),
-        }
     }
 
     async fn encrypt(
@@ -746,97 +690,5 @@ impl Transit {
             return self.existing(view, name).await;
         }
         Ok(p)
-    }
-}
-
-#[async_trait]
-impl Backend for Transit {
-    fn help(&self) -> String {
-        tresor_sdk::help_text(
-            "The transit backend provides encryption as a service: keys are kept inside Tresor and\nnever leave it; applications send data to encrypt or decrypt.",
-            &[
-                ("^keys/?$", "Managed named encryption keys"),
-                ("^keys/(?P<name>\\w(([\\w-.]+)?\\w)?)$", "Managed named encryption keys"),
-                ("^encrypt/(?P<name>\\w(([\\w-.]+)?\\w)?)$", "Encrypt a plaintext value or a batch of plaintext blocks using a named key"),
-                ("^decrypt/(?P<name>\\w(([\\w-.]+)?\\w)?)$", "Decrypt a ciphertext value using a named key"),
-                ("^rewrap/(?P<name>\\w(([\\w-.]+)?\\w)?)$", "Rewrap ciphertext"),
-                ("^datakey/(?P<plaintext>\\w(([\\w-.]+)?\\w)?)/(?P<name>\\w(([\\w-.]+)?\\w)?)$", "Generate a data key"),
-                ("^hmac/(?P<name>\\w(([\\w-.]+)?\\w)?)(/(?P<urlalgorithm>\\w(([\\w-.]+)?\\w)?))?$", "Generate an HMAC for input data using the named key"),
-                ("^random(/(?P<source>\\w(([\\w-.]+)?\\w)?))?(/(?P<urlbytes>\\w(([\\w-.]+)?\\w)?))?$", "Generate random bytes"),
-            ],
-        )
-    }
-
-    fn canonical_path<'a>(&self, path: &'a str) -> std::borrow::Cow<'a, str> {
-        // `keys/x/` is the key `x`: the ACL sees it without the slash too.
-        std::borrow::Cow::Borrowed(path.trim_end_matches('/'))
-    }
-
-    /// `encrypt/:name` creates the key when it is missing, so it needs `create` then, as in
-    /// Vault (`update` alone encrypts with existing keys only).
-    async fn exists(&self, req: &Request, view: &dyn StorageView) -> Result<Option<bool>> {
-        match req.path.strip_prefix("encrypt/") {
-            Some(name) if !name.is_empty() && !name.contains('/') => {
-                Ok(Some(self.load(view, name).await?.is_some()))
-            }
-            _ => Ok(None),
-        }
-    }
-
-    async fn handle(&self, req: &Request, view: &dyn StorageView) -> Result<Option<Response>> {
-        use Operation::*;
-        let path = req.path.trim_end_matches('/');
-        let parts: Vec<&str> = path.split('/').collect();
-        let write = matches!(req.operation, Create | Update);
-        match parts.as_slice() {
-            ["keys"] if req.operation == List => {
-                let keys = view.list("policy/").await?;
-                Ok((!keys.is_empty()).then(|| Response::list(keys)))
-            }
-            ["keys", name] => self.keys(req, view, name, "").await,
-            ["keys", name, "import"] if write => self.import(req, view, name, false).await,
-            ["keys", name, "import_version"] if write => self.import(req, view, name, true).await,
-            ["keys", name, sub] => self.keys(req, view, name, sub).await,
-            ["encrypt", name] if write => self.encrypt(req, view, name).await,
-            ["decrypt", name] if write => self.decrypt(req, view, name).await,
-            ["rewrap", name] if write => self.rewrap(req, view, name).await,
-            ["datakey", kind, name] if write => self.datakey(req, view, kind, name).await,
-            ["hmac", name] if write => self.hmac(req, view, name, "sha2-256").await,
-            ["hmac", name, alg] if write => self.hmac(req, view, name, alg).await,
-            ["verify", name] if write => self.verify(req, view, name, None).await,
-            ["verify", name, alg] if write => self.verify(req, view, name, Some(alg)).await,
-            ["sign", name] if write => self.sign(req, view, name, None).await,
-            ["sign", name, alg] if write => self.sign(req, view, name, Some(alg)).await,
-            ["export", kind, name] if req.operation == Read => {
-                self.export(view, kind, name, None).await
-            }
-            ["export", kind, name, version] if req.operation == Read => {
-                self.export(view, kind, name, Some(version)).await
-            }
-            ["backup", name] if req.operation == Read => self.backup(view, name).await,
-            ["wrapping_key"] if req.operation == Read => {
-                let pkcs8 = self.wrapping_key(view).await?;
-                let der = asym::public_key(KeyType::Rsa4096, &pkcs8)?;
-                let mut d = Map::new();
-                d.insert("public_key".into(), asym::pem("PUBLIC KEY", &der).into());
-                Ok(Some(Response::data(d)))
-            }
-            ["restore"] if write => self.restore(req, view, None).await,
-            ["restore", name] if write => self.restore(req, view, Some(name)).await,
-            ["random", rest @ ..] if write => {
-                crate::tools::random(rest, &req.data).map(|d| Some(Response::data(d)))
-            }
-            ["hash"] if write => {
-                crate::tools::hash(None, &req.data).map(|d| Some(Response::data(d)))
-            }
-            ["hash", alg] if write => {
-                crate::tools::hash(Some(alg), &req.data).map(|d| Some(Response::data(d)))
-            }
-            ["encrypt" | "decrypt" | "rewrap" | "hmac" | "verify" | "random" | "hash"
-            | "datakey" | "sign" | "export" | "backup" | "restore", ..] => {
-                Err(Error::UnsupportedOperation)
-            }
-            _ => Err(Error::UnsupportedPath),
-        }
     }
 }

@@ -1,9 +1,9 @@
 //! Random bytes and hashes, as `sys/tools/*` and transit's `random` and `hash` serve them (the
-//! same endpoints in two places in Vault's API; one implementation here), and the random UUIDs
-//! the whole server hands out.
+//! same endpoints in two places in Vault's API; one implementation here).
 
 use serde_json::Value;
-use tresor_sdk::{Error, Map, Result};
+
+use crate::{Error, Map, Result};
 
 fn text(data: &Map, field: &str) -> Result<Option<String>> {
     match data.get(field) {
@@ -24,18 +24,6 @@ fn encode(format: &str, bytes: &[u8]) -> Result<String> {
             "unsupported encoding format {other}; must be \"hex\" or \"base64\""
         ))),
     }
-}
-
-/// A random (version 4) UUID: request ids, lease ids, accessors, role and secret ids. Drawn from
-/// aws-lc's generator, which unlike `Uuid::new_v4` does not enter the kernel on every call (a
-/// request id is made for every request).
-pub fn uuid() -> String {
-    let mut bytes = [0u8; 16];
-    let id = match aws_lc_rs::rand::fill(&mut bytes) {
-        Ok(()) => uuid::Builder::from_random_bytes(bytes).into_uuid(),
-        Err(_) => uuid::Uuid::new_v4(),
-    };
-    id.hyphenated().to_string()
 }
 
 /// `random[/:source][/:bytes][/:format]`: `url` holds the path segments after `random`.

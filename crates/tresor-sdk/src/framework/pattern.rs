@@ -1,0 +1,221 @@
+//! Path patterns: `users/{username}`, `keys/{name}/rotate`, `data/{path*}`.
+//!
+//! A pattern is a list of `/`-separated segments: literals, `{name}` (one non-empty segment) and,
+//! last only, `{name*}` (the rest of the path, possibly empty, slashes included). A pattern without
+//! a rest segment matches a path with its trailing slashes removed, so `users/bob/` is the user
+//! `bob` and `LIST users/` reaches `users`; a rest segment takes the path exactly as sent.
+//! Matching compares segments, no regular expressions: it runs on every request.
+
+/// One segment of a pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Segment {
+    Literal(&'static str),
+    Capture(&'static str),
+    Rest(&'static str),
+}
+
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    raw: &'static str,
+    segments: Vec<Segment>,
+}
+
+/// The captured segments of a matched path, in pattern order.
+pub type Captures<'p> = Vec<(&'static str, &'p str)>;
+
+impl Pattern {
+    /// Parses a pattern. Panics on a malformed one: patterns are constants of the code, and a
+    /// backend with a bad table must not start (every table is built by a unit test).
+    pub fn new(raw: &'static str) -> Pattern {
+        let mut segments = Vec::new();
+        if !raw.is_empty() {
+            let parts: Vec<&'static str> = raw.split('/').collect();
+            for (i, part) in parts.iter().enumerate() {
+                let seg = match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                    Some(name) => match name.strip_suffix('*') {
+                        Some(name) => {
+                            assert!(i + 1 == parts.len(), "{raw}: a rest segment must be last");
+                            Segment::Rest(name)
+                        }
+                        None => Segment::Capture(name),
+                    },
+                    None => {
+                        assert!(
+                            !part.is_empty() && !part.contains(['{', '}']),
+                            "{raw}: malformed segment"
+                        );
+                        Segment::Literal(part)
+                    }
+                };
+                segments.push(seg);
+            }
+        }
+        Pattern { raw, segments }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        self.raw
+    }
+
+    /// Whether the pattern ends in a rest segment (`{path*}`).
+    pub fn has_rest(&self) -> bool {
+        matches!(self.segments.last(), Some(Segment::Rest(_)))
+    }
+
+    /// The captures if `path` (relative to the mount) matches.
+    pub fn matches<'p>(&self, path: &'p str) -> Option<Captures<'p>> {
+        let mut captures = Vec::new();
+        let mut rest = if self.has_rest() {
+            path
+        } else {
+            path.trim_end_matches('/')
+        };
+        let n = self.segments.len();
+        for (i, seg) in self.segments.iter().enumerate() {
+            if let Segment::Rest(name) = seg {
+                captures.push((*name, rest));
+                return Some(captures);
+            }
+            let last = i + 1 == n;
+            let (part, tail) = match rest.split_once('/') {
+                Some((p, t)) if !last => (p, t),
+                Some(_) => return None,
+                None if last => (rest, ""),
+                // The next segment is a rest segment, which may be empty: `data/` matches
+                // `data/{path*}`, but `data` does not.
+                None => return None,
+            };
+            match seg {
+                Segment::Literal(l) if *l == part => {}
+                Segment::Capture(name) if !part.is_empty() => captures.push((*name, part)),
+                _ => return None,
+            }
+            rest = tail;
+        }
+        (n > 0 || rest.is_empty()).then_some(captures)
+    }
+
+    /// The pattern as a regular expression, as Vault's `path-help` shows routes.
+    pub fn regex(&self) -> String {
+        let mut s = String::from("^");
+        for (i, seg) in self.segments.iter().enumerate() {
+            if i > 0 {
+                s.push('/');
+            }
+            match seg {
+                Segment::Literal(l) => s.push_str(l),
+                Segment::Capture(name) => s.push_str(&format!("(?P<{name}>[^/]+)")),
+                Segment::Rest(name) => s.push_str(&format!("(?P<{name}>.*)")),
+            }
+        }
+        s.push('$');
+        s
+    }
+
+    /// The pattern as an OpenAPI path template under `mount` (`secret/`): `/secret/data/{path}`.
+    pub fn openapi(&self, mount: &str) -> String {
+        let mut s = format!("/{}", mount.trim_end_matches('/'));
+        for seg in &self.segments {
+            s.push('/');
+            match seg {
+                Segment::Literal(l) => s.push_str(l),
+                Segment::Capture(name) | Segment::Rest(name) => {
+                    s.push('{');
+                    s.push_str(name);
+                    s.push('}');
+                }
+            }
+        }
+        s
+    }
+
+    /// The names of the captured segments.
+    pub fn captures(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Capture(n) | Segment::Rest(n) => Some(*n),
+            Segment::Literal(_) => None,
+        })
+    }
+
+    /// The path this pattern names with `captures` put in their places (the canonical form of
+    /// a matched path, once the captures are normalised).
+    pub fn render(&self, captures: &[(&'static str, std::borrow::Cow<'_, str>)]) -> String {
+        let mut s = String::new();
+        for (i, seg) in self.segments.iter().enumerate() {
+            if i > 0 {
+                s.push('/');
+            }
+            match seg {
+                Segment::Literal(l) => s.push_str(l),
+                Segment::Capture(name) | Segment::Rest(name) => {
+                    if let Some((_, v)) = captures.iter().find(|(n, _)| n == name) {
+                        s.push_str(v);
+                    }
+                }
+            }
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_and_captures() {
+        let p = Pattern::new("users/{username}/password");
+        assert_eq!(
+            p.matches("users/bob/password"),
+            Some(vec![("username", "bob")])
+        );
+        assert_eq!(
+            p.matches("users/bob/password/"),
+            Some(vec![("username", "bob")])
+        );
+        assert_eq!(p.matches("users//password"), None);
+        assert_eq!(p.matches("users/bob"), None);
+        assert_eq!(p.matches("users/bob/password/x"), None);
+        assert_eq!(p.regex(), "^users/(?P<username>[^/]+)/password$");
+        assert_eq!(p.openapi("auth/up/"), "/auth/up/users/{username}/password");
+    }
+
+    #[test]
+    fn trailing_slashes_name_the_same_thing() {
+        let p = Pattern::new("users");
+        assert!(p.matches("users").is_some());
+        assert!(p.matches("users/").is_some());
+        assert!(p.matches("users/x").is_none());
+        let root = Pattern::new("");
+        assert!(root.matches("").is_some());
+        assert!(root.matches("/").is_some());
+        assert!(root.matches("x").is_none());
+    }
+
+    #[test]
+    fn a_rest_segment_takes_the_path_as_sent() {
+        let p = Pattern::new("data/{path*}");
+        assert_eq!(p.matches("data/a/b/"), Some(vec![("path", "a/b/")]));
+        assert_eq!(p.matches("data/"), Some(vec![("path", "")]));
+        assert_eq!(p.matches("data"), None);
+        assert_eq!(p.matches("metadata/a"), None);
+        let all = Pattern::new("{path*}");
+        assert_eq!(all.matches(""), Some(vec![("path", "")]));
+        assert_eq!(all.matches("a/b"), Some(vec![("path", "a/b")]));
+        assert_eq!(all.regex(), "^(?P<path>.*)$");
+    }
+
+    #[test]
+    fn render_puts_captures_back() {
+        let p = Pattern::new("keys/{name}/rotate");
+        let caps = vec![("name", std::borrow::Cow::Borrowed("k"))];
+        assert_eq!(p.render(&caps), "keys/k/rotate");
+        assert_eq!(p.captures().collect::<Vec<_>>(), ["name"]);
+    }
+
+    #[test]
+    #[should_panic(expected = "rest segment must be last")]
+    fn a_rest_segment_in_the_middle_is_refused() {
+        Pattern::new("{a*}/b");
+    }
+}
