@@ -194,6 +194,10 @@ impl Core {
         &self.registry
     }
 
+    pub(crate) fn cubbyhole(&self) -> Option<&Arc<dyn tresor_sdk::Backend>> {
+        self.cubbyhole.as_ref()
+    }
+
     pub(crate) fn barrier(&self) -> &Arc<Barrier> {
         &self.barrier
     }
@@ -563,8 +567,9 @@ impl Core {
         let decision = acl.check(req.operation, &req.path, &req.data);
         // The CLI's mount preflight and the UI's mount list judge access themselves (see
         // `sys::ui_mount`, `sys::ui_mounts`), as in Vault, where both need no policy.
-        let preflight =
-            req.path.starts_with("sys/internal/ui/mounts/") || req.path == "sys/internal/ui/mounts";
+        let preflight = req.path.starts_with("sys/internal/ui/mounts/")
+            || req.path == "sys/internal/ui/mounts"
+            || req.path == "sys/internal/specs/openapi";
         // A policy may insist on (or cap) wrapping of the answers it allows.
         let wrapping_ok = decision
             .max_wrapping_ttl
@@ -836,7 +841,10 @@ impl Core {
                 };
                 backend.exists(&probe, view.as_ref()).await?
             }
-            None => None,
+            None => match req.path.strip_prefix("auth/token/") {
+                Some(rel) => tokens::api::exists(&active.tokens, rel).await?,
+                None => None,
+            },
         };
         Ok(match exists {
             Some(false) => Operation::Create,

@@ -52,6 +52,9 @@ pub(crate) async fn handle(
             Ok(None)
         }
         "internal/ui/mounts" if op == Read => Ok(Some(ui_mounts(active, &caller))),
+        "internal/specs/openapi" if matches!(op, Read | Update) => {
+            Ok(Some(openapi(core, active, &caller)))
+        }
         "auth" | "auth/" if op == Read => Ok(Some(Response::data(auth_mounts(active)))),
         _ => {
             if let Some(id) = path.strip_prefix("remount/status/") {
@@ -197,6 +200,38 @@ fn ui_mounts(active: &Active, caller: &Caller<'_>) -> Response {
     data.insert("secret".into(), Value::Object(secret));
     data.insert("auth".into(), Value::Object(auth));
     Response::data(data)
+}
+
+/// `sys/internal/specs/openapi`: the OpenAPI 3 document of every mount the caller has some
+/// access to (as `sys/internal/ui/mounts` lists them), each from its backend's path table.
+fn openapi(core: &Core, active: &Active, caller: &Caller<'_>) -> Response {
+    let acl = active.policies.acl(&caller.entry.policies);
+    let mut paths = Map::new();
+    for mount in active.router.all() {
+        if acl.has_mount_access(&mount.entry.path) {
+            paths.extend(mount.backend.openapi(&mount.entry.path));
+        }
+    }
+    if let Some(cubbyhole) = core
+        .cubbyhole()
+        .filter(|_| acl.has_mount_access("cubbyhole/"))
+    {
+        paths.extend(cubbyhole.openapi("cubbyhole/"));
+    }
+    Response {
+        raw: Some(json!({
+            "openapi": "3.0.2",
+            "info": {
+                "title": "Tresor API",
+                "description": "HTTP API that gives you full access to Tresor. All API routes are prefixed with `/v1/`.",
+                "version": crate::VAULT_VERSION,
+                "license": {"name": "Mozilla Public License 2.0", "url": "https://www.mozilla.org/en-US/MPL/2.0"},
+            },
+            "paths": paths,
+            "components": {"schemas": {}},
+        })),
+        ..Response::default()
+    }
 }
 
 /// `sys/internal/ui/mounts/<path>`: the mount that serves `path`, with its path. This is the

@@ -21,6 +21,8 @@ pub struct Response {
     pub lease: Option<LeaseInfo>,
     /// An auth method's answer to a successful login: the token the core is to create.
     pub login: Option<crate::LoginAuth>,
+    /// A body answered as it is, without Vault's envelope (the OpenAPI document).
+    pub raw: Option<Value>,
 }
 
 /// What a backend asks of the lease of a secret it returns.

@@ -185,6 +185,20 @@ async fn load_role(store: &TokenStore, name: &str) -> Result<Option<TokenRole>, 
         .await
 }
 
+/// The existence check of `auth/token/…` (relative path `rel`): a token role exists or not,
+/// so that a write to a new role needs `create` and to an existing one `update`, as in
+/// Vault. Other token paths make no such distinction.
+pub async fn exists(store: &TokenStore, rel: &str) -> Result<Option<bool>, CoreError> {
+    let Some(name) = rel.strip_prefix("roles/") else {
+        return Ok(None);
+    };
+    let name = name.trim_end_matches('/').to_lowercase();
+    if name.is_empty() || name.contains('/') {
+        return Ok(None);
+    }
+    Ok(Some(load_role(store, &name).await?.is_some()))
+}
+
 async fn roles(
     store: &TokenStore,
     name: &str,

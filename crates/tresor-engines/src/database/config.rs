@@ -68,8 +68,9 @@ pub struct Connected {
     pub username_template: Template,
 }
 
+/// A config nobody wrote: the caller's mistake, so a 400 (Vault answers 500).
 fn not_found(name: &str) -> Error {
-    Error::External(format!(
+    Error::invalid(format!(
         "failed to find entry for connection with name: \"{name}\""
     ))
 }

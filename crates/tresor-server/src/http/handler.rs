@@ -291,6 +291,11 @@ async fn dispatch(
     // Boxed: the core's future is large, and unboxed it would be copied at every layer the
     // handler's future passes through (axum, tower, hyper) — a few percent of a KV read.
     match Box::pin(state.core.handle(req)).await? {
+        Some(resp) if resp.raw.is_some() => {
+            let body = serde_json::to_vec(&resp.raw)
+                .map_err(|e| ApiError::from(tresor_core::CoreError::internal(e)))?;
+            Ok(json_response(StatusCode::OK, body))
+        }
         Some(resp) => {
             let top = if inject { resp.data.clone() } else { None };
             let status = resp
