@@ -5,43 +5,31 @@
 //! the path as sent, `PUT sys/policies/acl/ADMIN` would pass a `deny` on
 //! `sys/policies/acl/admin` and then overwrite `admin`. So the path is rewritten here into the
 //! form its handler acts on, and the ACL, the audit log and the handler all see that one form.
-//! The core's own routes (`sys/`, `auth/token/`) have their rules here; a mounted backend says
-//! its own through [`tresor_sdk::Backend::canonical_path`].
+//! `sys/` has its rules here; every other backend (the token store too) says its own through
+//! [`tresor_sdk::Backend::canonical_path`], from its path table.
 
 use std::borrow::Cow;
 
-use crate::core::Active;
-use crate::mounts::Mount;
+use tresor_sdk::Backend;
+
 use crate::policy::normalize_name;
 
 /// `path` as its handler names what it acts on; borrowed when it is already canonical.
-/// `routed` is the mount that serves `path` and the path relative to it, if any.
-pub(crate) fn canonical<'a>(path: &'a str, routed: Option<(&Mount, &str)>) -> Cow<'a, str> {
+/// `served` is the backend that serves `path` and its mount point, if any.
+pub(crate) fn canonical<'a>(path: &'a str, served: Option<(&dyn Backend, &str)>) -> Cow<'a, str> {
     if let Some(rest) = path.strip_prefix("sys/") {
         return rewritten(path, "sys/", rest, sys(rest));
     }
-    if let Some(rest) = path.strip_prefix("auth/token/") {
-        return rewritten(path, "auth/token/", rest, token(rest));
-    }
-    match routed {
-        Some((mount, rel)) => match mount.backend.canonical_path(rel) {
-            Cow::Borrowed(same) if same == rel => Cow::Borrowed(path),
-            other => Cow::Owned(format!("{}{}", mount.entry.path, other)),
-        },
+    match served {
+        Some((backend, point)) => {
+            let rel = path.strip_prefix(point).unwrap_or("");
+            match backend.canonical_path(rel) {
+                Cow::Borrowed(same) if same == rel => Cow::Borrowed(path),
+                other => Cow::Owned(format!("{point}{other}")),
+            }
+        }
         None => Cow::Borrowed(path),
     }
-}
-
-/// The canonical form of a path named in a request's body (`sys/capabilities`), so that the
-/// capabilities reported are those the ACL will apply to a request on it.
-/// A path ending in `/` names a directory, as a list does, and is left as it is.
-pub(crate) fn canonical_of(active: &Active, path: &str) -> String {
-    if path.ends_with('/') {
-        return path.to_owned();
-    }
-    let routed = active.router.route(path);
-    let routed = routed.as_ref().map(|(m, rel)| (m.as_ref(), rel.as_str()));
-    canonical(path, routed).into_owned()
 }
 
 fn rewritten<'a>(
@@ -82,19 +70,6 @@ fn sys(rest: &str) -> Option<String> {
     None
 }
 
-/// `auth/token/` routes that name a role.
-fn token(rest: &str) -> Option<String> {
-    for prefix in ["roles/", "create/"] {
-        if let Some(role) = rest.strip_prefix(prefix) {
-            return Some(format!(
-                "{prefix}{}",
-                role.trim_end_matches('/').to_lowercase()
-            ));
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,8 +86,5 @@ mod tests {
         assert_eq!(sys("auth/up//tune").as_deref(), Some("auth/up/tune"));
         assert_eq!(sys("audit/file/").as_deref(), Some("audit/file"));
         assert_eq!(sys("seal"), None);
-        assert_eq!(token("roles/OPS/").as_deref(), Some("roles/ops"));
-        assert_eq!(token("create/Ops").as_deref(), Some("create/ops"));
-        assert_eq!(token("lookup-self"), None);
     }
 }

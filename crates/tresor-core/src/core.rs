@@ -161,9 +161,8 @@ pub struct Core {
     config: CoreConfig,
     /// The backends this server has, by mount type (handed in by the server).
     registry: tresor_sdk::Registry,
-    /// The backend of every token's cubbyhole (the registry's `cubbyhole`), given a view of
-    /// the caller's own store per request.
-    cubbyhole: Option<Arc<dyn tresor_sdk::Backend>>,
+    /// The core's own mounts (`auth/token/`, `cubbyhole/`).
+    builtins: Vec<crate::builtin::BuiltinMount>,
     active: RwLock<Option<Arc<Active>>>,
     /// Also serialises init, unseal and seal against each other.
     unseal: Mutex<UnsealProgress>,
@@ -179,7 +178,7 @@ impl Core {
         Core {
             barrier: Arc::new(Barrier::new(storage)),
             config,
-            cubbyhole: registry.build("cubbyhole", &Default::default()),
+            builtins: crate::builtin::mounts(&registry),
             registry,
             active: RwLock::new(None),
             unseal: Mutex::new(UnsealProgress::default()),
@@ -194,8 +193,8 @@ impl Core {
         &self.registry
     }
 
-    pub(crate) fn cubbyhole(&self) -> Option<&Arc<dyn tresor_sdk::Backend>> {
-        self.cubbyhole.as_ref()
+    pub(crate) fn builtins(&self) -> &[crate::builtin::BuiltinMount] {
+        &self.builtins
     }
 
     pub(crate) fn barrier(&self) -> &Arc<Barrier> {
@@ -541,17 +540,18 @@ impl Core {
         // The ACL checks the name the handler will act on (see `canonical`).
         let mut req = req;
         if req.operation != Operation::List {
-            let routed = routed.as_ref().map(|(m, rel)| (m.as_ref(), rel.as_str()));
-            if let std::borrow::Cow::Owned(path) = crate::canonical::canonical(&req.path, routed) {
+            let served = self.served_by(routed.as_ref(), &req.path);
+            if let std::borrow::Cow::Owned(path) = crate::canonical::canonical(&req.path, served) {
                 req.path = path;
             }
         }
-        // Root-protected paths: the core's own, and those a mounted backend declares.
+        // Root-protected paths: the core's own, and those a backend declares.
         let sudo_needed = needs_sudo(&req.path)
-            || routed.as_ref().is_some_and(|(m, _)| {
-                let rel = req.path.strip_prefix(m.entry.path.as_str()).unwrap_or("");
-                m.backend.requires_sudo(rel)
-            });
+            || self
+                .served_by(routed.as_ref(), &req.path)
+                .is_some_and(|(backend, point)| {
+                    backend.requires_sudo(req.path.strip_prefix(point).unwrap_or(""))
+                });
         drop(routed);
         let entry = match Box::pin(active.tokens.lookup(&raw_token)).await? {
             Some(e) if e.cidr_allows(req.client_addr) => e,
@@ -561,7 +561,7 @@ impl Core {
             }
         };
         if req.operation == Operation::Update {
-            req.operation = Box::pin(self.acl_operation(&active, &req, &entry)).await?;
+            req.operation = Box::pin(self.acl_operation(&active, &req, &entry, &raw_token)).await?;
         }
         let acl = active.policies.acl(&entry.policies);
         let decision = acl.check(req.operation, &req.path, &req.data);
@@ -692,6 +692,7 @@ impl Core {
             mount_point: mount.entry.path.clone(),
             display_name: String::new(),
             lease_limits: self.config.lease_limits(&mount.entry.config),
+            system: None,
         };
         let mut result = mount
             .backend
@@ -732,21 +733,62 @@ impl Core {
         result
     }
 
+    /// The backend that serves `path` and its mount point: a built-in mount's, or that of the
+    /// router's mount `routed` (the router's answer for `path`).
+    fn served_by<'a>(
+        &'a self,
+        routed: Option<&'a (Arc<Mount>, String)>,
+        path: &str,
+    ) -> Option<(&'a dyn tresor_sdk::Backend, &'a str)> {
+        if let Some((b, _)) = crate::builtin::find(&self.builtins, path) {
+            return Some((b.backend.as_ref(), b.path));
+        }
+        routed.map(|(m, _)| (m.backend.as_ref(), m.entry.path.as_str()))
+    }
+
+    /// What a request to one of the core's own mounts brings along (see `builtin`).
+    fn builtin_context(
+        &self,
+        active: &Arc<Active>,
+        entry: &TokenEntry,
+        token: &str,
+        sudo: bool,
+    ) -> tresor_sdk::SystemContext {
+        tresor_sdk::SystemContext::new(crate::builtin::Builtin {
+            active: Arc::clone(active),
+            config: self.config.clone(),
+            entry: entry.clone(),
+            token: token.to_owned(),
+            sudo,
+        })
+    }
+
+    /// The canonical form of a path named in a request's body (`sys/capabilities`), so that the
+    /// capabilities reported are those the ACL will apply to a request on it. A path ending in
+    /// `/` names a directory, as a list does, and is left as it is.
+    pub(crate) fn canonical_of(&self, active: &Active, path: &str) -> String {
+        if path.ends_with('/') {
+            return path.to_owned();
+        }
+        let routed = active.router.route(path);
+        crate::canonical::canonical(path, self.served_by(routed.as_ref(), path)).into_owned()
+    }
+
     /// The mount a path reaches, for the audit log.
     fn mount_info(&self, active: &Active, path: &str) -> Option<crate::audit::MountInfo> {
-        let builtin = |point: &str, kind: &str| crate::audit::MountInfo {
-            point: point.into(),
-            kind: kind.into(),
-            accessor: kind.into(),
-        };
         if path.starts_with("sys/") {
-            return Some(builtin("sys/", "system"));
+            return Some(crate::audit::MountInfo {
+                point: "sys/".into(),
+                kind: "system".into(),
+                accessor: "system".into(),
+            });
         }
-        if path.starts_with("auth/token/") {
-            return Some(builtin("auth/token/", "token"));
-        }
-        if path.starts_with("cubbyhole/") || path == "cubbyhole" {
-            return Some(builtin("cubbyhole/", "cubbyhole"));
+        if let Some((b, _)) = crate::builtin::find(&self.builtins, path) {
+            return Some(crate::audit::MountInfo {
+                point: b.path.into(),
+                kind: b.kind.into(),
+                accessor: b.accessor.into(),
+            });
         }
         let (mount, _) = active.router.route(path)?;
         Some(crate::audit::MountInfo {
@@ -792,18 +834,6 @@ impl Core {
                 ],
             ));
         }
-        if path == "auth/token" || path.starts_with("auth/token/") {
-            return Ok(tresor_sdk::help_text(
-                "The token credential backend is always enabled and builtin to Tresor.\nClient tokens are used to identify a client and to allow Tresor to associate\npolicies and ACLs which are enforced on every request.",
-                &[
-                    ("^create$", "The token create path is used to create new tokens."),
-                    ("^lookup-self$", "This endpoint will lookup a token associated with the calling token."),
-                    ("^renew-self$", "This endpoint will renew the token associated with the calling token."),
-                    ("^revoke$", "This endpoint will delete the given token and all of its child tokens."),
-                    ("^roles/(?P<role_name>\\w(([\\w-.]+)?\\w)?)$", "This endpoint allows creating, reading, and deleting roles."),
-                ],
-            ));
-        }
         let target = self
             .target(&active, path, &entry)
             .ok_or_else(|| CoreError::NoRoute(path.to_owned()))?;
@@ -814,9 +844,10 @@ impl Core {
     /// (`update`); the backend that owns the path says which it is.
     async fn acl_operation(
         &self,
-        active: &Active,
+        active: &Arc<Active>,
         req: &CoreRequest,
         entry: &TokenEntry,
+        token: &str,
     ) -> Result<Operation, CoreError> {
         if req.operation != Operation::Update {
             return Ok(req.operation);
@@ -828,6 +859,7 @@ impl Core {
                 rel,
                 mount_point,
                 limits,
+                builtin,
             }) => {
                 let probe = Request {
                     id: req.id.clone(),
@@ -838,13 +870,11 @@ impl Core {
                     mount_point,
                     display_name: entry.display_name.clone(),
                     lease_limits: limits,
+                    system: builtin.then(|| self.builtin_context(active, entry, token, false)),
                 };
                 backend.exists(&probe, view.as_ref()).await?
             }
-            None => match req.path.strip_prefix("auth/token/") {
-                Some(rel) => tokens::api::exists(&active.tokens, rel).await?,
-                None => None,
-            },
+            None => None,
         };
         Ok(match exists {
             Some(false) => Operation::Create,
@@ -855,23 +885,21 @@ impl Core {
     /// The backend, storage view, relative path and mount point that serve `path`, for
     /// everything but the core's own `sys/` and `auth/token/` routes.
     fn target(&self, active: &Active, path: &str, entry: &TokenEntry) -> Option<Target> {
-        if path.starts_with("sys/") || path.starts_with("auth/token/") || path == "auth/token" {
+        if path.starts_with("sys/") {
             return None;
         }
-        if let Some(rel) = path
-            .strip_prefix("cubbyhole/")
-            .or((path == "cubbyhole").then_some(""))
-        {
-            let view = MountView::new(
-                Arc::clone(&self.barrier),
-                format!("{}{}/", tokens::CUBBYHOLE_PREFIX, entry.id_hash),
-            );
+        if let Some((b, rel)) = crate::builtin::find(&self.builtins, path) {
+            let prefix = match b.storage {
+                crate::builtin::Storage::Shared(prefix) => prefix.to_owned(),
+                crate::builtin::Storage::PerToken(prefix) => format!("{prefix}{}/", entry.id_hash),
+            };
             return Some(Target {
-                backend: Arc::clone(self.cubbyhole.as_ref()?),
-                view: Arc::new(view),
+                backend: Arc::clone(&b.backend),
+                view: Arc::new(MountView::new(Arc::clone(&self.barrier), prefix)),
                 rel: rel.to_owned(),
-                mount_point: "cubbyhole/".into(),
+                mount_point: b.path.into(),
                 limits: self.config.lease_limits(&Default::default()),
+                builtin: true,
             });
         }
         let (mount, rel) = active.router.route(path)?;
@@ -881,6 +909,7 @@ impl Core {
             rel,
             mount_point: mount.entry.path.clone(),
             limits: self.config.lease_limits(&mount.entry.config),
+            builtin: false,
         })
     }
 
@@ -900,29 +929,13 @@ impl Core {
             };
             return Box::pin(crate::sys::handle(self, active, &sys_path, req, caller)).await;
         }
-        if let Some(rel) = req.path.strip_prefix("auth/token/") {
-            let rel = rel.to_owned();
-            let limits = self.config.lease_limits(&Default::default());
-            let backend_req =
-                backend_request(req, entry, rel.clone(), "auth/token/".into(), limits);
-            let caller = tokens::api::Caller {
-                entry,
-                token: raw_token,
-                sudo,
-            };
-            return Box::pin(tokens::api::handle(
-                &active.tokens,
-                &self.config,
-                &rel,
-                &backend_req,
-                caller,
-            ))
-            .await;
-        }
         let t = self
             .target(active, &req.path, entry)
             .ok_or_else(|| CoreError::NoRoute(req.path.clone()))?;
-        let backend_req = backend_request(req, entry, t.rel, t.mount_point, t.limits);
+        let mut backend_req = backend_request(req, entry, t.rel, t.mount_point, t.limits);
+        if t.builtin {
+            backend_req.system = Some(self.builtin_context(active, entry, raw_token, sudo));
+        }
         Ok(t.backend.handle(&backend_req, t.view.as_ref()).await?)
     }
 
@@ -1003,6 +1016,7 @@ impl Revoker for Active {
                     mount_point: mount.clone(),
                     display_name: String::new(),
                     lease_limits: Default::default(),
+                    system: None,
                 };
                 Ok(m.backend.revoke(&req, &m.view).await?)
             }
@@ -1017,6 +1031,8 @@ struct Target {
     rel: String,
     mount_point: String,
     limits: tresor_sdk::LeaseLimits,
+    /// One of the core's own mounts, which get the caller's context.
+    builtin: bool,
 }
 
 fn backend_request(
@@ -1035,6 +1051,7 @@ fn backend_request(
         mount_point,
         display_name: entry.display_name.clone(),
         lease_limits,
+        system: None,
     }
 }
 
@@ -1072,9 +1089,6 @@ fn needs_sudo(path: &str) -> bool {
             Some(prefix) => rel.starts_with(prefix),
             None => rel == *p,
         });
-    }
-    if let Some(rel) = path.strip_prefix("auth/token/") {
-        return tokens::api::is_root_path(rel);
     }
     false
 }

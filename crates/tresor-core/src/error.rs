@@ -53,6 +53,8 @@ impl From<CoreError> for tresor_sdk::Error {
         match e {
             CoreError::Backend(b) => b,
             CoreError::InvalidRequest(m) => tresor_sdk::Error::InvalidRequest(m),
+            CoreError::Forbidden(m) => tresor_sdk::Error::Forbidden(m),
+            CoreError::PermissionDenied => tresor_sdk::Error::PermissionDenied,
             other => tresor_sdk::Error::Internal(other.to_string()),
         }
     }

@@ -9,6 +9,7 @@
 
 mod audit;
 pub mod barrier;
+mod builtin;
 mod canonical;
 mod core;
 pub mod crypto;

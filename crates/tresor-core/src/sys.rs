@@ -29,7 +29,7 @@ pub(crate) async fn handle(
 ) -> Result<Option<Response>, CoreError> {
     use Operation::*;
     let op = req.operation;
-    if let Some(r) = crate::sys_policy::handle(active, path, &req, &caller).await? {
+    if let Some(r) = crate::sys_policy::handle(core, active, path, &req, &caller).await? {
         return Ok(r);
     }
     if let Some(r) = audit_routes(active, path, &req).await? {
@@ -212,11 +212,10 @@ fn openapi(core: &Core, active: &Active, caller: &Caller<'_>) -> Response {
             paths.extend(mount.backend.openapi(&mount.entry.path));
         }
     }
-    if let Some(cubbyhole) = core
-        .cubbyhole()
-        .filter(|_| acl.has_mount_access("cubbyhole/"))
-    {
-        paths.extend(cubbyhole.openapi("cubbyhole/"));
+    for builtin in core.builtins() {
+        if acl.has_mount_access(builtin.path) {
+            paths.extend(builtin.backend.openapi(builtin.path));
+        }
     }
     Response {
         raw: Some(json!({

@@ -209,6 +209,7 @@ async fn renew(
         mount_point: mount.clone(),
         display_name: String::new(),
         lease_limits: config.lease_limits(&m.entry.config),
+        system: None,
     };
     m.backend.renew(&req, &m.view).await?;
     lease.expire_ms = expire;

@@ -12,6 +12,7 @@ type Answer = Option<Option<Response>>;
 
 /// Answers the request if the path is one of these routes (`Some`), else lets it through.
 pub(crate) async fn handle(
+    core: &Core,
     active: &Active,
     path: &str,
     req: &CoreRequest,
@@ -38,9 +39,9 @@ pub(crate) async fn handle(
                 .lookup(&token)
                 .await?
                 .ok_or_else(|| CoreError::invalid("invalid token"))?;
-            capabilities(active, &entry.policies, req)?
+            capabilities(core, active, &entry.policies, req)?
         }
-        "capabilities-self" if write => capabilities(active, &caller.entry.policies, req)?,
+        "capabilities-self" if write => capabilities(core, active, &caller.entry.policies, req)?,
         "capabilities-accessor" if write => {
             let accessor = str_field(req, "accessor")?.unwrap_or_default();
             let entry = active
@@ -48,7 +49,7 @@ pub(crate) async fn handle(
                 .lookup_accessor(&accessor)
                 .await?
                 .ok_or_else(|| CoreError::invalid("invalid accessor"))?;
-            capabilities(active, &entry.policies, req)?
+            capabilities(core, active, &entry.policies, req)?
         }
         _ => {
             if let Some(name) = path.strip_prefix("policy/") {
@@ -113,6 +114,7 @@ fn paths(req: &CoreRequest) -> Result<Vec<String>, CoreError> {
 }
 
 fn capabilities(
+    core: &Core,
     active: &Active,
     policies: &[String],
     req: &CoreRequest,
@@ -121,7 +123,7 @@ fn capabilities(
     let paths = paths(req)?;
     let mut d = Map::new();
     for p in &paths {
-        let checked = crate::canonical::canonical_of(active, p);
+        let checked = core.canonical_of(active, p);
         d.insert(p.clone(), json!(acl.capabilities(&checked)));
     }
     if paths.len() == 1 {

@@ -20,6 +20,9 @@ pub enum Error {
     /// Refused for who is asking (403 "permission denied"), e.g. a locked-out user.
     #[error("permission denied")]
     PermissionDenied,
+    /// Refused with a message of its own (403 `bad token`).
+    #[error("{0}")]
+    Forbidden(String),
     /// A check-and-set or similar precondition failed (400 with Vault's message).
     #[error("{0}")]
     Conflict(String),

@@ -19,7 +19,7 @@ pub mod ttl;
 pub use backend::{help_text, Backend, StorageView};
 pub use error::{Error, Result};
 pub use registry::{Class, Registry};
-pub use request::{LeaseLimits, Operation, Request};
+pub use request::{LeaseLimits, Operation, Request, SystemContext};
 pub use response::{LeaseInfo, Response, SecretLease};
 pub use token_params::{LoginAuth, TokenParams};
 

@@ -52,6 +52,30 @@ pub struct Request {
     /// The mount's effective lease TTLs, so that a backend can tell when a lease it asks for
     /// will end (a database user's `VALID UNTIL`).
     pub lease_limits: LeaseLimits,
+    /// Set by the core for its own built-in backends only (see [`SystemContext`]).
+    pub system: Option<SystemContext>,
+}
+
+/// What the core hands its own built-in backends (`auth/token/`, `cubbyhole/`) with each
+/// request: the caller's token and the core's state. Its type is private to the core, so no
+/// other backend can read it, and none is ever given one: backends never see tokens.
+#[derive(Clone)]
+pub struct SystemContext(std::sync::Arc<dyn std::any::Any + Send + Sync>);
+
+impl SystemContext {
+    pub fn new<T: std::any::Any + Send + Sync>(value: T) -> Self {
+        SystemContext(std::sync::Arc::new(value))
+    }
+
+    pub fn get<T: std::any::Any>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for SystemContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SystemContext")
+    }
 }
 
 /// A mount's effective default and maximum lease TTL, in seconds.
@@ -95,6 +119,7 @@ impl Request {
             mount_point: String::new(),
             display_name: String::new(),
             lease_limits: LeaseLimits::default(),
+            system: None,
         }
     }
 

@@ -2,10 +2,12 @@
 //! own business: creating one needs the caller's token, its policies and the system's TTLs).
 
 use serde_json::Value;
-use tresor_sdk::{Map, Operation, Request, Response};
+use tresor_sdk::framework::{Call, DefaultValue, Field, Kind, Path, Paths};
+use tresor_sdk::{handler, Map, Request, Response};
 
 use super::roles::{glob, TokenRole};
 use super::{expiry, now, now_ms, parse_cidrs, NewToken, TokenEntry, TokenStore};
+use crate::builtin::Builtin;
 use crate::core::CoreConfig;
 use crate::error::CoreError;
 
@@ -14,14 +16,8 @@ const ROLE_PREFIX: &str = "sys/token/roles/";
 /// Who is asking.
 pub struct Caller<'a> {
     pub entry: &'a TokenEntry,
-    pub token: &'a str,
     /// Root, or `sudo` on the requested path.
     pub sudo: bool,
-}
-
-/// The token paths that need `sudo`, as Vault protects them.
-pub fn is_root_path(rel: &str) -> bool {
-    rel == "accessors" || rel.starts_with("accessors/") || rel.starts_with("revoke-orphan")
 }
 
 fn data(m: Map) -> Option<Response> {
@@ -37,130 +33,302 @@ fn auth_response(entry: &TokenEntry, token: &str, warnings: Vec<String>) -> Opti
     Some(r)
 }
 
-pub async fn handle(
-    store: &TokenStore,
-    config: &CoreConfig,
-    path: &str,
-    req: &Request,
-    caller: Caller<'_>,
-) -> Result<Option<Response>, CoreError> {
-    use Operation::*;
-    let op = req.operation;
-    let write = op.is_write();
-    match path {
-        "create" if write => create(store, config, req, &caller, None, false).await,
-        "create-orphan" if write => create(store, config, req, &caller, None, true).await,
-        "lookup-self" if op == Read || write => {
-            Ok(data(caller.entry.lookup_data(caller.token, now_ms())))
+/// The token store mounted at `auth/token/`, as a path table. Its state is the core's: each
+/// request brings it in a [`Builtin`] context (the caller's token, the token store, the
+/// system's TTLs).
+pub struct TokenBackend;
+
+const TOKEN: Field = Field::new("token", Kind::Str, "Token to act on");
+const ACCESSOR: Field = Field::new("accessor", Kind::Str, "Accessor of the token");
+const INCREMENT: Field = Field::new(
+    "increment",
+    Kind::Duration,
+    "The desired increment in seconds to the token expiration",
+);
+const ROLE_NAME: Field = Field::new("role_name", Kind::Str, "Name of the role");
+const CREATE_FIELDS: &[Field] = &[
+    Field::new("id", Kind::Str, "Value for the token (root may choose it)"),
+    Field::new("policies", Kind::CommaList, "List of policies for the token"),
+    Field::new("meta", Kind::Map, "Arbitrary key=value metadata to associate with the token"),
+    Field::new("no_parent", Kind::Bool, "Create the token with no parent"),
+    Field::new("no_default_policy", Kind::Bool, "Do not include default policy for this token"),
+    Field::new("renewable", Kind::Bool, "Allow token to be renewed past its initial TTL up to system/mount maximum TTL").default(DefaultValue::Bool(true)),
+    Field::new("ttl", Kind::Duration, "Time to live for this token"),
+    Field::new("lease", Kind::Duration, "Use 'ttl' instead"),
+    Field::new("type", Kind::Str, "Token type"),
+    Field::new("explicit_max_ttl", Kind::Duration, "Explicit Max TTL for this token"),
+    Field::new("display_name", Kind::Str, "Name to associate with this token"),
+    Field::new("num_uses", Kind::Int, "Max number of uses for this token"),
+    Field::new("period", Kind::Duration, "Renew period"),
+    Field::new("bound_cidrs", Kind::CommaList, "Comma separated string or JSON list of CIDR blocks. If set, specifies the blocks of IP addresses which are allowed to use the generated token."),
+    Field::new("entity_alias", Kind::Str, "Name of the entity alias to associate with this token"),
+];
+const ROLE_FIELDS: &[Field] = &[
+    Field::new("allowed_policies", Kind::CommaList, "If set, tokens can be created with any subset of the policies in this list, rather than the normal semantics of tokens being a subset of the calling token's policies. The parameter is a comma-delimited string of policy names."),
+    Field::new("disallowed_policies", Kind::CommaList, "If set, successful token creation via this role will require that no policies in the given list are requested. The parameter is a comma-delimited string of policy names."),
+    Field::new("allowed_policies_glob", Kind::CommaList, "If set, tokens can be created with any subset of glob matched policies in this list, rather than the normal semantics of tokens being a subset of the calling token's policies. The parameter is a comma-delimited string of policy name globs."),
+    Field::new("disallowed_policies_glob", Kind::CommaList, "If set, successful token creation via this role will require that no requested policies glob match any of policies in this list. The parameter is a comma-delimited string of policy name globs."),
+    Field::new("orphan", Kind::Bool, "If true, tokens created via this role will be orphan tokens (have no parent)"),
+    Field::new("renewable", Kind::Bool, "Tokens created via this role will be renewable or not according to this value. Defaults to \"true\".").default(DefaultValue::Bool(true)),
+    Field::new("path_suffix", Kind::Str, "If set, tokens created via this role will contain the given suffix as a part of their path. This can be used to assist use of the 'revoke-prefix' endpoint later on. The given suffix must match the regular expression.\\w[\\w-.]+\\w"),
+    Field::new("explicit_max_ttl", Kind::Duration, "Use 'token_explicit_max_ttl' instead."),
+    Field::new("allowed_entity_aliases", Kind::CommaList, "String or JSON list of allowed entity aliases. If set, specifies the entity aliases which are allowed to be used during token generation. This field supports globbing."),
+];
+
+impl Paths for TokenBackend {
+    const HELP: &'static str = "The token credential backend is always enabled and builtin to Tresor.\nClient tokens are used to identify a client and to allow Tresor to associate\npolicies and ACLs which are enforced on every request. This backend also allows\nfor generating sub-tokens as well as revocation of tokens. The tokens are renewable\nif associated with a lease.";
+
+    fn paths() -> Vec<Path<Self>> {
+        vec![
+            Path::new("accessors")
+                .synopsis("List token accessors, which can then be be used to iterate and discover their properties or revoke them. Because this can be used to cause a denial of service, this endpoint requires 'sudo' capability in addition to 'list'.")
+                .sudo()
+                .list(handler!(Self::accessors)),
+            Path::new("create-orphan")
+                .synopsis("The token create path is used to create new orphan tokens.")
+                .fields(CREATE_FIELDS)
+                .write(handler!(Self::create_orphan)),
+            Path::new("create/{role_name}")
+                .synopsis("This endpoint allows creating a token for a specific role.")
+                .lowercase("role_name")
+                .field(ROLE_NAME)
+                .fields(CREATE_FIELDS)
+                .write(handler!(Self::create_with_role)),
+            Path::new("create")
+                .synopsis("The token create path is used to create new tokens.")
+                .fields(CREATE_FIELDS)
+                .write(handler!(Self::create)),
+            Path::new("lookup")
+                .synopsis("This endpoint will lookup a token and its properties.")
+                .field(TOKEN)
+                .read(handler!(Self::lookup))
+                .write(handler!(Self::lookup)),
+            Path::new("lookup-accessor")
+                .synopsis("This endpoint will lookup a token associated with the given accessor and its properties. Response will not contain the token ID.")
+                .field(ACCESSOR)
+                .write(handler!(Self::lookup_accessor)),
+            Path::new("lookup-self")
+                .synopsis("This endpoint will lookup a token associated with the calling token.")
+                .field(TOKEN)
+                .read(handler!(Self::lookup_self))
+                .write(handler!(Self::lookup_self)),
+            Path::new("revoke-accessor")
+                .synopsis("This endpoint will delete the token associated with the accessor and all of its child tokens.")
+                .field(ACCESSOR)
+                .write(handler!(Self::revoke_accessor)),
+            Path::new("revoke-self")
+                .synopsis("This endpoint will delete the token used to call it and all of its child tokens.")
+                .write(handler!(Self::revoke_self)),
+            Path::new("revoke")
+                .synopsis("This endpoint will delete the given token and all of its child tokens.")
+                .field(TOKEN)
+                .write(handler!(Self::revoke)),
+            Path::new("revoke-orphan")
+                .synopsis("This endpoint will delete the token and orphan its child tokens.")
+                .sudo()
+                .field(TOKEN)
+                .write(handler!(Self::revoke_orphan)),
+            Path::new("renew-accessor")
+                .synopsis("This endpoint will renew a token associated with the given accessor and its properties. Response will not contain the token ID.")
+                .fields(&[ACCESSOR, INCREMENT])
+                .write(handler!(Self::renew_accessor)),
+            Path::new("renew-self")
+                .synopsis("This endpoint will renew the token used to call it and prevent expiration.")
+                .fields(&[TOKEN, INCREMENT])
+                .write(handler!(Self::renew_self)),
+            Path::new("renew")
+                .synopsis("This endpoint will renew the given token and prevent expiration.")
+                .fields(&[TOKEN, INCREMENT])
+                .write(handler!(Self::renew)),
+            Path::new("roles")
+                .synopsis("This endpoint lists configured roles.")
+                .list(handler!(Self::list_roles)),
+            Path::new("roles/{role_name}")
+                .synopsis("This endpoint allows creating, reading, and deleting roles.")
+                .lowercase("role_name")
+                .field(ROLE_NAME)
+                .fields(ROLE_FIELDS)
+                .fields(tresor_sdk::token_params::FIELDS)
+                .exists(handler!(Self::role_exists))
+                .read(handler!(Self::read_role))
+                .write(handler!(Self::write_role))
+                .delete(handler!(Self::delete_role)),
+            Path::new("tidy")
+                .synopsis("This endpoint performs cleanup tasks that can be run if certain error conditions have occurred.")
+                .write(handler!(Self::tidy)),
+        ]
+    }
+}
+
+/// The core's state a token request brings along.
+fn builtin<'c>(c: &'c Call<'_>) -> tresor_sdk::Result<&'c Builtin> {
+    c.req
+        .system
+        .as_ref()
+        .and_then(|s| s.get::<Builtin>())
+        .ok_or_else(|| tresor_sdk::Error::internal("the token store needs the core's context"))
+}
+
+impl TokenBackend {
+    async fn create_as(
+        &self,
+        c: &Call<'_>,
+        role: Option<&str>,
+        orphan: bool,
+    ) -> tresor_sdk::Result<Option<Response>> {
+        let b = builtin(c)?;
+        let caller = b.caller();
+        Ok(create(&b.active.tokens, &b.config, c.req, &caller, role, orphan).await?)
+    }
+
+    async fn create(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
+        self.create_as(c, None, false).await
+    }
+
+    async fn create_orphan(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
+        self.create_as(c, None, true).await
+    }
+
+    async fn create_with_role(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
+        self.create_as(c, Some(c.param("role_name")), false).await
+    }
+
+    async fn lookup_self(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
+        let b = builtin(c)?;
+        Ok(data(b.entry.lookup_data(&b.token, now_ms())))
+    }
+
+    async fn lookup(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
+        let b = builtin(c)?;
+        let token = required(c.req, "token")?;
+        match b.active.tokens.lookup(&token).await? {
+            Some(e) => Ok(data(e.lookup_data(&token, now_ms()))),
+            None => Err(CoreError::Forbidden("bad token".into()).into()),
         }
-        "lookup" if op == Read || write => {
-            let token = required(req, "token")?;
-            match store.lookup(&token).await? {
-                Some(e) => Ok(data(e.lookup_data(&token, now_ms()))),
-                None => Err(CoreError::Forbidden("bad token".into())),
-            }
+    }
+
+    async fn lookup_accessor(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
+        let b = builtin(c)?;
+        let e = by_accessor(&b.active.tokens, c.req).await?;
+        Ok(data(e.lookup_data("", now_ms())))
+    }
+
+    async fn renew_self(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
+        let b = builtin(c)?;
+        let (e, w) = renew(&b.active.tokens, &b.config, b.entry.clone(), c.req).await?;
+        Ok(auth_response(&e, &b.token, w))
+    }
+
+    async fn renew(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
+        let b = builtin(c)?;
+        let token = required(c.req, "token")?;
+        let e = b
+            .active
+            .tokens
+            .lookup(&token)
+            .await?
+            .ok_or_else(|| CoreError::invalid("invalid token"))?;
+        let (e, w) = renew(&b.active.tokens, &b.config, e, c.req).await?;
+        Ok(auth_response(&e, &token, w))
+    }
+
+    async fn renew_accessor(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
+        let b = builtin(c)?;
+        let e = by_accessor(&b.active.tokens, c.req).await?;
+        let (e, w) = renew(&b.active.tokens, &b.config, e, c.req).await?;
+        Ok(auth_response(&e, "", w))
+    }
+
+    async fn revoke_self(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
+        let b = builtin(c)?;
+        b.active.tokens.revoke_tree(&b.entry.id_hash).await?;
+        Ok(None)
+    }
+
+    async fn revoke(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
+        let b = builtin(c)?;
+        let token = required(c.req, "token")?;
+        if let Some(e) = b.active.tokens.lookup(&token).await? {
+            b.active.tokens.revoke_tree(&e.id_hash).await?;
         }
-        "lookup-accessor" if write => {
-            let e = by_accessor(store, req).await?;
-            Ok(data(e.lookup_data("", now_ms())))
+        Ok(None)
+    }
+
+    async fn revoke_accessor(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
+        let b = builtin(c)?;
+        let e = by_accessor(&b.active.tokens, c.req).await?;
+        b.active.tokens.revoke_tree(&e.id_hash).await?;
+        Ok(None)
+    }
+
+    async fn revoke_orphan(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
+        let b = builtin(c)?;
+        let token = required(c.req, "token")?;
+        if let Some(e) = b.active.tokens.lookup(&token).await? {
+            b.active.tokens.revoke_orphan(&e.id_hash).await?;
         }
-        "renew-self" if write => {
-            let (e, w) = renew(store, config, caller.entry.clone(), req).await?;
-            Ok(auth_response(&e, caller.token, w))
-        }
-        "renew" if write => {
-            let token = required(req, "token")?;
-            let e = store
-                .lookup(&token)
-                .await?
-                .ok_or_else(|| CoreError::invalid("invalid token"))?;
-            let (e, w) = renew(store, config, e, req).await?;
-            Ok(auth_response(&e, &token, w))
-        }
-        "renew-accessor" if write => {
-            let e = by_accessor(store, req).await?;
-            let (e, w) = renew(store, config, e, req).await?;
-            Ok(auth_response(&e, "", w))
-        }
-        "revoke-self" if write => {
-            store.revoke_tree(&caller.entry.id_hash).await?;
-            Ok(None)
-        }
-        "revoke" if write => {
-            let token = required(req, "token")?;
-            if let Some(e) = store.lookup(&token).await? {
-                store.revoke_tree(&e.id_hash).await?;
-            }
-            Ok(None)
-        }
-        "revoke-accessor" if write => {
-            let e = by_accessor(store, req).await?;
-            store.revoke_tree(&e.id_hash).await?;
-            Ok(None)
-        }
-        "revoke-orphan" if write => {
-            let token = required(req, "token")?;
-            if let Some(e) = store.lookup(&token).await? {
-                store.revoke_orphan(&e.id_hash).await?;
-            }
-            Ok(None)
-        }
-        "accessors" | "accessors/" if op == List => {
-            let keys = store.accessors().await?;
-            Ok(Some(Response::list(keys)))
-        }
-        "roles" | "roles/" if op == List => {
-            let keys: Vec<String> = store
-                .barrier()
-                .list(ROLE_PREFIX)
-                .await?
-                .into_iter()
-                .filter(|k| !k.ends_with('/'))
-                .collect();
-            Ok((!keys.is_empty()).then(|| Response::list(keys)))
-        }
-        "tidy" if write => {
-            let cleaned = store.tidy().await?;
-            tracing::info!(cleaned, "token: tidy finished");
-            let mut r = Response::default().with_warning(
-                "Tidy operation successfully started. Any information from the operation will be printed to Vault's server logs.",
-            );
-            r.status = Some(202);
-            Ok(Some(r))
-        }
-        _ => {
-            if let Some(role) = path.strip_prefix("create/") {
-                if write {
-                    return create(store, config, req, &caller, Some(role), false).await;
-                }
-                return Err(tresor_sdk::Error::UnsupportedOperation.into());
-            }
-            if let Some(name) = path.strip_prefix("roles/") {
-                return roles(store, name, req).await;
-            }
-            let known = [
-                "create",
-                "create-orphan",
-                "lookup",
-                "lookup-self",
-                "lookup-accessor",
-                "renew",
-                "renew-self",
-                "renew-accessor",
-                "revoke",
-                "revoke-self",
-                "revoke-accessor",
-                "revoke-orphan",
-                "accessors",
-                "roles",
-                "tidy",
-            ];
-            if known.contains(&path.trim_end_matches('/')) {
-                Err(tresor_sdk::Error::UnsupportedOperation.into())
-            } else {
-                Err(tresor_sdk::Error::UnsupportedPath.into())
-            }
-        }
+        Ok(None)
+    }
+
+    async fn accessors(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
+        let keys = builtin(c)?.active.tokens.accessors().await?;
+        Ok(Some(Response::list(keys)))
+    }
+
+    async fn list_roles(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
+        let keys: Vec<String> = builtin(c)?
+            .active
+            .tokens
+            .barrier()
+            .list(ROLE_PREFIX)
+            .await?
+            .into_iter()
+            .filter(|k| !k.ends_with('/'))
+            .collect();
+        Ok((!keys.is_empty()).then(|| Response::list(keys)))
+    }
+
+    async fn role_exists(&self, c: &Call<'_>) -> tresor_sdk::Result<bool> {
+        let store = &builtin(c)?.active.tokens;
+        Ok(load_role(store, c.param("role_name")).await?.is_some())
+    }
+
+    async fn read_role(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
+        let store = &builtin(c)?.active.tokens;
+        Ok(load_role(store, c.param("role_name"))
+            .await?
+            .map(|r| Response::data(r.to_api())))
+    }
+
+    async fn write_role(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
+        let store = &builtin(c)?.active.tokens;
+        let name = c.param("role_name");
+        let mut role = load_role(store, name)
+            .await?
+            .unwrap_or_else(|| TokenRole::new(name));
+        role.update(c.req)?;
+        store
+            .barrier()
+            .put_json(&format!("{ROLE_PREFIX}{name}"), &role)
+            .await?;
+        Ok(None)
+    }
+
+    async fn delete_role(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
+        let store = &builtin(c)?.active.tokens;
+        let key = format!("{ROLE_PREFIX}{}", c.param("role_name"));
+        store.barrier().delete(&key).await?;
+        Ok(None)
+    }
+
+    async fn tidy(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
+        let cleaned = builtin(c)?.active.tokens.tidy().await?;
+        tracing::info!(cleaned, "token: tidy finished");
+        let mut r = Response::default().with_warning(
+            "Tidy operation successfully started. Any information from the operation will be printed to Vault's server logs.",
+        );
+        r.status = Some(202);
+        Ok(Some(r))
     }
 }
 
@@ -183,50 +351,6 @@ async fn load_role(store: &TokenStore, name: &str) -> Result<Option<TokenRole>, 
         .barrier()
         .get_json(&format!("{ROLE_PREFIX}{}", name.to_lowercase()))
         .await
-}
-
-/// The existence check of `auth/token/…` (relative path `rel`): a token role exists or not,
-/// so that a write to a new role needs `create` and to an existing one `update`, as in
-/// Vault. Other token paths make no such distinction.
-pub async fn exists(store: &TokenStore, rel: &str) -> Result<Option<bool>, CoreError> {
-    let Some(name) = rel.strip_prefix("roles/") else {
-        return Ok(None);
-    };
-    let name = name.trim_end_matches('/').to_lowercase();
-    if name.is_empty() || name.contains('/') {
-        return Ok(None);
-    }
-    Ok(Some(load_role(store, &name).await?.is_some()))
-}
-
-async fn roles(
-    store: &TokenStore,
-    name: &str,
-    req: &Request,
-) -> Result<Option<Response>, CoreError> {
-    let name = name.trim_end_matches('/').to_lowercase();
-    if name.is_empty() || name.contains('/') {
-        return Err(CoreError::invalid("invalid role name"));
-    }
-    let key = format!("{ROLE_PREFIX}{name}");
-    match req.operation {
-        Operation::Read => Ok(load_role(store, &name)
-            .await?
-            .map(|r| Response::data(r.to_api()))),
-        Operation::Create | Operation::Update => {
-            let mut role = load_role(store, &name)
-                .await?
-                .unwrap_or_else(|| TokenRole::new(&name));
-            role.update(req)?;
-            store.barrier().put_json(&key, &role).await?;
-            Ok(None)
-        }
-        Operation::Delete => {
-            store.barrier().delete(&key).await?;
-            Ok(None)
-        }
-        _ => Err(tresor_sdk::Error::UnsupportedOperation.into()),
-    }
 }
 
 fn display_name(requested: Option<String>) -> String {

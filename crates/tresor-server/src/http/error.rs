@@ -67,6 +67,7 @@ impl From<CoreError> for ApiError {
                     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "unsupported operation")
                 }
                 B::PermissionDenied => ApiError::new(StatusCode::FORBIDDEN, "permission denied"),
+                B::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
                 // Vault returns a backend's own error through its multi-error type.
                 B::External(m) => ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,

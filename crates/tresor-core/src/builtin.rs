@@ -1,0 +1,85 @@
+//! The core's own mounts: `auth/token/` and `cubbyhole/`. They are backends on the path
+//! framework like any other, found by the same lookup as the router's mounts; what sets them
+//! apart is that each request to them carries a [`Builtin`] context (the caller's token and the
+//! core's state, as `tresor_sdk::SystemContext`), because their business is the caller itself.
+//! `sys/` is still served by `sys.rs` directly.
+
+use std::sync::Arc;
+
+use tresor_sdk::framework::Routed;
+use tresor_sdk::{Backend, Registry};
+
+use crate::core::{Active, CoreConfig};
+use crate::tokens::api::{Caller, TokenBackend};
+use crate::tokens::{TokenEntry, CUBBYHOLE_PREFIX};
+
+/// What a request to a built-in mount brings along.
+pub(crate) struct Builtin {
+    pub active: Arc<Active>,
+    pub config: CoreConfig,
+    pub entry: TokenEntry,
+    pub token: String,
+    /// Root, or `sudo` on the requested path.
+    pub sudo: bool,
+}
+
+impl Builtin {
+    pub fn caller(&self) -> Caller<'_> {
+        Caller {
+            entry: &self.entry,
+            sudo: self.sudo,
+        }
+    }
+}
+
+/// Where a built-in mount's storage view points.
+pub(crate) enum Storage {
+    /// One prefix for every request (the token store's records).
+    Shared(&'static str),
+    /// The caller's own store under this prefix, by token (cubbyhole).
+    PerToken(&'static str),
+}
+
+pub(crate) struct BuiltinMount {
+    pub path: &'static str,
+    pub kind: &'static str,
+    pub accessor: &'static str,
+    pub backend: Arc<dyn Backend>,
+    pub storage: Storage,
+}
+
+/// The built-in mounts of a server with these backends: the token store always, cubbyhole if
+/// the registry has one.
+pub(crate) fn mounts(registry: &Registry) -> Vec<BuiltinMount> {
+    let mut mounts = vec![BuiltinMount {
+        path: "auth/token/",
+        kind: "token",
+        accessor: "auth_token",
+        backend: Arc::new(Routed::new(TokenBackend)),
+        storage: Storage::Shared("sys/token/"),
+    }];
+    if let Some(backend) = registry.build("cubbyhole", &Default::default()) {
+        mounts.push(BuiltinMount {
+            path: "cubbyhole/",
+            kind: "cubbyhole",
+            accessor: "cubbyhole",
+            backend,
+            storage: Storage::PerToken(CUBBYHOLE_PREFIX),
+        });
+    }
+    mounts
+}
+
+/// The built-in mount serving `path`, and the path relative to it (`auth/token` reaches
+/// `auth/token/`).
+pub(crate) fn find<'a, 'p>(
+    mounts: &'a [BuiltinMount],
+    path: &'p str,
+) -> Option<(&'a BuiltinMount, &'p str)> {
+    mounts.iter().find_map(|m| {
+        let rel = path
+            .strip_prefix(m.path)
+            .or_else(|| (path == m.path.trim_end_matches('/')).then_some(""))?;
+        Some((m, rel))
+    })
+}
