@@ -29,8 +29,11 @@ fn barrier(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    let barrier = Barrier::new(Arc::new(InmemStorage::new()));
-    barrier.install(Keyring::generate(Zeroizing::new([7u8; 32])).expect("keyring"));
+    let barrier = Barrier::new(Arc::new(InmemStorage::new()), tresor_sdk::Clock::system());
+    barrier.install(
+        Keyring::generate(Zeroizing::new([7u8; 32]), time::OffsetDateTime::now_utc())
+            .expect("keyring"),
+    );
     // A KV v2 version of a small secret is a few hundred bytes of JSON.
     let value = vec![b'x'; 512];
     let path = "logical/5f1c/versions/app/config/1";

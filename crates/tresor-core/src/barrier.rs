@@ -12,6 +12,7 @@ use std::sync::{Arc, RwLock};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use tresor_sdk::clock::rfc3339;
 use tresor_storage::{BatchOp, Storage};
 use zeroize::Zeroizing;
 
@@ -46,12 +47,6 @@ pub const MAX_OPERATIONS: u64 = 3_865_470_566;
 /// The least `max_operations` `sys/rotate/config` accepts, as Vault's.
 pub const MIN_OPERATIONS: u64 = 1_000_000;
 
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 #[derive(Serialize, Deserialize)]
 struct StoredKeyring {
     active_term: u32,
@@ -70,11 +65,14 @@ struct StoredKey {
 }
 
 impl Keyring {
-    /// A new keyring with one fresh term.
-    pub fn generate(root_key: Zeroizing<[u8; KEY_LEN]>) -> Result<Self, CoreError> {
+    /// A new keyring with one fresh term, active since `now`.
+    pub fn generate(
+        root_key: Zeroizing<[u8; KEY_LEN]>,
+        now: time::OffsetDateTime,
+    ) -> Result<Self, CoreError> {
         let mut terms = BTreeMap::new();
         terms.insert(1, crypto::random_key()?);
-        Ok(Keyring::build(root_key, terms, 1, now_rfc3339(), 0))
+        Ok(Keyring::build(root_key, terms, 1, rfc3339(now), 0))
     }
 
     fn build(
@@ -111,8 +109,8 @@ impl Keyring {
         &self.active_since
     }
 
-    /// Adds a new term and makes it active; old terms stay to decrypt old entries.
-    pub fn rotate(&self) -> Result<Self, CoreError> {
+    /// Adds a new term, active from `now`; old terms stay to decrypt old entries.
+    pub fn rotate(&self, now: time::OffsetDateTime) -> Result<Self, CoreError> {
         let mut terms = self.terms.clone();
         let next = self.active + 1;
         terms.insert(next, crypto::random_key()?);
@@ -120,7 +118,7 @@ impl Keyring {
             self.root_key.clone(),
             terms,
             next,
-            now_rfc3339(),
+            rfc3339(now),
             0,
         ))
     }
@@ -204,6 +202,7 @@ impl Keyring {
 /// The barrier over a storage backend. Sealed until a keyring is installed.
 pub struct Barrier {
     storage: Arc<dyn Storage>,
+    clock: tresor_sdk::Clock,
     keyring: RwLock<Option<Arc<Keyring>>>,
     /// Serialises every write of the keyring (rotation, the count's checkpoint), so that two
     /// rotations make two terms and no write brings back an older keyring.
@@ -222,13 +221,20 @@ pub enum AutoRotation {
 }
 
 impl Barrier {
-    pub fn new(storage: Arc<dyn Storage>) -> Self {
+    /// A sealed barrier over `storage`; `clock` dates key terms and is the time of every part
+    /// of the core that shares this barrier.
+    pub fn new(storage: Arc<dyn Storage>, clock: tresor_sdk::Clock) -> Self {
         Barrier {
             storage,
+            clock,
             keyring: RwLock::new(None),
             keyring_writes: tokio::sync::Mutex::new(()),
             stored_count: AtomicU64::new(0),
         }
+    }
+
+    pub fn clock(&self) -> &tresor_sdk::Clock {
+        &self.clock
     }
 
     pub fn storage(&self) -> &Arc<dyn Storage> {
@@ -258,7 +264,7 @@ impl Barrier {
     }
 
     async fn rotate_locked(&self) -> Result<(u32, String), CoreError> {
-        let rotated = self.keyring()?.rotate()?;
+        let rotated = self.keyring()?.rotate(self.clock.now())?;
         self.storage.put(KEYRING_PATH, &rotated.seal()?).await?;
         let status = (rotated.active_term(), rotated.active_since().to_owned());
         self.install(rotated);
@@ -281,7 +287,7 @@ impl Barrier {
             ring.active_since(),
             &time::format_description::well_known::Rfc3339,
         )
-        .map(|t| (time::OffsetDateTime::now_utc() - t).whole_seconds().max(0) as u64)
+        .map(|t| (self.clock.now() - t).whole_seconds().max(0) as u64)
         .unwrap_or(0);
         let why = if count >= max_operations.min(MAX_OPERATIONS) {
             Some(AutoRotation::MaxOperations)
@@ -380,10 +386,14 @@ mod tests {
     #[tokio::test]
     async fn entries_are_ciphertext_and_survive_rotation() {
         let storage: Arc<dyn Storage> = Arc::new(InmemStorage::new());
-        let barrier = Barrier::new(Arc::clone(&storage));
+        let barrier = Barrier::new(Arc::clone(&storage), tresor_sdk::Clock::system());
         assert!(matches!(barrier.get("x").await, Err(CoreError::Sealed)));
-        let ring = Keyring::generate(crypto::random_key().unwrap()).unwrap();
-        let rotated = ring.rotate().unwrap();
+        let ring = Keyring::generate(
+            crypto::random_key().unwrap(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        let rotated = ring.rotate(time::OffsetDateTime::now_utc()).unwrap();
         barrier.install(ring);
         barrier.put("a/b", b"plaintext-secret").await.unwrap();
         let raw = storage.get("a/b").await.unwrap().unwrap();
@@ -408,9 +418,9 @@ mod tests {
     #[tokio::test]
     async fn encryptions_are_counted_kept_and_bound_the_term() {
         let storage: Arc<dyn Storage> = Arc::new(InmemStorage::new());
-        let barrier = Barrier::new(Arc::clone(&storage));
+        let barrier = Barrier::new(Arc::clone(&storage), tresor_sdk::Clock::system());
         let root = crypto::random_key().unwrap();
-        let ring = Keyring::generate(root.clone()).unwrap();
+        let ring = Keyring::generate(root.clone(), time::OffsetDateTime::now_utc()).unwrap();
         storage
             .put(KEYRING_PATH, &ring.seal().unwrap())
             .await
@@ -444,8 +454,17 @@ mod tests {
     #[tokio::test]
     async fn concurrent_rotations_each_add_a_term() {
         let storage: Arc<dyn Storage> = Arc::new(InmemStorage::new());
-        let barrier = Arc::new(Barrier::new(Arc::clone(&storage)));
-        barrier.install(Keyring::generate(crypto::random_key().unwrap()).unwrap());
+        let barrier = Arc::new(Barrier::new(
+            Arc::clone(&storage),
+            tresor_sdk::Clock::system(),
+        ));
+        barrier.install(
+            Keyring::generate(
+                crypto::random_key().unwrap(),
+                time::OffsetDateTime::now_utc(),
+            )
+            .unwrap(),
+        );
         let tasks: Vec<_> = (0..8)
             .map(|_| {
                 let b = Arc::clone(&barrier);
@@ -461,7 +480,10 @@ mod tests {
     #[test]
     fn keyring_seals_under_the_root_key() {
         let root = crypto::random_key().unwrap();
-        let ring = Keyring::generate(root.clone()).unwrap().rotate().unwrap();
+        let ring = Keyring::generate(root.clone(), time::OffsetDateTime::now_utc())
+            .unwrap()
+            .rotate(time::OffsetDateTime::now_utc())
+            .unwrap();
         let sealed = ring.seal().unwrap();
         let opened = Keyring::open(root, &sealed).unwrap();
         assert_eq!(opened.active_term(), 2);

@@ -50,7 +50,7 @@ pub(crate) struct BuiltinMount {
 
 /// The built-in mounts of a server with these backends: the token store always, cubbyhole if
 /// the registry has one.
-pub(crate) fn mounts(registry: &Registry) -> Vec<BuiltinMount> {
+pub(crate) fn mounts(registry: &Registry, clock: &tresor_sdk::Clock) -> Vec<BuiltinMount> {
     let mut mounts = vec![BuiltinMount {
         path: "auth/token/",
         kind: "token",
@@ -58,7 +58,11 @@ pub(crate) fn mounts(registry: &Registry) -> Vec<BuiltinMount> {
         backend: Arc::new(Routed::new(TokenBackend)),
         storage: Storage::Shared("sys/token/"),
     }];
-    if let Some(backend) = registry.build("cubbyhole", &Default::default()) {
+    let setup = tresor_sdk::Setup {
+        options: &Default::default(),
+        clock,
+    };
+    if let Some(backend) = registry.build("cubbyhole", &setup) {
         mounts.push(BuiltinMount {
             path: "cubbyhole/",
             kind: "cubbyhole",

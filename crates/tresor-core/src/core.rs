@@ -25,6 +25,8 @@ pub struct CoreConfig {
     /// Seconds; Vault's default is 32 days.
     pub default_lease_ttl: u64,
     pub max_lease_ttl: u64,
+    /// The time of the core and of every backend it mounts.
+    pub clock: tresor_sdk::Clock,
 }
 
 impl CoreConfig {
@@ -50,6 +52,7 @@ impl Default for CoreConfig {
         CoreConfig {
             default_lease_ttl: 32 * 24 * 3600,
             max_lease_ttl: 32 * 24 * 3600,
+            clock: tresor_sdk::Clock::system(),
         }
     }
 }
@@ -176,9 +179,9 @@ impl Core {
         registry: tresor_sdk::Registry,
     ) -> Self {
         Core {
-            barrier: Arc::new(Barrier::new(storage)),
+            barrier: Arc::new(Barrier::new(storage, config.clock.clone())),
+            builtins: crate::builtin::mounts(&registry, &config.clock),
             config,
-            builtins: crate::builtin::mounts(&registry),
             registry,
             active: RwLock::new(None),
             unseal: Mutex::new(UnsealProgress::default()),
@@ -243,7 +246,7 @@ impl Core {
         }
         let unseal_key = crypto::random_key()?;
         let root_key = crypto::random_key()?;
-        let keyring = Keyring::generate(root_key.clone())?;
+        let keyring = Keyring::generate(root_key.clone(), self.config.clock.now())?;
         let keys = seal::split_unseal_key(&unseal_key, config)?;
         let sealed_root = seal::seal_root_key(&unseal_key, &root_key)?;
         let sealed_ring = keyring.seal()?;
@@ -410,7 +413,13 @@ impl Core {
     pub(crate) fn build_mount(&self, entry: MountEntry) -> Result<Mount, CoreError> {
         let backend = self
             .registry
-            .build(&entry.kind, &entry.options)
+            .build(
+                &entry.kind,
+                &tresor_sdk::Setup {
+                    options: &entry.options,
+                    clock: &self.config.clock,
+                },
+            )
             .ok_or_else(|| {
                 CoreError::invalid(format!("plugin not found in the catalog: {}", entry.kind))
             })?;
@@ -968,7 +977,7 @@ async fn run_expiry(active: std::sync::Weak<Active>) {
         // (to notice a seal).
         let wait = expiration
             .next_due()
-            .map(|(t, _)| (t - tokens::now_ms()).clamp(0, 1000) as u64)
+            .map(|(t, _)| (t - expiration.clock().now_ms()).clamp(0, 1000) as u64)
             .unwrap_or(1000);
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_millis(wait)) => {}

@@ -18,7 +18,6 @@ use tresor_sdk::Map;
 use crate::barrier::{Barrier, PlainOp};
 use crate::crypto;
 use crate::error::CoreError;
-use crate::tokens::now_ms;
 
 const ID_PREFIX: &str = "sys/expire/id/";
 const TOKEN_PREFIX: &str = "sys/expire/token/";
@@ -101,6 +100,11 @@ impl ExpirationManager {
             queue: Mutex::new(Queue::default()),
             wake: Notify::new(),
         }
+    }
+
+    /// The core's clock, by which leases fall due.
+    pub fn clock(&self) -> &tresor_sdk::Clock {
+        self.barrier.clock()
     }
 
     fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
@@ -201,7 +205,7 @@ impl ExpirationManager {
                     self.remove(&lease).await?
                 }
                 _ => {
-                    lease.expire_ms = lease.expire_ms.min(now_ms());
+                    lease.expire_ms = lease.expire_ms.min(self.barrier.clock().now_ms());
                     self.save(&lease).await?;
                 }
             }
@@ -234,7 +238,7 @@ impl ExpirationManager {
                     .checked_shl(lease.revoke_attempts.min(20))
                     .unwrap_or(MAX_BACKOFF_SECS)
                     .min(MAX_BACKOFF_SECS);
-                lease.expire_ms = now_ms() + backoff * 1000;
+                lease.expire_ms = self.barrier.clock().now_ms() + backoff * 1000;
                 tracing::error!(
                     lease_id = %lease.lease_id,
                     attempts = lease.revoke_attempts,
@@ -248,7 +252,7 @@ impl ExpirationManager {
 
     /// Revokes every lease due by now. Returns how many were revoked.
     pub async fn expire_due(&self, revoker: &dyn Revoker) -> usize {
-        let now = now_ms();
+        let now = self.barrier.clock().now_ms();
         let mut revoked = 0;
         loop {
             let due = match self.next_due() {
@@ -315,13 +319,24 @@ impl ExpirationManager {
 
 #[cfg(test)]
 mod tests {
+    fn now_ms() -> i64 {
+        tresor_sdk::Clock::system().now_ms()
+    }
+
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
     use tresor_storage::InmemStorage;
 
     async fn manager() -> ExpirationManager {
-        let barrier = Arc::new(Barrier::new(Arc::new(InmemStorage::new())));
-        let ring = crate::barrier::Keyring::generate(crypto::random_key().unwrap()).unwrap();
+        let barrier = Arc::new(Barrier::new(
+            Arc::new(InmemStorage::new()),
+            tresor_sdk::Clock::system(),
+        ));
+        let ring = crate::barrier::Keyring::generate(
+            crypto::random_key().unwrap(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .unwrap();
         barrier.install(ring);
         ExpirationManager::new(barrier)
     }

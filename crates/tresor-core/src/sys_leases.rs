@@ -8,7 +8,7 @@ use tresor_sdk::{LeaseInfo, Map, Operation, Request, Response, SecretLease};
 use crate::core::{Active, CoreConfig, CoreRequest};
 use crate::error::CoreError;
 use crate::expiration::{new_lease_id, LeaseEntry, LeaseKind};
-use crate::tokens::{self, now_ms, TokenEntry};
+use crate::tokens::{self, TokenEntry};
 
 fn invalid_lease() -> CoreError {
     CoreError::invalid("invalid lease")
@@ -32,7 +32,7 @@ pub async fn register_secret(
     // The same rule a backend uses to foresee the lease (`LeaseLimits::grant`).
     let max_ttl = limits.cap(secret.max_ttl);
     let ttl = limits.grant(secret.ttl, secret.max_ttl);
-    let now = now_ms();
+    let now = active.expiration.clock().now_ms();
     let lease = LeaseEntry {
         lease_id: new_lease_id(path)?,
         path: path.to_owned(),
@@ -116,7 +116,10 @@ pub async fn handle(
                 lease.last_renewal_ms.map(rfc3339).unwrap_or(Value::Null),
             );
             d.insert("renewable".into(), lease.renewable.into());
-            d.insert("ttl".into(), lease.ttl_left(now_ms()).into());
+            d.insert(
+                "ttl".into(),
+                lease.ttl_left(active.expiration.clock().now_ms()).into(),
+            );
             Some(Response::data(d))
         }
         ("renew", Create | Update) => {
@@ -191,7 +194,7 @@ async fn renew(
         .ok_or_else(|| CoreError::invalid("no secret engine mount for this lease"))?;
     let max_ttl = config.lease_limits(&m.entry.config).cap(*max_ttl);
     let wanted = if increment > 0 { increment } else { *ttl };
-    let now = now_ms();
+    let now = active.expiration.clock().now_ms();
     let hard_end = tokens::expiry(lease.issue_ms, max_ttl);
     let expire = tokens::expiry(now, wanted).min(hard_end);
     let mut data = internal.clone();
@@ -247,7 +250,7 @@ async fn tidy(active: &Active) -> Result<usize, CoreError> {
             None => false,
         };
         if owner_gone {
-            lease.expire_ms = lease.expire_ms.min(now_ms());
+            lease.expire_ms = lease.expire_ms.min(active.expiration.clock().now_ms());
             active.expiration.save(&lease).await?;
             cleaned += 1;
         }
@@ -344,6 +347,7 @@ mod tests {
             CoreConfig {
                 default_lease_ttl: 3600,
                 max_lease_ttl: 7200,
+                clock: tresor_sdk::Clock::system(),
             },
             registry,
         );

@@ -74,7 +74,7 @@ pub async fn wrap(
     info.insert("ttl".into(), ttl.into());
     info.insert(
         "creation_time".into(),
-        tokens::rfc3339_ms(tokens::now_ms())
+        tokens::rfc3339_ms(core.config().clock.now_ms())
             .unwrap_or_default()
             .into(),
     );

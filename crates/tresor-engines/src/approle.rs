@@ -17,7 +17,7 @@ use tresor_sdk::framework::{Call, DefaultValue, Field, Kind, Path, Paths};
 use tresor_sdk::token_params::{self, check_cidrs, cidr_contains};
 use tresor_sdk::{handler, Error, Map, Request, Response, Result, StorageView, TokenParams};
 
-use crate::auth_util::{hmac, now_ms, rfc3339, salt, uuid};
+use crate::auth_util::{hmac, rfc3339, salt, uuid};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -106,13 +106,15 @@ pub struct AppRole {
     /// The mount's salt as an HMAC key, read once: it never changes after it is made, and every
     /// login needs it.
     salt: tokio::sync::OnceCell<aws_lc_rs::hmac::Key>,
+    clock: tresor_sdk::Clock,
 }
 
-impl Default for AppRole {
-    fn default() -> Self {
+impl AppRole {
+    pub fn new(clock: tresor_sdk::Clock) -> Self {
         AppRole {
             locks: (0..64).map(|_| Mutex::new(())).collect(),
             salt: tokio::sync::OnceCell::new(),
+            clock,
         }
     }
 }
@@ -316,7 +318,7 @@ impl AppRole {
         if view.get(&entry_key).await?.is_some() {
             return Err(Error::invalid("SecretID is already registered"));
         }
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let entry = SecretId {
             accessor: uuid(),
             metadata: metadata(req)?,
@@ -430,7 +432,7 @@ impl AppRole {
             let mut entry: SecretId = crate::stored::get_json(view, &entry_key)
                 .await?
                 .ok_or_else(invalid_login)?;
-            if entry.expire_ms.is_some_and(|t| t <= now_ms()) {
+            if entry.expire_ms.is_some_and(|t| t <= self.clock.now_ms()) {
                 self.delete_secret(view, &entry_key).await?;
                 return Err(invalid_login());
             }
@@ -450,7 +452,7 @@ impl AppRole {
                 if entry.num_uses == 0 {
                     self.delete_secret(view, &entry_key).await?;
                 } else {
-                    entry.last_updated_ms = now_ms();
+                    entry.last_updated_ms = self.clock.now_ms();
                     view.put(&entry_key, &to_vec(&entry)?).await?;
                 }
             }
@@ -476,7 +478,7 @@ impl AppRole {
     /// `tidy/secret-id`: drops expired secret IDs and accessors pointing at nothing.
     async fn tidy(&self, c: &Call<'_>) -> Result<Option<Response>> {
         let view = c.view;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         for role in view.list("secret_id/").await? {
             let dir = format!("secret_id/{role}");
             for h in view.list(&dir).await? {
@@ -651,7 +653,9 @@ impl AppRole {
             return Ok(None);
         };
         match crate::stored::get_json::<SecretId>(c.view, &k).await? {
-            Some(s) if s.expire_ms.is_none_or(|t| t > now_ms()) => Ok(Some(Self::describe(&s))),
+            Some(s) if s.expire_ms.is_none_or(|t| t > self.clock.now_ms()) => {
+                Ok(Some(Self::describe(&s)))
+            }
             _ => Ok(None),
         }
     }

@@ -30,18 +30,8 @@ pub fn hmac(key: &aws_lc_rs::hmac::Key, value: &str) -> String {
 
 pub use tresor_sdk::ids::uuid_v4 as uuid;
 
-pub fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
-
 /// RFC 3339 with nanoseconds, as Vault prints times; Go's zero time for "never".
 pub fn rfc3339(ms: Option<i64>) -> String {
-    match ms
-        .and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).ok())
-    {
-        Some(t) => t
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-        None => "0001-01-01T00:00:00Z".into(),
-    }
+    ms.and_then(tresor_sdk::clock::rfc3339_ms)
+        .unwrap_or_else(|| "0001-01-01T00:00:00Z".into())
 }

@@ -18,23 +18,23 @@ pub mod userpass;
 /// Every backend of this crate, by mount type: what the server hands the core.
 pub fn registry() -> Registry {
     Registry::new()
-        .with("kv", Class::Secrets, |options| {
-            match options.get("version").map(String::as_str) {
-                Some("2") => Arc::new(Routed::new(kv::KvV2::new())),
+        .with("kv", Class::Secrets, |s| {
+            match s.options.get("version").map(String::as_str) {
+                Some("2") => Arc::new(Routed::new(kv::KvV2::new(s.clock.clone()))),
                 _ => Arc::new(Routed::new(kv::KvV1)),
             }
         })
-        .with("transit", Class::Secrets, |_| {
-            Arc::new(Routed::new(transit::Transit::default()))
+        .with("transit", Class::Secrets, |s| {
+            Arc::new(Routed::new(transit::Transit::new(s.clock.clone())))
         })
-        .with("database", Class::Secrets, |_| {
-            Arc::new(Routed::new(database::Database::default()))
+        .with("database", Class::Secrets, |s| {
+            Arc::new(Routed::new(database::Database::new(s.clock.clone())))
         })
-        .with("approle", Class::Auth, |_| {
-            Arc::new(Routed::new(approle::AppRole::default()))
+        .with("approle", Class::Auth, |s| {
+            Arc::new(Routed::new(approle::AppRole::new(s.clock.clone())))
         })
-        .with("userpass", Class::Auth, |_| {
-            Arc::new(Routed::new(userpass::UserPass::default()))
+        .with("userpass", Class::Auth, |s| {
+            Arc::new(Routed::new(userpass::UserPass::new(s.clock.clone())))
         })
         .with("cubbyhole", Class::Builtin, |_| {
             Arc::new(Routed::new(kv::KvV1))

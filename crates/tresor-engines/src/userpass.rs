@@ -18,8 +18,6 @@ use tresor_sdk::framework::{Call, Field, Kind, Path, Paths};
 use tresor_sdk::{handler, token_params};
 use tresor_sdk::{Error, Map, Request, Response, Result, StorageView, TokenParams};
 
-use crate::auth_util::now_ms;
-
 const LOCKOUT_THRESHOLD: u32 = 5;
 const LOCKOUT_MS: i64 = 15 * 60 * 1000;
 const COUNTER_RESET_MS: i64 = 15 * 60 * 1000;
@@ -79,16 +77,18 @@ pub struct UserPass {
     /// One turn at a time per existing user: an attempt checks the lockout, verifies the
     /// password and counts the outcome in its turn.
     turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    clock: tresor_sdk::Clock,
 }
 
-impl Default for UserPass {
-    fn default() -> Self {
+impl UserPass {
+    pub fn new(clock: tresor_sdk::Clock) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         UserPass {
             failures: Mutex::default(),
             decoy: OnceLock::new(),
             hashing: tokio::sync::Semaphore::new(cores.max(2)),
             turns: Mutex::default(),
+            clock,
         }
     }
 }
@@ -149,7 +149,7 @@ impl UserPass {
 
     /// Whether `name` is locked out now (a count older than the reset period is forgotten).
     fn locked(&self, name: &str) -> bool {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         match f.get(name) {
             Some(r) if r.locked_until_ms > now => true,
@@ -163,7 +163,7 @@ impl UserPass {
 
     /// A wrong password: one more failure, and a lockout at the threshold.
     fn failed(&self, name: &str) {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let r = f.entry(name.to_owned()).or_default();
         r.count += 1;
@@ -338,8 +338,8 @@ mod tests {
 
     #[test]
     fn five_failures_lock_a_user_out() {
-        let u = UserPass::default();
-        let _table = tresor_sdk::framework::Routed::new(UserPass::default());
+        let u = UserPass::new(tresor_sdk::Clock::system());
+        let _table = tresor_sdk::framework::Routed::new(UserPass::new(tresor_sdk::Clock::system()));
         for _ in 0..LOCKOUT_THRESHOLD - 1 {
             u.failed("bob");
         }

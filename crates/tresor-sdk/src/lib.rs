@@ -5,6 +5,7 @@
 //! HTTP, tokens, or another mount: the core has already authenticated and authorised the request.
 
 mod backend;
+pub mod clock;
 mod error;
 pub mod framework;
 pub mod glob;
@@ -17,8 +18,9 @@ pub mod tools;
 pub mod ttl;
 
 pub use backend::{help_text, Backend, StorageView};
+pub use clock::Clock;
 pub use error::{Error, Result};
-pub use registry::{Class, Registry};
+pub use registry::{Class, Registry, Setup};
 pub use request::{LeaseLimits, Operation, Request, SystemContext};
 pub use response::{LeaseInfo, Response, SecretLease};
 pub use token_params::{LoginAuth, TokenParams};

@@ -17,8 +17,14 @@ pub enum Class {
     Builtin,
 }
 
-/// Makes a backend for a mount with the mount's options (`version=2` for KV).
-pub type Factory = fn(&BTreeMap<String, String>) -> Arc<dyn Backend>;
+/// What a backend is made with: the mount's options (`version=2` for KV) and the core's clock.
+pub struct Setup<'a> {
+    pub options: &'a BTreeMap<String, String>,
+    pub clock: &'a crate::Clock,
+}
+
+/// Makes a backend for a mount.
+pub type Factory = fn(&Setup<'_>) -> Arc<dyn Backend>;
 
 #[derive(Clone, Default)]
 pub struct Registry {
@@ -41,12 +47,8 @@ impl Registry {
     }
 
     /// A new backend for a mount of type `kind`, if the server has that type.
-    pub fn build(
-        &self,
-        kind: &str,
-        options: &BTreeMap<String, String>,
-    ) -> Option<Arc<dyn Backend>> {
-        self.kinds.get(kind).map(|(_, f)| f(options))
+    pub fn build(&self, kind: &str, setup: &Setup<'_>) -> Option<Arc<dyn Backend>> {
+        self.kinds.get(kind).map(|(_, f)| f(setup))
     }
 
     /// The mount types of `class`, in order.

@@ -229,7 +229,7 @@ impl AuditBroker {
         if devices.is_empty() {
             return Ok(());
         }
-        let now = crate::tokens::now_ms();
+        let now = self.barrier.clock().now_ms();
         let mut written = 0;
         for d in &devices {
             match d.log(record, now) {

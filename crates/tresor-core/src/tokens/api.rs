@@ -6,7 +6,7 @@ use tresor_sdk::framework::{Call, DefaultValue, Field, Kind, Path, Paths};
 use tresor_sdk::{handler, Map, Request, Response};
 
 use super::roles::{glob, TokenRole};
-use super::{expiry, now, now_ms, parse_cidrs, NewToken, TokenEntry, TokenStore};
+use super::{expiry, parse_cidrs, NewToken, TokenEntry, TokenStore};
 use crate::builtin::Builtin;
 use crate::core::CoreConfig;
 use crate::error::CoreError;
@@ -24,9 +24,14 @@ fn data(m: Map) -> Option<Response> {
     Some(Response::data(m))
 }
 
-fn auth_response(entry: &TokenEntry, token: &str, warnings: Vec<String>) -> Option<Response> {
+fn auth_response(
+    entry: &TokenEntry,
+    token: &str,
+    warnings: Vec<String>,
+    now_ms: i64,
+) -> Option<Response> {
     let mut r = Response {
-        auth: Some(entry.auth_block(token, now_ms())),
+        auth: Some(entry.auth_block(token, now_ms)),
         ..Response::default()
     };
     r.warnings = warnings;
@@ -195,14 +200,14 @@ impl TokenBackend {
 
     async fn lookup_self(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
         let b = builtin(c)?;
-        Ok(data(b.entry.lookup_data(&b.token, now_ms())))
+        Ok(data(b.entry.lookup_data(&b.token, b.config.clock.now_ms())))
     }
 
     async fn lookup(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
         let b = builtin(c)?;
         let token = required(c.req, "token")?;
         match b.active.tokens.lookup(&token).await? {
-            Some(e) => Ok(data(e.lookup_data(&token, now_ms()))),
+            Some(e) => Ok(data(e.lookup_data(&token, b.config.clock.now_ms()))),
             None => Err(CoreError::Forbidden("bad token".into()).into()),
         }
     }
@@ -210,13 +215,13 @@ impl TokenBackend {
     async fn lookup_accessor(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
         let b = builtin(c)?;
         let e = by_accessor(&b.active.tokens, c.req).await?;
-        Ok(data(e.lookup_data("", now_ms())))
+        Ok(data(e.lookup_data("", b.config.clock.now_ms())))
     }
 
     async fn renew_self(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
         let b = builtin(c)?;
         let (e, w) = renew(&b.active.tokens, &b.config, b.entry.clone(), c.req).await?;
-        Ok(auth_response(&e, &b.token, w))
+        Ok(auth_response(&e, &b.token, w, b.config.clock.now_ms()))
     }
 
     async fn renew(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
@@ -229,14 +234,14 @@ impl TokenBackend {
             .await?
             .ok_or_else(|| CoreError::invalid("invalid token"))?;
         let (e, w) = renew(&b.active.tokens, &b.config, e, c.req).await?;
-        Ok(auth_response(&e, &token, w))
+        Ok(auth_response(&e, &token, w, b.config.clock.now_ms()))
     }
 
     async fn renew_accessor(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
         let b = builtin(c)?;
         let e = by_accessor(&b.active.tokens, c.req).await?;
         let (e, w) = renew(&b.active.tokens, &b.config, e, c.req).await?;
-        Ok(auth_response(&e, "", w))
+        Ok(auth_response(&e, "", w, b.config.clock.now_ms()))
     }
 
     async fn revoke_self(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
@@ -588,7 +593,12 @@ async fn create(
             issuer: super::Issuer::Token { parent_is_root },
         })
         .await?;
-    Ok(auth_response(&entry, &token, warning.into_iter().collect()))
+    Ok(auth_response(
+        &entry,
+        &token,
+        warning.into_iter().collect(),
+        config.clock.now_ms(),
+    ))
 }
 
 /// The token of a successful login at `path` (`auth/approle/login`) through the auth method
@@ -658,7 +668,7 @@ pub async fn login_token(
             issuer: super::Issuer::AuthMethod,
         })
         .await?;
-    Ok(entry.auth_block(&token, now_ms()))
+    Ok(entry.auth_block(&token, config.clock.now_ms()))
 }
 
 /// Policies for `create/:role`, checked against the role rather than the parent.
@@ -721,7 +731,7 @@ async fn renew(
         return Err(CoreError::invalid("lease is not renewable"));
     }
     let increment = req.duration_field("increment")?.unwrap_or(0);
-    let t = now();
+    let t = config.clock.now_secs();
     let elapsed = (t - entry.creation_time).max(0) as u64;
     let requested = if increment > 0 {
         increment
@@ -735,6 +745,7 @@ async fn renew(
             0 => config.max_lease_ttl,
             m => m.min(config.max_lease_ttl),
         },
+        clock: config.clock.clone(),
     };
     let (ttl, warning) = calculate_ttl(
         &limits,
@@ -743,7 +754,7 @@ async fn renew(
         entry.explicit_max_ttl,
         elapsed,
     )?;
-    entry.expire_at_ms = Some(expiry(now_ms(), ttl));
+    entry.expire_at_ms = Some(expiry(config.clock.now_ms(), ttl));
     store.save_renewed(&entry).await?;
     Ok((entry, warning.into_iter().collect()))
 }
@@ -763,6 +774,7 @@ mod tests {
         let c = CoreConfig {
             default_lease_ttl: 100,
             max_lease_ttl: 1000,
+            clock: tresor_sdk::Clock::system(),
         };
         assert_eq!(calculate_ttl(&c, 0, 0, 0, 0).unwrap().0, 100);
         assert_eq!(calculate_ttl(&c, 50, 0, 0, 0).unwrap().0, 50);

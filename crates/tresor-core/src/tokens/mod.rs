@@ -223,28 +223,12 @@ pub fn random_base62(len: usize) -> Result<String, CoreError> {
     Ok(out)
 }
 
-/// Unix seconds, as Vault shows creation times.
-pub fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-/// Unix milliseconds, for expiry.
-pub fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
-
 /// The expiry of a TTL of `ttl` seconds starting at `from_ms`, saturating for absurd TTLs.
 pub fn expiry(from_ms: i64, ttl: u64) -> i64 {
     from_ms.saturating_add((ttl.min(i64::MAX as u64) as i64).saturating_mul(1000))
 }
 
-/// RFC 3339 with the sub-second part, as Vault prints times.
-pub fn rfc3339_ms(ms: i64) -> Option<String> {
-    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .ok()?
-        .format(&time::format_description::well_known::Rfc3339)
-        .ok()
-}
+pub use tresor_sdk::clock::rfc3339_ms;
 
 #[derive(Serialize, Deserialize)]
 struct AccessorEntry {
@@ -400,7 +384,7 @@ impl TokenStore {
                 "cannot create a token with a duplicate ID",
             ));
         }
-        let t = now();
+        let t = self.barrier.clock().now_secs();
         let entry = TokenEntry {
             id_hash: id_hash.clone(),
             accessor: random_base62(24)?,
@@ -415,7 +399,7 @@ impl TokenStore {
             explicit_max_ttl: req.explicit_max_ttl,
             period: req.period,
             renewable: req.renewable,
-            expire_at_ms: (req.ttl > 0).then(|| expiry(now_ms(), req.ttl)),
+            expire_at_ms: (req.ttl > 0).then(|| expiry(self.barrier.clock().now_ms(), req.ttl)),
             token_type: if req.token_type.is_empty() {
                 "service".into()
             } else {
@@ -450,7 +434,7 @@ impl TokenStore {
             kind: LeaseKind::Token {
                 id_hash: id_hash.clone(),
             },
-            issue_ms: now_ms(),
+            issue_ms: self.barrier.clock().now_ms(),
             expire_ms,
             last_renewal_ms: None,
             renewable: entry.renewable,
@@ -465,7 +449,7 @@ impl TokenStore {
             Some(p) => {
                 let guard = stripe(&self.tree_locks, p).lock().await;
                 match self.entry_by_hash(p).await? {
-                    Some(e) if !e.revoking && !e.expired(now_ms()) => {}
+                    Some(e) if !e.revoking && !e.expired(self.barrier.clock().now_ms()) => {}
                     _ => {
                         return Err(CoreError::invalid(
                             "parent token lookup failed: no parent found",
@@ -536,7 +520,7 @@ impl TokenStore {
     async fn live(&self, entry: Option<TokenEntry>) -> Result<Option<TokenEntry>, CoreError> {
         match entry {
             Some(e) if e.revoking => Ok(None),
-            Some(e) if e.expired(now_ms()) => {
+            Some(e) if e.expired(self.barrier.clock().now_ms()) => {
                 self.revoke_tree(&e.id_hash).await?;
                 Ok(None)
             }
@@ -584,7 +568,7 @@ impl TokenStore {
             self.expiration.get(&Self::lease_id(entry)).await?,
         ) {
             lease.expire_ms = expire_ms;
-            lease.last_renewal_ms = Some(now_ms());
+            lease.last_renewal_ms = Some(self.barrier.clock().now_ms());
             self.expiration.save(&lease).await?;
         }
         Ok(())
@@ -734,7 +718,7 @@ impl TokenStore {
                         self.barrier.delete(&key).await?;
                         cleaned += 1;
                     }
-                    Some(e) if e.expired(now_ms()) => {
+                    Some(e) if e.expired(self.barrier.clock().now_ms()) => {
                         self.revoke_tree(&e.id_hash).await?;
                         cleaned += 1;
                     }

@@ -37,6 +37,16 @@ pub struct Database {
     schedule: Mutex<Option<HashMap<String, i64>>>,
     /// Serialises password changes (rotate-root, static rotations), so two never race.
     rotations: Mutex<()>,
+    clock: tresor_sdk::Clock,
+}
+
+impl Database {
+    pub fn new(clock: tresor_sdk::Clock) -> Self {
+        Database {
+            clock,
+            ..Database::default()
+        }
+    }
 }
 
 /// Vault's name rule for configs and roles: `\w(([\w-.]+)?\w)?`.

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 use tresor_sdk::{Error, Map, Request, Response, Result, SecretLease, StorageView};
 
 use super::template::{Fields, Template};
@@ -109,10 +109,6 @@ fn text(data: &Map, k: &str) -> String {
         .to_owned()
 }
 
-fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-}
-
 impl Database {
     /// The config of a role's database, if the role may use it.
     pub(super) async fn allowed_connection(
@@ -144,10 +140,12 @@ impl Database {
             .allowed_connection(view, &role.db_name, name, false)
             .await?;
         let ttl = req.lease_limits.grant(role.default_ttl, role.max_ttl);
-        let expiration = now() + Duration::seconds(ttl as i64 + EXPIRY_SLACK_SECS);
+        let now = self.clock.now();
+        let expiration = now + Duration::seconds(ttl as i64 + EXPIRY_SLACK_SECS);
         let fields = Fields {
             display_name: &req.display_name,
             role_name: name,
+            now,
         };
         let username = if role.username_template.is_empty() {
             connected.username_template.render(&fields)?
@@ -236,7 +234,7 @@ impl Database {
             .and_then(Value::as_i64)
             .unwrap_or_default();
         let connected = self.connection(view, &role.db_name, false).await?;
-        let expiration = now() + Duration::seconds(increment + EXPIRY_SLACK_SECS);
+        let expiration = self.clock.now() + Duration::seconds(increment + EXPIRY_SLACK_SECS);
         connected
             .conn
             .set_expiration(&role.renew_statements, &username, expiration)

@@ -9,7 +9,7 @@ use serde_json::Value;
 use tresor_sdk::{Error, Map, Request, Response, Result, StorageView};
 
 use super::{fields, password, roles, Database};
-use crate::auth_util::{now_ms, rfc3339};
+use crate::auth_util::rfc3339;
 
 pub fn key(name: &str) -> String {
     format!("static-role/{name}")
@@ -189,7 +189,7 @@ impl Database {
             .ok_or_else(|| Error::invalid(format!("unknown role: {name}")))?;
         self.allowed_connection(view, &r.db_name, name, false)
             .await?;
-        let ttl = ((r.next_due_ms() - now_ms()).max(0) + 500) / 1000;
+        let ttl = ((r.next_due_ms() - self.clock.now_ms()).max(0) + 500) / 1000;
         let mut d = Map::new();
         d.insert(
             "last_vault_rotation".into(),
@@ -212,7 +212,8 @@ impl Database {
             .await?
             .ok_or_else(|| Error::invalid("no static role found for role name"))?;
         if let Err(e) = self.rotate(view, name, &mut r).await {
-            self.schedule_set(name, now_ms() + RETRY_MS).await;
+            self.schedule_set(name, self.clock.now_ms() + RETRY_MS)
+                .await;
             return Err(Error::External(format!(
                 "unable to finish rotating credentials; retries will continue in the background but it is also safe to retry manually: {e}"
             )));
@@ -245,7 +246,7 @@ impl Database {
         }
         r.pending_password = None;
         r.password = new.to_string();
-        r.last_rotation_ms = now_ms();
+        r.last_rotation_ms = self.clock.now_ms();
         store(view, name, r).await
     }
 
@@ -268,7 +269,7 @@ impl Database {
                 }
                 *schedule = Some(s);
             }
-            let now = now_ms();
+            let now = self.clock.now_ms();
             schedule
                 .as_ref()
                 .map(|s| {
@@ -287,7 +288,7 @@ impl Database {
                 }
                 continue;
             };
-            if r.next_due_ms() > now_ms() {
+            if r.next_due_ms() > self.clock.now_ms() {
                 // Rotated by hand meanwhile.
                 self.schedule_set(&name, r.next_due_ms()).await;
                 continue;
@@ -296,7 +297,8 @@ impl Database {
                 Ok(()) => self.schedule_set(&name, r.next_due_ms()).await,
                 Err(e) => {
                     tracing::warn!(role = %name, error = %e, "database: static role rotation failed");
-                    self.schedule_set(&name, now_ms() + RETRY_MS).await;
+                    self.schedule_set(&name, self.clock.now_ms() + RETRY_MS)
+                        .await;
                 }
             }
         }

@@ -15,6 +15,8 @@ use tresor_sdk::{Error, Result};
 pub struct Fields<'a> {
     pub display_name: &'a str,
     pub role_name: &'a str,
+    /// The time `unix_time` and `timestamp` show.
+    pub now: time::OffsetDateTime,
 }
 
 #[derive(Debug, Clone)]
@@ -384,7 +386,7 @@ fn eval_pipeline(p: &Pipeline, f: &Fields) -> Result<Val> {
                     .map(|a| eval_arg(a, f))
                     .collect::<Result<Vec<_>>>()?;
                 vals.extend(piped.take());
-                let out = call(*func, vals)?;
+                let out = call(*func, vals, f.now)?;
                 if matches!(&out, Val::Str(s) if s.len() > MAX_VALUE_LEN) {
                     return Err(bad(format!("a value longer than {MAX_VALUE_LEN} bytes")));
                 }
@@ -416,7 +418,7 @@ fn arity(name: &str, args: &[Val], n: usize) -> Result<()> {
     }
 }
 
-fn call(func: Func, args: Vec<Val>) -> Result<Val> {
+fn call(func: Func, args: Vec<Val>, now: time::OffsetDateTime) -> Result<Val> {
     use base64::Engine;
     Ok(Val::Str(match func {
         Func::Printf => {
@@ -494,16 +496,16 @@ fn call(func: Func, args: Vec<Val>) -> Result<Val> {
         }
         Func::UnixTime => {
             arity("unix_time", &args, 0)?;
-            return Ok(Val::Int(time::OffsetDateTime::now_utc().unix_timestamp()));
+            return Ok(Val::Int(now.unix_timestamp()));
         }
         Func::UnixTimeMillis => {
             arity("unix_time_millis", &args, 0)?;
-            let ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+            let ms = now.unix_timestamp_nanos() / 1_000_000;
             return Ok(Val::Int(ms as i64));
         }
         Func::Timestamp => {
             arity("timestamp", &args, 1)?;
-            go_time_format(&args[0].text())?
+            go_time_format(&args[0].text(), now)?
         }
         Func::Uuid => {
             arity("uuid", &args, 0)?;
@@ -537,8 +539,7 @@ fn printf(fmt: &str, args: &[Val]) -> String {
 }
 
 /// Go's reference-time layouts (`2006-01-02T15:04:05Z07:00`) for the current UTC time.
-fn go_time_format(layout: &str) -> Result<String> {
-    let now = time::OffsetDateTime::now_utc();
+fn go_time_format(layout: &str, now: time::OffsetDateTime) -> Result<String> {
     let mut out = String::new();
     let mut rest = layout;
     const PARTS: &[&str] = &[
@@ -578,6 +579,7 @@ mod tests {
         Template::parse(src)?.render(&Fields {
             display_name: "token",
             role_name: "toolboxai-readonly",
+            now: time::OffsetDateTime::now_utc(),
         })
     }
 

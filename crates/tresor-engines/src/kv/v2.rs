@@ -148,10 +148,6 @@ fn fmt_time(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
-fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-}
-
 fn version_key(path: &str, n: u64) -> String {
     format!("versions/{path}/{n}")
 }
@@ -162,18 +158,14 @@ fn metadata_key(path: &str) -> String {
 
 pub struct KvV2 {
     locks: Vec<Mutex<()>>,
-}
-
-impl Default for KvV2 {
-    fn default() -> Self {
-        Self::new()
-    }
+    clock: tresor_sdk::Clock,
 }
 
 impl KvV2 {
-    pub fn new() -> Self {
+    pub fn new(clock: tresor_sdk::Clock) -> Self {
         KvV2 {
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            clock,
         }
     }
 
@@ -289,7 +281,7 @@ impl Paths for KvV2 {
         if view.get(UPGRADED_KEY).await?.is_some() {
             return Ok(());
         }
-        upgrade_from_v1(view).await?;
+        upgrade_from_v1(view, self.clock.now()).await?;
         view.put(UPGRADED_KEY, b"1").await
     }
 }
@@ -394,7 +386,7 @@ impl KvV2 {
         let Some(v) = meta.versions.get(&n) else {
             return Ok(None);
         };
-        if v.destroyed || v.is_deleted(now()) {
+        if v.destroyed || v.is_deleted(self.clock.now()) {
             let mut body = Map::new();
             body.insert("data".into(), Value::Null);
             body.insert("metadata".into(), Value::Object(meta.version_api(n)));
@@ -458,7 +450,7 @@ impl KvV2 {
         existing: Option<KeyMetadata>,
         data: Map,
     ) -> Result<Option<Response>> {
-        let t = now();
+        let t = self.clock.now();
         let mut meta = existing.unwrap_or_else(|| KeyMetadata::new(t));
         let n = meta.current_version + 1;
         let dva = effective_delete_after(config, &meta);
@@ -499,7 +491,7 @@ impl KvV2 {
         let live = meta
             .versions
             .get(&n)
-            .is_some_and(|v| !v.destroyed && !v.is_deleted(now()));
+            .is_some_and(|v| !v.destroyed && !v.is_deleted(self.clock.now()));
         if !live {
             return Err(Error::NotFound(None));
         }
@@ -522,7 +514,7 @@ impl KvV2 {
         let Some(mut meta) = self.metadata(view, key).await? else {
             return Ok(None);
         };
-        let t = now();
+        let t = self.clock.now();
         let n = meta.current_version;
         if let Some(v) = meta.versions.get_mut(&n) {
             if !v.destroyed && !v.is_deleted(t) {
@@ -544,7 +536,7 @@ impl KvV2 {
         let Some(mut meta) = self.metadata(view, key).await? else {
             return Ok(None);
         };
-        let t = now();
+        let t = self.clock.now();
         let mut ops = Vec::new();
         for n in versions {
             let Some(v) = meta.versions.get_mut(&n) else {
@@ -587,7 +579,7 @@ impl KvV2 {
             return Err(Error::NotFound(None));
         }
         let config = self.config(view).await?;
-        let t = now();
+        let t = self.clock.now();
         let mut meta = existing.unwrap_or_else(|| KeyMetadata::new(t));
         if let Some(n) = req.int_field("max_versions")? {
             meta.max_versions = u32::try_from(n)
@@ -787,9 +779,8 @@ fn subkeys_of(v: &Value, max_depth: usize, depth: usize) -> Value {
 }
 
 /// Moves every v1 entry (a plain key at the mount's root) into the v2 layout as version 1.
-async fn upgrade_from_v1(view: &dyn StorageView) -> Result<()> {
+async fn upgrade_from_v1(view: &dyn StorageView, t: OffsetDateTime) -> Result<()> {
     let mut pending = vec![String::new()];
-    let t = now();
     while let Some(dir) = pending.pop() {
         for child in view.list(&dir).await? {
             let full = format!("{dir}{child}");

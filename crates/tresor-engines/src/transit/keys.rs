@@ -214,12 +214,9 @@ fn random(len: usize) -> Result<Zeroizing<Vec<u8>>> {
     Ok(b)
 }
 
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
 impl KeyPolicy {
-    pub fn new(name: &str, kind: KeyType) -> Result<KeyPolicy> {
+    /// A new key with one version, made at `now` (Unix seconds).
+    pub fn new(name: &str, kind: KeyType, now: i64) -> Result<KeyPolicy> {
         let mut p = KeyPolicy {
             name: name.to_owned(),
             kind,
@@ -237,7 +234,7 @@ impl KeyPolicy {
             imported_key: false,
             allow_rotation: true,
         };
-        p.rotate()?;
+        p.rotate(now)?;
         Ok(p)
     }
 
@@ -248,18 +245,19 @@ impl KeyPolicy {
         kind: KeyType,
         material: &[u8],
         allow_rotation: bool,
+        now: i64,
     ) -> Result<KeyPolicy> {
-        let mut p = KeyPolicy::new(name, kind)?;
+        let mut p = KeyPolicy::new(name, kind, now)?;
         p.versions.clear();
         p.latest_version = 0;
         p.imported_key = true;
         p.allow_rotation = allow_rotation;
-        p.add_version(material)?;
+        p.add_version(material, now)?;
         Ok(p)
     }
 
     /// Adds imported material as the newest version, after checking it fits the key type.
-    pub fn add_version(&mut self, material: &[u8]) -> Result<()> {
+    pub fn add_version(&mut self, material: &[u8], now: i64) -> Result<()> {
         if self.kind.is_asymmetric() {
             super::asym::public_key(self.kind, material).map_err(|_| {
                 Error::invalid(format!(
@@ -284,14 +282,14 @@ impl KeyPolicy {
             KeyVersion {
                 key: Material::new(encode64(material)),
                 hmac_key: Material::new(encode64(&random(32)?)),
-                creation_time: now(),
+                creation_time: now,
             },
         );
         Ok(())
     }
 
     /// Adds a new version of key material and makes it the one that encrypts.
-    pub fn rotate(&mut self) -> Result<()> {
+    pub fn rotate(&mut self, now: i64) -> Result<()> {
         if self.imported_key && !self.allow_rotation {
             return Err(Error::invalid("imported keys do not allow rotation"));
         }
@@ -307,7 +305,7 @@ impl KeyPolicy {
             KeyVersion {
                 key: Material::new(encode64(&key)),
                 hmac_key: Material::new(encode64(&hmac_key)),
-                creation_time: now(),
+                creation_time: now,
             },
         );
         Ok(())
@@ -672,11 +670,11 @@ impl KeyPolicy {
         Ok(aws_lc_rs::hmac::verify(&self.hmac_key(v, alg)?, input, &given).is_ok())
     }
 
-    /// Whether `auto_rotate_period` has passed since the latest version was made.
-    pub fn rotation_due(&self) -> bool {
+    /// Whether `auto_rotate_period` has passed at `now` since the latest version was made.
+    pub fn rotation_due(&self, now: i64) -> bool {
         self.auto_rotate_period > 0
             && self.versions.get(&self.latest_version).is_some_and(|k| {
-                now().saturating_sub(k.creation_time) >= self.auto_rotate_period as i64
+                now.saturating_sub(k.creation_time) >= self.auto_rotate_period as i64
             })
     }
 
@@ -737,11 +735,13 @@ impl KeyPolicy {
 
 #[cfg(test)]
 mod tests {
+    const NOW: i64 = 1_700_000_000;
+
     use super::*;
 
     #[test]
     fn key_material_is_not_shown_by_debug() {
-        let p = KeyPolicy::new("k", KeyType::parse("aes256-gcm96").unwrap()).unwrap();
+        let p = KeyPolicy::new("k", KeyType::parse("aes256-gcm96").unwrap(), NOW).unwrap();
         let shown = format!("{p:?}");
         let material = p.versions[&1].key.expose().to_owned();
         assert!(!shown.contains(&material), "{shown}");
@@ -778,7 +778,7 @@ mod tests {
             KeyType::Aes256Gcm96,
             KeyType::ChaCha20Poly1305,
         ] {
-            let p = KeyPolicy::new("k", kind).unwrap();
+            let p = KeyPolicy::new("k", kind, NOW).unwrap();
             let (ct, v) = p.encrypt(b"secret", None, None, b"", None).unwrap();
             assert_eq!(v, 1);
             assert!(ct.starts_with("vault:v1:"));
@@ -796,21 +796,21 @@ mod tests {
 
     #[test]
     fn keys_rotate_themselves_once_their_period_has_passed() {
-        let mut p = KeyPolicy::new("r", KeyType::Aes256Gcm96).unwrap();
-        assert!(!p.rotation_due());
+        let mut p = KeyPolicy::new("r", KeyType::Aes256Gcm96, NOW).unwrap();
+        assert!(!p.rotation_due(NOW));
         p.auto_rotate_period = 3600;
-        assert!(!p.rotation_due());
+        assert!(!p.rotation_due(NOW));
         if let Some(k) = p.versions.get_mut(&1) {
             k.creation_time -= 3601;
         }
-        assert!(p.rotation_due());
-        p.rotate().unwrap();
-        assert!(!p.rotation_due());
+        assert!(p.rotation_due(NOW));
+        p.rotate(NOW).unwrap();
+        assert!(!p.rotation_due(NOW));
     }
 
     #[test]
     fn derived_and_convergent_keys() {
-        let mut p = KeyPolicy::new("d", KeyType::Aes256Gcm96).unwrap();
+        let mut p = KeyPolicy::new("d", KeyType::Aes256Gcm96, NOW).unwrap();
         p.derived = true;
         assert!(
             p.encrypt(b"x", None, None, b"", None).is_err(),

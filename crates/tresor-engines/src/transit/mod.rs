@@ -31,6 +31,16 @@ pub struct Transit {
     cache: RwLock<HashMap<String, Arc<KeyPolicy>>>,
     /// Serialises changes to keys (create, rotate, config, trim, delete).
     writes: Mutex<()>,
+    clock: tresor_sdk::Clock,
+}
+
+impl Transit {
+    pub fn new(clock: tresor_sdk::Clock) -> Self {
+        Transit {
+            clock,
+            ..Transit::default()
+        }
+    }
 }
 
 /// A field of a batch item (or of the request itself, its only item), through the one decoder.
@@ -217,7 +227,7 @@ impl Transit {
             return Ok(p);
         }
         let kind = KeyType::parse(&req.str_field("type")?.unwrap_or_default())?;
-        let mut p = KeyPolicy::new(name, kind)?;
+        let mut p = KeyPolicy::new(name, kind, self.clock.now_secs())?;
         p.derived = req.bool_field("derived")?.unwrap_or(false);
         p.convergent_encryption = req.bool_field("convergent_encryption")?.unwrap_or(false);
         if p.convergent_encryption && !p.derived {
@@ -652,7 +662,7 @@ impl Transit {
                 ));
             }
             let mut p = (*current).clone();
-            p.add_version(&material)?;
+            p.add_version(&material, self.clock.now_secs())?;
             p
         } else {
             if existing.is_some() {
@@ -664,6 +674,7 @@ impl Transit {
                 kind,
                 &material,
                 req.bool_field("allow_rotation")?.unwrap_or(false),
+                self.clock.now_secs(),
             )?;
             p.derived = req.bool_field("derived")?.unwrap_or(false);
             p.exportable = req.bool_field("exportable")?.unwrap_or(false);
@@ -678,10 +689,11 @@ impl Transit {
     /// A key about to be used: rotated first if its `auto_rotate_period` has passed.
     async fn in_use(&self, view: &dyn StorageView, name: &str) -> Result<Arc<KeyPolicy>> {
         let p = self.existing(view, name).await?;
-        if p.rotation_due() {
+        let now = self.clock.now_secs();
+        if p.rotation_due(now) {
             self.change(view, name, |k| {
-                if k.rotation_due() {
-                    k.rotate()
+                if k.rotation_due(now) {
+                    k.rotate(now)
                 } else {
                     Ok(())
                 }

@@ -346,7 +346,9 @@ impl Transit {
     }
 
     async fn rotate_key(&self, c: &Call<'_>) -> Result<Option<Response>> {
-        self.change(c.view, c.param("name"), |p| p.rotate()).await
+        let now = self.clock.now_secs();
+        self.change(c.view, c.param("name"), |p| p.rotate(now))
+            .await
     }
 
     async fn trim_key(&self, c: &Call<'_>) -> Result<Option<Response>> {
