@@ -541,7 +541,7 @@ impl Core {
         let routed = active.router.route(&req.path);
         if let Some((mount, rel)) = routed
             .as_ref()
-            .filter(|(m, rel)| m.entry.is_auth() && m.backend.is_login_path(rel))
+            .filter(|(m, rel)| m.entry.is_auth() && m.backend.flags(rel).login)
         {
             let (mount, rel) = (Arc::clone(mount), rel.clone());
             return Box::pin(self.login(&active, req, &mount, rel)).await;
@@ -559,7 +559,9 @@ impl Core {
             || self
                 .served_by(routed.as_ref(), &req.path)
                 .is_some_and(|(backend, point)| {
-                    backend.requires_sudo(req.path.strip_prefix(point).unwrap_or(""))
+                    backend
+                        .flags(req.path.strip_prefix(point).unwrap_or(""))
+                        .sudo
                 });
         drop(routed);
         let entry = match Box::pin(active.tokens.lookup(&raw_token)).await? {

@@ -42,10 +42,11 @@ pub trait Backend: Send + Sync {
         std::borrow::Cow::Borrowed(path)
     }
 
-    /// Whether `path` (relative to the mount) is a login: answered without a client token, and
-    /// with a [`crate::LoginAuth`] the core turns into a token. Only auth methods have any.
-    fn is_login_path(&self, _path: &str) -> bool {
-        false
+    /// How `path` (relative to the mount) is reached: a login (answered without a client token,
+    /// with a [`crate::LoginAuth`] the core turns into a token), root-protected (`sudo`), open to
+    /// any valid token.
+    fn flags(&self, _path: &str) -> crate::framework::Flags {
+        crate::framework::Flags::default()
     }
 
     /// Revokes a secret this backend handed out with a lease. `req.data` holds the lease's
@@ -66,12 +67,6 @@ pub trait Backend: Send + Sync {
     /// about once a second while unsealed. An error is logged and the call repeated next time.
     async fn periodic(&self, _view: &dyn StorageView) -> Result<()> {
         Ok(())
-    }
-
-    /// Whether `path` (relative to the mount) is root-protected: the caller's policy must grant
-    /// `sudo` on it besides the operation's capability.
-    fn requires_sudo(&self, _path: &str) -> bool {
-        false
     }
 
     /// The text of `vault path-help` for `path` (relative to the mount): the matching route's

@@ -79,6 +79,9 @@ impl<'a> Call<'a> {
     }
 }
 
+/// How a captured segment is read: its canonical form (a policy name trimmed and lowercased).
+pub type Normaliser = fn(&str) -> String;
+
 /// How a path is protected and reached.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Flags {
@@ -104,7 +107,7 @@ pub struct Path<B> {
     handlers: [Option<Handler<B>>; 6],
     exists: Option<Existence<B>>,
     flags: Flags,
-    lowercase: Vec<&'static str>,
+    normalisers: Vec<(&'static str, Normaliser)>,
     synopsis: &'static str,
     description: &'static str,
 }
@@ -137,7 +140,7 @@ impl<B> Path<B> {
             handlers: [None; 6],
             exists: None,
             flags: Flags::default(),
-            lowercase: Vec::new(),
+            normalisers: Vec::new(),
             synopsis: "",
             description: "",
         }
@@ -234,8 +237,14 @@ impl<B> Path<B> {
 
     /// The captured segment `name` is case-insensitive: the canonical path, the ACL and the
     /// handler see it lowercased.
-    pub fn lowercase(mut self, name: &'static str) -> Self {
-        self.lowercase.push(name);
+    pub fn lowercase(self, name: &'static str) -> Self {
+        self.canonical(name, str::to_lowercase)
+    }
+
+    /// The captured segment `name` is read loosely, as `normalise` puts it: the canonical path,
+    /// the ACL and the handler see it that way (a policy name trimmed and lowercased).
+    pub fn canonical(mut self, name: &'static str, normalise: Normaliser) -> Self {
+        self.normalisers.push((name, normalise));
         self
     }
 
@@ -261,12 +270,13 @@ impl<B> Path<B> {
         captures
             .into_iter()
             .map(|(name, v)| {
-                let v = if self.lowercase.contains(&name) && v.chars().any(char::is_uppercase) {
-                    Cow::Owned(v.to_lowercase())
-                } else {
-                    Cow::Borrowed(v)
-                };
-                (name, v)
+                let normalised = self
+                    .normalisers
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, f)| f(v))
+                    .filter(|n| n != v);
+                (name, normalised.map_or(Cow::Borrowed(v), Cow::Owned))
             })
             .collect()
     }
@@ -415,8 +425,9 @@ impl<B: Paths> Backend for Routed<B> {
 
     fn canonical_path<'a>(&self, path: &'a str) -> Cow<'a, str> {
         match self.route(path) {
-            // A path that ends in a rest segment (a KV secret's name) is taken as sent.
-            Some((p, captures)) if !p.pattern.has_rest() => {
+            // A path with a rest segment (a KV secret's name) is taken as sent, unless the
+            // route says how to read it.
+            Some((p, captures)) if !p.pattern.has_rest() || !p.normalisers.is_empty() => {
                 let canonical = p.pattern.render(&p.params(captures));
                 if canonical == path {
                     Cow::Borrowed(path)
@@ -428,12 +439,8 @@ impl<B: Paths> Backend for Routed<B> {
         }
     }
 
-    fn is_login_path(&self, path: &str) -> bool {
-        self.route(path).is_some_and(|(p, _)| p.flags.login)
-    }
-
-    fn requires_sudo(&self, path: &str) -> bool {
-        self.route(path).is_some_and(|(p, _)| p.flags.sudo)
+    fn flags(&self, path: &str) -> Flags {
+        self.route(path).map(|(p, _)| p.flags).unwrap_or_default()
     }
 
     async fn revoke(&self, req: &Request, view: &dyn StorageView) -> Result<()> {

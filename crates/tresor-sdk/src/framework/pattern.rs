@@ -1,9 +1,10 @@
 //! Path patterns: `users/{username}`, `keys/{name}/rotate`, `data/{path*}`.
 //!
-//! A pattern is a list of `/`-separated segments: literals, `{name}` (one non-empty segment) and,
-//! last only, `{name*}` (the rest of the path, possibly empty, slashes included). A pattern without
-//! a rest segment matches a path with its trailing slashes removed, so `users/bob/` is the user
-//! `bob` and `LIST users/` reaches `users`; a rest segment takes the path exactly as sent.
+//! A pattern is a list of `/`-separated segments: literals, `{name}` (one non-empty segment) and
+//! at most one `{name*}` (several segments, slashes included). A rest segment at the end takes the
+//! rest of the path exactly as sent, possibly empty; one followed by literals (`mounts/{path*}/tune`)
+//! takes the non-empty part between them. Otherwise a pattern matches a path with its trailing
+//! slashes removed, so `users/bob/` is the user `bob` and `LIST users/` reaches `users`.
 //! Matching compares segments, no regular expressions: it runs on every request.
 
 /// One segment of a pattern.
@@ -34,7 +35,11 @@ impl Pattern {
                 let seg = match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
                     Some(name) => match name.strip_suffix('*') {
                         Some(name) => {
-                            assert!(i + 1 == parts.len(), "{raw}: a rest segment must be last");
+                            let literals_after = parts[i + 1..].iter().all(|p| !p.contains('{'));
+                            assert!(
+                                literals_after,
+                                "{raw}: only literals may follow a rest segment"
+                            );
                             Segment::Rest(name)
                         }
                         None => Segment::Capture(name),
@@ -57,15 +62,20 @@ impl Pattern {
         self.raw
     }
 
-    /// Whether the pattern ends in a rest segment (`{path*}`).
+    /// Whether the pattern has a rest segment (`{path*}`).
     pub fn has_rest(&self) -> bool {
+        self.segments.iter().any(|s| matches!(s, Segment::Rest(_)))
+    }
+
+    /// Whether the pattern ends in a rest segment, which takes the path as sent.
+    fn ends_in_rest(&self) -> bool {
         matches!(self.segments.last(), Some(Segment::Rest(_)))
     }
 
     /// The captures if `path` (relative to the mount) matches.
     pub fn matches<'p>(&self, path: &'p str) -> Option<Captures<'p>> {
         let mut captures = Vec::new();
-        let mut rest = if self.has_rest() {
+        let mut rest = if self.ends_in_rest() {
             path
         } else {
             path.trim_end_matches('/')
@@ -73,7 +83,22 @@ impl Pattern {
         let n = self.segments.len();
         for (i, seg) in self.segments.iter().enumerate() {
             if let Segment::Rest(name) = seg {
-                captures.push((*name, rest));
+                let suffix: Vec<&str> = self.segments[i + 1..]
+                    .iter()
+                    .filter_map(|s| match s {
+                        Segment::Literal(l) => Some(*l),
+                        _ => None,
+                    })
+                    .collect();
+                if suffix.is_empty() {
+                    captures.push((*name, rest));
+                } else {
+                    let inner = rest.strip_suffix(&suffix.join("/"))?.strip_suffix('/')?;
+                    if inner.trim_matches('/').is_empty() {
+                        return None;
+                    }
+                    captures.push((*name, inner));
+                }
                 return Some(captures);
             }
             let last = i + 1 == n;
@@ -214,8 +239,19 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "rest segment must be last")]
-    fn a_rest_segment_in_the_middle_is_refused() {
-        Pattern::new("{a*}/b");
+    fn a_rest_segment_followed_by_literals_takes_what_is_between() {
+        let p = Pattern::new("mounts/{path*}/tune");
+        assert_eq!(p.matches("mounts/a/b/tune"), Some(vec![("path", "a/b")]));
+        assert_eq!(p.matches("mounts/a/tune/"), Some(vec![("path", "a")]));
+        assert_eq!(p.matches("mounts/tune"), None);
+        assert_eq!(p.matches("mounts//tune"), None);
+        assert_eq!(p.matches("mounts/a/b"), None);
+        assert_eq!(p.openapi("sys/"), "/sys/mounts/{path}/tune");
+    }
+
+    #[test]
+    #[should_panic(expected = "only literals may follow a rest segment")]
+    fn a_capture_after_a_rest_segment_is_refused() {
+        Pattern::new("{a*}/{b}");
     }
 }

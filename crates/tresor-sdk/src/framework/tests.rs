@@ -80,6 +80,14 @@ impl Paths for Toy {
                 .synopsis("Anything.")
                 .arbitrary_input()
                 .write(handler!(Self::list)),
+            Path::new("mounts/{path*}/tune")
+                .synopsis("Tune a mount.")
+                .canonical("path", |p| p.trim_matches('/').to_owned())
+                .read(handler!(Self::list)),
+            Path::new("policies/{name}")
+                .synopsis("A policy.")
+                .canonical("name", |n| n.trim().to_lowercase())
+                .read(handler!(Self::read)),
             Path::new("{rest*}").hidden().read(handler!(Self::list)),
         ]
     }
@@ -249,10 +257,12 @@ fn canonical_paths_flags_and_help() {
         "raw/A/b/",
         "a rest segment is kept"
     );
-    assert!(b.is_login_path("login/x"));
-    assert!(!b.is_login_path("items/x"));
-    assert!(b.requires_sudo("admin/purge/"));
-    assert!(!b.requires_sudo("items/x"));
+    assert_eq!(b.canonical_path("policies/ Admin "), "policies/admin");
+    assert_eq!(b.canonical_path("mounts//a/b//tune/"), "mounts/a/b/tune");
+    assert!(b.flags("login/x").login);
+    assert!(!b.flags("items/x").login);
+    assert!(b.flags("admin/purge/").sudo);
+    assert!(!b.flags("items/x").sudo);
     let root = b.help("");
     assert!(root.contains("A toy backend."), "{root}");
     assert!(root.contains("^items/(?P<name>[^/]+)$"), "{root}");
