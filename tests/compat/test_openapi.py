@@ -6,6 +6,7 @@ sends property-based requests to every documented operation and fails on any 5xx
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -38,7 +39,7 @@ def test_the_document_is_valid_openapi(tresor):
     doc = document(tresor)
     validate(doc)
     paths = doc["paths"]
-    for mount in ["/secret/", "/kv1/", "/transit/", "/database/", "/auth/approle/", "/auth/userpass/", "/cubbyhole/"]:
+    for mount in ["/secret/", "/kv1/", "/transit/", "/database/", "/auth/approle/", "/auth/userpass/", "/cubbyhole/", "/auth/token/", "/sys/"]:
         assert any(p.startswith(mount) for p in paths), f"{mount} is documented"
 
 
@@ -55,8 +56,9 @@ def test_property_based_requests_find_no_server_error(tresor, tmp_path):
             "--checks", "not_a_server_error",
             "--max-time", str(FUZZ_SECONDS),
             "--request-timeout", "20",
-            # Revoking the fuzzer's own (root) token would leave every later request a 403.
-            "--exclude-path-regex", "^/auth/token/revoke",
+            # Revoking the fuzzer's own (root) token, or sealing the server, would leave every
+            # later request refused; an audit device writes a file wherever it is told.
+            "--exclude-path-regex", "^/auth/token/revoke|^/sys/seal$|^/sys/audit/",
             # One worker: hypothesis's lambda descriptions are not thread-safe on Python 3.11
             # (an AST recursion SystemError), which aborted runs with two.
             "--workers", "1",
@@ -67,7 +69,10 @@ def test_property_based_requests_find_no_server_error(tresor, tmp_path):
     )
     report = out.stdout + out.stderr
     assert out.returncode == 0, report[-6000:]
-    assert "only 401/403" not in report, "the fuzzer lost its token:\n" + report[-3000:]
+    # A lost token would make nearly every operation a 403; `sys/internal/ui/mounts/<path>`
+    # answers 403 for a mount that does not exist, by design.
+    refused = re.search(r"Authentication failed: (\d+) operation", report)
+    assert refused is None or int(refused.group(1)) <= 3, "the fuzzer lost its token:\n" + report[-3000:]
     # The server survived the run and still answers.
     status, _ = tresor.request("GET", "sys/health")
     assert status == 200

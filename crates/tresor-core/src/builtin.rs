@@ -1,20 +1,23 @@
-//! The core's own mounts: `auth/token/` and `cubbyhole/`. They are backends on the path
+//! The core's own mounts: `sys/`, `auth/token/` and `cubbyhole/`. They are backends on the path
 //! framework like any other, found by the same lookup as the router's mounts; what sets them
 //! apart is that each request to them carries a [`Builtin`] context (the caller's token and the
-//! core's state, as `tresor_sdk::SystemContext`), because their business is the caller itself.
-//! `sys/` is still served by `sys.rs` directly.
+//! core's state, as `tresor_sdk::SystemContext`), because their business is the core itself
+//! and the caller.
 
 use std::sync::Arc;
 
 use tresor_sdk::framework::Routed;
 use tresor_sdk::{Backend, Registry};
 
-use crate::core::{Active, CoreConfig};
+use crate::core::{Active, Core, CoreConfig};
+use crate::error::CoreError;
+use crate::sys_paths::SystemBackend;
 use crate::tokens::api::{Caller, TokenBackend};
 use crate::tokens::{TokenEntry, CUBBYHOLE_PREFIX};
 
 /// What a request to a built-in mount brings along.
 pub(crate) struct Builtin {
+    pub core: std::sync::Weak<Core>,
     pub active: Arc<Active>,
     pub config: CoreConfig,
     pub entry: TokenEntry,
@@ -24,6 +27,13 @@ pub(crate) struct Builtin {
 }
 
 impl Builtin {
+    /// The core itself, for the system backend (alive for as long as it serves requests).
+    pub fn core(&self) -> Result<Arc<Core>, CoreError> {
+        self.core
+            .upgrade()
+            .ok_or_else(|| CoreError::internal("the core is gone"))
+    }
+
     pub fn caller(&self) -> Caller<'_> {
         Caller {
             entry: &self.entry,
@@ -51,13 +61,23 @@ pub(crate) struct BuiltinMount {
 /// The built-in mounts of a server with these backends: the token store always, cubbyhole if
 /// the registry has one.
 pub(crate) fn mounts(registry: &Registry, clock: &tresor_sdk::Clock) -> Vec<BuiltinMount> {
-    let mut mounts = vec![BuiltinMount {
-        path: "auth/token/",
-        kind: "token",
-        accessor: "auth_token",
-        backend: Arc::new(Routed::new(TokenBackend)),
-        storage: Storage::Shared("sys/token/"),
-    }];
+    let mut mounts = vec![
+        BuiltinMount {
+            path: "sys/",
+            kind: "system",
+            accessor: "system",
+            backend: Arc::new(Routed::new(SystemBackend)),
+            // Unused: the system backend works on the core's own records through the core.
+            storage: Storage::Shared("core/system-backend/"),
+        },
+        BuiltinMount {
+            path: "auth/token/",
+            kind: "token",
+            accessor: "auth_token",
+            backend: Arc::new(Routed::new(TokenBackend)),
+            storage: Storage::Shared("sys/token/"),
+        },
+    ];
     let setup = tresor_sdk::Setup {
         options: &Default::default(),
         clock,

@@ -160,6 +160,8 @@ struct UnsealProgress {
 }
 
 pub struct Core {
+    /// Itself, which the system backend's requests carry (see `builtin`).
+    me: std::sync::Weak<Core>,
     barrier: Arc<Barrier>,
     config: CoreConfig,
     /// The backends this server has, by mount type (handed in by the server).
@@ -177,15 +179,16 @@ impl Core {
         storage: Arc<dyn Storage>,
         config: CoreConfig,
         registry: tresor_sdk::Registry,
-    ) -> Self {
-        Core {
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|me| Core {
+            me: me.clone(),
             barrier: Arc::new(Barrier::new(storage, config.clock.clone())),
             builtins: crate::builtin::mounts(&registry, &config.clock),
             config,
             registry,
             active: RwLock::new(None),
             unseal: Mutex::new(UnsealProgress::default()),
-        }
+        })
     }
 
     pub fn config(&self) -> &CoreConfig {
@@ -554,15 +557,11 @@ impl Core {
                 req.path = path;
             }
         }
-        // Root-protected paths: the core's own, and those a backend declares.
-        let sudo_needed = needs_sudo(&req.path)
-            || self
-                .served_by(routed.as_ref(), &req.path)
-                .is_some_and(|(backend, point)| {
-                    backend
-                        .flags(req.path.strip_prefix(point).unwrap_or(""))
-                        .sudo
-                });
+        // How the path is protected (root-protected, open to any token) is its backend's word.
+        let flags = self
+            .served_by(routed.as_ref(), &req.path)
+            .map(|(backend, point)| backend.flags(req.path.strip_prefix(point).unwrap_or("")))
+            .unwrap_or_default();
         drop(routed);
         let entry = match Box::pin(active.tokens.lookup(&raw_token)).await? {
             Some(e) if e.cidr_allows(req.client_addr) => e,
@@ -576,11 +575,6 @@ impl Core {
         }
         let acl = active.policies.acl(&entry.policies);
         let decision = acl.check(req.operation, &req.path, &req.data);
-        // The CLI's mount preflight and the UI's mount list judge access themselves (see
-        // `sys::ui_mount`, `sys::ui_mounts`), as in Vault, where both need no policy.
-        let preflight = req.path.starts_with("sys/internal/ui/mounts/")
-            || req.path == "sys/internal/ui/mounts"
-            || req.path == "sys/internal/specs/openapi";
         // A policy may insist on (or cap) wrapping of the answers it allows.
         let wrapping_ok = decision
             .max_wrapping_ttl
@@ -588,7 +582,10 @@ impl Core {
             && decision
                 .min_wrapping_ttl
                 .is_none_or(|min| req.wrap_ttl.is_some_and(|t| t >= min));
-        if !preflight && (!decision.allowed || !wrapping_ok || (sudo_needed && !decision.sudo)) {
+        // Paths open to any token (the CLI's mount preflight, the UI's mount list) judge access
+        // themselves, as in Vault, where they need no policy.
+        let allowed = decision.allowed && wrapping_ok && (!flags.sudo || decision.sudo);
+        if !flags.any_token && !allowed {
             audit(
                 Stage::Request,
                 Some(&entry),
@@ -766,6 +763,7 @@ impl Core {
         sudo: bool,
     ) -> tresor_sdk::SystemContext {
         tresor_sdk::SystemContext::new(crate::builtin::Builtin {
+            core: self.me.clone(),
             active: Arc::clone(active),
             config: self.config.clone(),
             entry: entry.clone(),
@@ -787,13 +785,6 @@ impl Core {
 
     /// The mount a path reaches, for the audit log.
     fn mount_info(&self, active: &Active, path: &str) -> Option<crate::audit::MountInfo> {
-        if path.starts_with("sys/") {
-            return Some(crate::audit::MountInfo {
-                point: "sys/".into(),
-                kind: "system".into(),
-                accessor: "system".into(),
-            });
-        }
         if let Some((b, _)) = crate::builtin::find(&self.builtins, path) {
             return Some(crate::audit::MountInfo {
                 point: b.path.into(),
@@ -832,18 +823,6 @@ impl Core {
             .ok_or(CoreError::PermissionDenied)?;
         if !entry.cidr_allows(client_addr) {
             return Err(CoreError::PermissionDenied);
-        }
-        if path == "sys" || path.starts_with("sys/") {
-            return Ok(tresor_sdk::help_text(
-                "The system backend is built in to Tresor and cannot be remounted or\nunmounted. It contains the paths that are used to configure Tresor itself\nas well as paths used to mount and unmount other backends.",
-                &[
-                    ("^mounts/(?P<path>.+?)$", "Mount a new backend at a new path."),
-                    ("^policies/acl/(?P<name>.+)$", "Read, Modify, or Delete an access control policy."),
-                    ("^capabilities$", "Fetches the capabilities of the given token on the given path."),
-                    ("^seal$", "Seals Tresor."),
-                    ("^tools/hash(/(?P<urlalgorithm>.+))?$", "Generate a hash sum for input data"),
-                ],
-            ));
         }
         let target = self
             .target(&active, path, &entry)
@@ -896,9 +875,6 @@ impl Core {
     /// The backend, storage view, relative path and mount point that serve `path`, for
     /// everything but the core's own `sys/` and `auth/token/` routes.
     fn target(&self, active: &Active, path: &str, entry: &TokenEntry) -> Option<Target> {
-        if path.starts_with("sys/") {
-            return None;
-        }
         if let Some((b, rel)) = crate::builtin::find(&self.builtins, path) {
             let prefix = match b.storage {
                 crate::builtin::Storage::Shared(prefix) => prefix.to_owned(),
@@ -932,14 +908,6 @@ impl Core {
         raw_token: &str,
         sudo: bool,
     ) -> Result<Option<Response>, CoreError> {
-        if let Some(sys_path) = req.path.strip_prefix("sys/") {
-            let sys_path = sys_path.to_owned();
-            let caller = crate::sys::Caller {
-                entry,
-                token: raw_token,
-            };
-            return Box::pin(crate::sys::handle(self, active, &sys_path, req, caller)).await;
-        }
         let t = self
             .target(active, &req.path, entry)
             .ok_or_else(|| CoreError::NoRoute(req.path.clone()))?;
@@ -1064,42 +1032,4 @@ fn backend_request(
         lease_limits,
         system: None,
     }
-}
-
-/// Paths that need `sudo` besides the capability for the operation, as Vault protects them.
-fn needs_sudo(path: &str) -> bool {
-    const SYS: &[&str] = &[
-        "auth/*",
-        "remount",
-        "audit",
-        "audit/*",
-        "raw",
-        "raw/*",
-        "rotate",
-        "config/cors",
-        "config/auditing/*",
-        "config/ui/headers/*",
-        "plugins/catalog/*",
-        "revoke-prefix/*",
-        "revoke-force/*",
-        "leases/revoke-prefix/*",
-        "leases/revoke-force/*",
-        "leases/lookup/*",
-        "seal",
-        "step-down",
-        "internal/inspect/*",
-        "storage/raft/snapshot-auto/config/*",
-    ];
-    if let Some(rel) = path.strip_prefix("sys/") {
-        // Vault lets `sys/mounts/auth/<x>/tune` tune an auth method without sudo; here it needs
-        // the same sudo as `sys/auth/<x>/tune`.
-        if rel.starts_with("mounts/auth/") && rel.ends_with("/tune") {
-            return true;
-        }
-        return SYS.iter().any(|p| match p.strip_suffix('*') {
-            Some(prefix) => rel.starts_with(prefix),
-            None => rel == *p,
-        });
-    }
-    false
 }

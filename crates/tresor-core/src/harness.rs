@@ -16,7 +16,7 @@ use crate::error::CoreError;
 pub const ROOT: &str = "root";
 
 pub struct Harness {
-    pub core: Core,
+    pub core: Arc<Core>,
     pub clock: Clock,
 }
 

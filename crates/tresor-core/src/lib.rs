@@ -23,6 +23,7 @@ mod seal;
 pub mod shamir;
 mod sys;
 mod sys_leases;
+mod sys_paths;
 mod sys_policy;
 mod tokens;
 mod wrapping;

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tresor_sdk::{ttl, Map, Operation, Response};
+use tresor_sdk::{ttl, Map, Response};
 
 use crate::barrier::{AutoRotation, Barrier, MAX_OPERATIONS, MIN_OPERATIONS};
 use crate::core::Active;
@@ -99,44 +99,41 @@ impl RotationConfig {
     }
 }
 
-/// `sys/key-status`, `sys/rotate` and `sys/rotate/config`. `None` when `path` is none of them.
-pub(crate) async fn handle(
+/// `sys/key-status`: the active key term, when it was installed, and how much it sealed.
+pub(crate) fn key_status(barrier: &Barrier) -> Result<Option<Response>, CoreError> {
+    let (term, since, encryptions) = barrier.key_status()?;
+    let mut m = Map::new();
+    m.insert("term".into(), term.into());
+    m.insert("install_time".into(), since.into());
+    m.insert("encryptions".into(), encryptions.into());
+    Ok(Some(Response::data(m)))
+}
+
+/// `sys/rotate`: a new key term.
+pub(crate) async fn rotate(barrier: &Barrier) -> Result<Option<Response>, CoreError> {
+    let (term, _) = barrier.rotate().await?;
+    tracing::info!(term, "core: security barrier key rotated");
+    Ok(None)
+}
+
+/// `sys/rotate/config` (read).
+pub(crate) async fn read_config(active: &Active) -> Result<Option<Response>, CoreError> {
+    let config = *active.rotation.lock().await;
+    Ok(Some(Response::data(config.to_api())))
+}
+
+/// `sys/rotate/config` (write): the config is held while the update is stored, so that two
+/// updates cannot lose each other's fields.
+pub(crate) async fn write_config(
     barrier: &Barrier,
     active: &Active,
-    path: &str,
-    op: Operation,
     data: &Map,
-) -> Result<Option<Option<Response>>, CoreError> {
-    match (path, op) {
-        ("key-status", Operation::Read) => {
-            let (term, since, encryptions) = barrier.key_status()?;
-            let mut m = Map::new();
-            m.insert("term".into(), term.into());
-            m.insert("install_time".into(), since.into());
-            m.insert("encryptions".into(), encryptions.into());
-            Ok(Some(Some(Response::data(m))))
-        }
-        ("rotate", op) if op.is_write() => {
-            let (term, _) = barrier.rotate().await?;
-            tracing::info!(term, "core: security barrier key rotated");
-            Ok(Some(None))
-        }
-        ("rotate/config", Operation::Read) => {
-            let config = *active.rotation.lock().await;
-            Ok(Some(Some(Response::data(config.to_api()))))
-        }
-        ("rotate/config", op) if op.is_write() => {
-            let mut config = active.rotation.lock().await;
-            let updated = config.update(data)?;
-            barrier.put_json(CONFIG_PATH, &updated).await?;
-            *config = updated;
-            Ok(Some(None))
-        }
-        ("key-status" | "rotate" | "rotate/config", _) => {
-            Err(tresor_sdk::Error::UnsupportedOperation.into())
-        }
-        _ => Ok(None),
-    }
+) -> Result<Option<Response>, CoreError> {
+    let mut config = active.rotation.lock().await;
+    let updated = config.update(data)?;
+    barrier.put_json(CONFIG_PATH, &updated).await?;
+    *config = updated;
+    Ok(None)
 }
 
 /// The barrier's upkeep while unsealed: once a second, keep the encryption count and rotate

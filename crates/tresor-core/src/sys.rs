@@ -1,12 +1,11 @@
 //! The system backend: `sys/…` routes that change or show the core's own state.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use serde_json::{json, Value};
-use tresor_sdk::{ttl, Map, Operation, Response};
+use tresor_sdk::{ttl, Map, Response};
 
-use crate::core::{Active, Core, CoreRequest};
+use crate::core::{Active, Core};
 use crate::crypto;
 use crate::error::CoreError;
 use crate::mounts::{
@@ -18,95 +17,6 @@ use crate::tokens::TokenEntry;
 pub(crate) struct Caller<'a> {
     pub entry: &'a TokenEntry,
     pub token: &'a str,
-}
-
-pub(crate) async fn handle(
-    core: &Core,
-    active: &Arc<Active>,
-    path: &str,
-    req: CoreRequest,
-    caller: Caller<'_>,
-) -> Result<Option<Response>, CoreError> {
-    use Operation::*;
-    let op = req.operation;
-    if let Some(r) = crate::sys_policy::handle(core, active, path, &req, &caller).await? {
-        return Ok(r);
-    }
-    if let Some(r) = audit_routes(active, path, &req).await? {
-        return Ok(r);
-    }
-    if let Some(r) = crate::wrapping::handle(core, active, path, &req, &caller).await? {
-        return Ok(r);
-    }
-    if let Some(r) = crate::sys_leases::handle(active, core.config(), path, &req).await? {
-        return Ok(r);
-    }
-    if let Some(r) = crate::rotation::handle(core.barrier(), active, path, op, &req.data).await? {
-        return Ok(r);
-    }
-    match path {
-        "mounts" | "mounts/" if op == Read => Ok(Some(list_mounts(active))),
-        "remount" if op.is_write() => remount(core, active, &req.data).await,
-        "seal" if op.is_write() => {
-            core.seal().await;
-            Ok(None)
-        }
-        "internal/ui/mounts" if op == Read => Ok(Some(ui_mounts(active, &caller))),
-        "internal/specs/openapi" if matches!(op, Read | Update) => {
-            Ok(Some(openapi(core, active, &caller)))
-        }
-        "auth" | "auth/" if op == Read => Ok(Some(Response::data(auth_mounts(active)))),
-        _ => {
-            if let Some(id) = path.strip_prefix("remount/status/") {
-                return remount_status(active, id);
-            }
-            if let Some(rest) = path.strip_prefix("internal/ui/mounts/") {
-                if op == Read {
-                    return ui_mount(active, rest, &caller);
-                }
-                return Err(tresor_sdk::Error::UnsupportedOperation.into());
-            }
-            if let Some(rest) = path.strip_prefix("auth/") {
-                // Auth methods are mounts at `auth/<path>/`; the token method is built in.
-                let (method, tune_suffix) = match rest.strip_suffix("/tune") {
-                    Some(m) => (m, true),
-                    None => (rest, false),
-                };
-                let internal = format!("auth/{}", method.trim_matches('/'));
-                if internal == "auth/token" {
-                    return Err(CoreError::invalid(
-                        "token credential backend cannot be changed",
-                    ));
-                }
-                return match (op, tune_suffix) {
-                    (Read, true) => read_tune(core, active, &internal),
-                    (Create | Update, true) => tune(core, active, &internal, &req.data).await,
-                    (Read, false) => read_mount(active, &internal),
-                    (Create | Update, false) => {
-                        enable(core, active, Table::Auth, &internal, &req.data).await
-                    }
-                    (Delete, false) => disable(core, active, Table::Auth, &internal).await,
-                    _ => Err(tresor_sdk::Error::UnsupportedOperation.into()),
-                };
-            }
-            if let Some(rest) = path.strip_prefix("mounts/") {
-                if let Some(mount) = rest.strip_suffix("/tune") {
-                    return match op {
-                        Read => read_tune(core, active, mount),
-                        Create | Update => tune(core, active, mount, &req.data).await,
-                        _ => Err(tresor_sdk::Error::UnsupportedOperation.into()),
-                    };
-                }
-                return match op {
-                    Read => read_mount(active, rest),
-                    Create | Update => enable(core, active, Table::Secrets, rest, &req.data).await,
-                    Delete => disable(core, active, Table::Secrets, rest).await,
-                    _ => Err(tresor_sdk::Error::UnsupportedOperation.into()),
-                };
-            }
-            Err(tresor_sdk::Error::UnsupportedPath.into())
-        }
-    }
 }
 
 fn system_mount_api() -> Value {
@@ -161,7 +71,7 @@ fn token_auth_mount() -> Value {
     })
 }
 
-fn list_mounts(active: &Active) -> Response {
+pub(crate) fn list_mounts(active: &Active) -> Response {
     let mut data = Map::new();
     for e in active.router.entries().iter().filter(|e| !e.is_auth()) {
         data.insert(e.path.clone(), e.to_api());
@@ -171,7 +81,7 @@ fn list_mounts(active: &Active) -> Response {
 }
 
 /// `sys/auth`: the token method and every enabled auth method, keyed without `auth/`.
-fn auth_mounts(active: &Active) -> Map {
+pub(crate) fn auth_mounts(active: &Active) -> Map {
     let mut auth = Map::new();
     auth.insert("token/".into(), token_auth_mount());
     for e in active.router.entries().iter().filter(|e| e.is_auth()) {
@@ -186,7 +96,7 @@ fn auth_mounts(active: &Active) -> Map {
 
 /// `sys/internal/ui/mounts`: the mounts the caller has some access under, as Vault's
 /// `hasMountAccess` decides; the others are not named.
-fn ui_mounts(active: &Active, caller: &Caller<'_>) -> Response {
+pub(crate) fn ui_mounts(active: &Active, caller: &Caller<'_>) -> Response {
     let acl = active.policies.acl(&caller.entry.policies);
     let mut secret = Map::new();
     for e in active.router.entries().iter().filter(|e| !e.is_auth()) {
@@ -204,7 +114,7 @@ fn ui_mounts(active: &Active, caller: &Caller<'_>) -> Response {
 
 /// `sys/internal/specs/openapi`: the OpenAPI 3 document of every mount the caller has some
 /// access to (as `sys/internal/ui/mounts` lists them), each from its backend's path table.
-fn openapi(core: &Core, active: &Active, caller: &Caller<'_>) -> Response {
+pub(crate) fn openapi(core: &Core, active: &Active, caller: &Caller<'_>) -> Response {
     let acl = active.policies.acl(&caller.entry.policies);
     let mut paths = Map::new();
     for mount in active.router.all() {
@@ -237,7 +147,7 @@ fn openapi(core: &Core, active: &Active, caller: &Caller<'_>) -> Response {
 /// CLI's preflight (is `secret/` KV v1 or v2?), so it is not checked against the path itself but
 /// answered to any token with some access under the mount; anything else, an unknown mount
 /// included (so that mounts cannot be probed), is Vault's 403.
-fn ui_mount(
+pub(crate) fn ui_mount(
     active: &Active,
     path: &str,
     caller: &Caller<'_>,
@@ -263,7 +173,7 @@ fn ui_mount(
     }
 }
 
-fn read_mount(active: &Active, path: &str) -> Result<Option<Response>, CoreError> {
+pub(crate) fn read_mount(active: &Active, path: &str) -> Result<Option<Response>, CoreError> {
     let path = normalize_mount_path(path)?;
     let mount = active
         .router
@@ -275,67 +185,55 @@ fn read_mount(active: &Active, path: &str) -> Result<Option<Response>, CoreError
     }
 }
 
-/// `sys/audit`, `sys/audit/:path` and `sys/audit-hash/:path`. `Some` when the path is one of
-/// them.
-async fn audit_routes(
+/// `sys/audit`: the enabled audit devices.
+pub(crate) fn list_audit(active: &Active) -> Option<Response> {
+    let mut data = Map::new();
+    for d in active.audit.list() {
+        data.insert(d.path.clone(), d.to_api());
+    }
+    Some(Response::data(data))
+}
+
+/// `sys/audit/<path>` (write): enables an audit device.
+pub(crate) async fn enable_audit(
     active: &Active,
-    path: &str,
-    req: &CoreRequest,
-) -> Result<Option<Option<Response>>, CoreError> {
-    use Operation::*;
-    let op = req.operation;
-    let text = |k: &str| -> Result<String, CoreError> {
-        match req.data.get(k) {
-            None | Some(Value::Null) => Ok(String::new()),
-            Some(Value::String(s)) => Ok(s.clone()),
-            Some(other) => Err(CoreError::invalid(format!(
-                "{k} must be a string, got {other}"
-            ))),
-        }
-    };
-    if path == "audit" || path == "audit/" {
-        if op != Read {
-            return Err(tresor_sdk::Error::UnsupportedOperation.into());
-        }
-        let mut data = Map::new();
-        for d in active.audit.list() {
-            data.insert(d.path.clone(), d.to_api());
-        }
-        return Ok(Some(Some(Response::data(data))));
+    device: &str,
+    req: &tresor_sdk::Request,
+) -> Result<Option<Response>, CoreError> {
+    let kind = req.str_field("type")?.unwrap_or_default();
+    if kind.is_empty() {
+        return Err(CoreError::invalid("type is required"));
     }
-    if let Some(device) = path.strip_prefix("audit/") {
-        return match op {
-            Create | Update => {
-                let kind = text("type")?;
-                if kind.is_empty() {
-                    return Err(CoreError::invalid("type is required"));
-                }
-                let local = matches!(req.data.get("local"), Some(Value::Bool(true)))
-                    || matches!(req.data.get("local"), Some(Value::String(s)) if s == "true");
-                let options = string_map("options", req.data.get("options"))?;
-                active
-                    .audit
-                    .enable(device, &kind, &text("description")?, options, local)
-                    .await?;
-                Ok(Some(None))
-            }
-            Delete => {
-                active.audit.disable(device).await?;
-                Ok(Some(None))
-            }
-            _ => Err(tresor_sdk::Error::UnsupportedOperation.into()),
-        };
-    }
-    if let Some(device) = path.strip_prefix("audit-hash/") {
-        if !op.is_write() {
-            return Err(tresor_sdk::Error::UnsupportedOperation.into());
-        }
-        let hash = active.audit.hash(device, &text("input")?)?;
-        let mut data = Map::new();
-        data.insert("hash".into(), hash.into());
-        return Ok(Some(Some(Response::data(data))));
-    }
+    let local = req.bool_field("local")?.unwrap_or(false);
+    let options = string_map("options", req.data.get("options"))?;
+    let description = req.str_field("description")?.unwrap_or_default();
+    active
+        .audit
+        .enable(device, &kind, &description, options, local)
+        .await?;
     Ok(None)
+}
+
+/// `sys/audit/<path>` (delete).
+pub(crate) async fn disable_audit(
+    active: &Active,
+    device: &str,
+) -> Result<Option<Response>, CoreError> {
+    active.audit.disable(device).await?;
+    Ok(None)
+}
+
+/// `sys/audit-hash/<path>`: what a device would log for `input`.
+pub(crate) fn audit_hash(
+    active: &Active,
+    device: &str,
+    req: &tresor_sdk::Request,
+) -> Result<Option<Response>, CoreError> {
+    let input = req.str_field("input")?.unwrap_or_default();
+    let hash = active.audit.hash(device, &input)?;
+    let mut data = Map::new();
+    data.insert("hash".into(), hash.into());
+    Ok(Some(Response::data(data)))
 }
 
 fn string_map(field: &str, v: Option<&Value>) -> Result<BTreeMap<String, String>, CoreError> {
@@ -436,12 +334,12 @@ async fn save_table(core: &Core, active: &Active) -> Result<(), CoreError> {
 /// Which table a `sys/` route changes: `sys/mounts` mounts secrets engines, `sys/auth` (sudo)
 /// auth methods, so that `sys/mounts/auth/…` cannot get around the sudo `sys/auth` needs.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Table {
+pub(crate) enum Table {
     Secrets,
     Auth,
 }
 
-async fn enable(
+pub(crate) async fn enable(
     core: &Core,
     active: &Active,
     table: Table,
@@ -523,7 +421,7 @@ async fn enable(
     Ok(None)
 }
 
-async fn disable(
+pub(crate) async fn disable(
     core: &Core,
     active: &Active,
     table: Table,
@@ -593,7 +491,11 @@ fn tune_answer(core: &Core, entry: &MountEntry) -> Response {
     Response::data(data)
 }
 
-fn read_tune(core: &Core, active: &Active, path: &str) -> Result<Option<Response>, CoreError> {
+pub(crate) fn read_tune(
+    core: &Core,
+    active: &Active,
+    path: &str,
+) -> Result<Option<Response>, CoreError> {
     let path = normalize_mount_path(path)?;
     if path == "sys/" {
         let entry = MountEntry {
@@ -616,7 +518,7 @@ fn read_tune(core: &Core, active: &Active, path: &str) -> Result<Option<Response
     Ok(Some(tune_answer(core, &mount.entry)))
 }
 
-async fn tune(
+pub(crate) async fn tune(
     core: &Core,
     active: &Active,
     path: &str,
@@ -677,7 +579,11 @@ async fn tune(
     Ok(None)
 }
 
-async fn remount(core: &Core, active: &Active, data: &Map) -> Result<Option<Response>, CoreError> {
+pub(crate) async fn remount(
+    core: &Core,
+    active: &Active,
+    data: &Map,
+) -> Result<Option<Response>, CoreError> {
     let field = |name: &str| match data.get(name) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
         _ => Err(CoreError::invalid(
@@ -734,7 +640,7 @@ async fn remount(core: &Core, active: &Active, data: &Map) -> Result<Option<Resp
     )))
 }
 
-fn remount_status(active: &Active, id: &str) -> Result<Option<Response>, CoreError> {
+pub(crate) fn remount_status(active: &Active, id: &str) -> Result<Option<Response>, CoreError> {
     let found = active
         .migrations
         .lock()

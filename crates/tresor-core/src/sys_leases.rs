@@ -5,7 +5,7 @@
 use serde_json::Value;
 use tresor_sdk::{LeaseInfo, Map, Operation, Request, Response, SecretLease};
 
-use crate::core::{Active, CoreConfig, CoreRequest};
+use crate::core::{Active, CoreConfig};
 use crate::error::CoreError;
 use crate::expiration::{new_lease_id, LeaseEntry, LeaseKind};
 use crate::tokens::{self, TokenEntry};
@@ -57,14 +57,14 @@ pub async fn register_secret(
     })
 }
 
-fn field<'a>(req: &'a CoreRequest, url_part: Option<&'a str>) -> Result<&'a str, CoreError> {
+fn field<'a>(req: &'a Request, url_part: &'a str) -> Result<&'a str, CoreError> {
     let from_body = match req.data.get("lease_id") {
         Some(Value::String(s)) if !s.is_empty() => Some(s.as_str()),
         None | Some(Value::Null) | Some(Value::String(_)) => None,
         Some(_) => return Err(CoreError::invalid("lease_id must be a string")),
     };
     from_body
-        .or(url_part.filter(|p| !p.is_empty()))
+        .or(Some(url_part).filter(|p| !p.is_empty()))
         .ok_or_else(|| CoreError::invalid("lease_id must be specified"))
 }
 
@@ -74,97 +74,88 @@ fn rfc3339(ms: i64) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// `sys/leases/*`. `None` when `path` is not one of them.
-pub async fn handle(
+/// `sys/leases/lookup/<prefix>` (LIST): the lease ids and folders under a prefix.
+pub(crate) async fn list(active: &Active, prefix: &str) -> Result<Option<Response>, CoreError> {
+    let keys = active.expiration.children(prefix).await?;
+    Ok((!keys.is_empty()).then(|| Response::list(keys)))
+}
+
+/// `sys/leases/lookup`: one lease, named in the body (or the URL).
+pub(crate) async fn lookup(
+    active: &Active,
+    req: &Request,
+    url_id: &str,
+) -> Result<Option<Response>, CoreError> {
+    let id = field(req, url_id)?;
+    let lease = active.expiration.get(id).await?.ok_or_else(invalid_lease)?;
+    let mut d = Map::new();
+    d.insert("id".into(), lease.lease_id.clone().into());
+    d.insert("issue_time".into(), rfc3339(lease.issue_ms));
+    d.insert("expire_time".into(), rfc3339(lease.expire_ms));
+    d.insert(
+        "last_renewal".into(),
+        lease.last_renewal_ms.map(rfc3339).unwrap_or(Value::Null),
+    );
+    d.insert("renewable".into(), lease.renewable.into());
+    d.insert(
+        "ttl".into(),
+        lease.ttl_left(active.expiration.clock().now_ms()).into(),
+    );
+    Ok(Some(Response::data(d)))
+}
+
+/// `sys/leases/renew` (and the old `sys/renew`).
+pub(crate) async fn renew_lease(
     active: &Active,
     config: &CoreConfig,
-    path: &str,
-    req: &CoreRequest,
-) -> Result<Option<Option<Response>>, CoreError> {
-    use Operation::*;
-    let op = req.operation;
-    let rest = path.strip_prefix("leases/").unwrap_or(path);
-    let (verb, arg) = match rest.split_once('/') {
-        Some((v, a)) => (v, Some(a)),
-        None => (rest, None),
-    };
-    // The old spellings live directly under sys/.
-    if !path.starts_with("leases/")
-        && !matches!(verb, "renew" | "revoke" | "revoke-prefix" | "revoke-force")
-    {
-        return Ok(None);
+    req: &Request,
+    url_id: &str,
+) -> Result<Option<Response>, CoreError> {
+    let id = field(req, url_id)?;
+    let increment = req.duration_field("increment")?.unwrap_or(0);
+    Ok(Some(renew(active, config, id, increment).await?))
+}
+
+/// `sys/leases/revoke` (and the old `sys/revoke`).
+pub(crate) async fn revoke(
+    active: &Active,
+    req: &Request,
+    url_id: &str,
+) -> Result<Option<Response>, CoreError> {
+    let id = field(req, url_id)?;
+    if let Some(lease) = active.expiration.get(id).await? {
+        active.expiration.revoke(lease, active, false).await?;
     }
-    let answer = match (verb, op) {
-        ("lookup", List) => {
-            let prefix = arg.unwrap_or("");
-            let keys = active.expiration.children(prefix).await?;
-            if keys.is_empty() {
-                None
-            } else {
-                Some(Response::list(keys))
-            }
+    Ok(None)
+}
+
+/// `sys/leases/revoke-prefix/<prefix>` and `revoke-force/<prefix>` (which forgets leases
+/// whose backend cannot revoke them).
+pub(crate) async fn revoke_prefix(
+    active: &Active,
+    prefix: &str,
+    force: bool,
+) -> Result<Option<Response>, CoreError> {
+    if prefix.is_empty() {
+        return Err(CoreError::invalid("prefix is required"));
+    }
+    for id in active.expiration.ids_with_prefix(prefix).await? {
+        if let Some(lease) = active.expiration.get(&id).await? {
+            active.expiration.revoke(lease, active, force).await?;
         }
-        ("lookup", Create | Update) => {
-            let id = field(req, arg)?;
-            let lease = active.expiration.get(id).await?.ok_or_else(invalid_lease)?;
-            let mut d = Map::new();
-            d.insert("id".into(), lease.lease_id.clone().into());
-            d.insert("issue_time".into(), rfc3339(lease.issue_ms));
-            d.insert("expire_time".into(), rfc3339(lease.expire_ms));
-            d.insert(
-                "last_renewal".into(),
-                lease.last_renewal_ms.map(rfc3339).unwrap_or(Value::Null),
-            );
-            d.insert("renewable".into(), lease.renewable.into());
-            d.insert(
-                "ttl".into(),
-                lease.ttl_left(active.expiration.clock().now_ms()).into(),
-            );
-            Some(Response::data(d))
-        }
-        ("renew", Create | Update) => {
-            let id = field(req, arg)?;
-            let increment = match req.data.get("increment") {
-                None | Some(Value::Null) => 0,
-                Some(v) => tresor_sdk::ttl::parse_value(v).map_err(CoreError::invalid)?,
-            };
-            Some(renew(active, config, id, increment).await?)
-        }
-        ("revoke", Create | Update) => {
-            let id = field(req, arg)?;
-            if let Some(lease) = active.expiration.get(id).await? {
-                active.expiration.revoke(lease, active, false).await?;
-            }
-            None
-        }
-        ("revoke-prefix" | "revoke-force", Create | Update) => {
-            let prefix = arg.unwrap_or("");
-            if prefix.is_empty() {
-                return Err(CoreError::invalid("prefix is required"));
-            }
-            let force = verb == "revoke-force";
-            for id in active.expiration.ids_with_prefix(prefix).await? {
-                if let Some(lease) = active.expiration.get(&id).await? {
-                    active.expiration.revoke(lease, active, force).await?;
-                }
-            }
-            None
-        }
-        ("tidy", Create | Update) => {
-            let cleaned = tidy(active).await?;
-            tracing::info!(cleaned, "expiration: tidy done");
-            Some(Response {
-                status: Some(202),
-                ..Response::default()
-            }
-            .with_warning("Tidy operation successfully started. Any information from the operation will be printed to Vault's server logs."))
-        }
-        ("lookup" | "renew" | "revoke" | "revoke-prefix" | "revoke-force" | "tidy", _) => {
-            return Err(tresor_sdk::Error::UnsupportedOperation.into())
-        }
-        _ => return Ok(None),
-    };
-    Ok(Some(answer))
+    }
+    Ok(None)
+}
+
+/// `sys/leases/tidy`.
+pub(crate) async fn tidy_leases(active: &Active) -> Result<Option<Response>, CoreError> {
+    let cleaned = tidy(active).await?;
+    tracing::info!(cleaned, "expiration: tidy done");
+    Ok(Some(Response {
+        status: Some(202),
+        ..Response::default()
+    }
+    .with_warning("Tidy operation successfully started. Any information from the operation will be printed to Vault's server logs.")))
 }
 
 async fn renew(
@@ -268,6 +259,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
+    use crate::core::CoreRequest;
     use serde_json::json;
     use tresor_sdk::{Backend, StorageView};
     use tresor_storage::InmemStorage;

@@ -2,76 +2,56 @@
 
 use base64::Engine;
 use serde_json::{json, Value};
-use tresor_sdk::{Map, Operation, Response};
+use tresor_sdk::{Map, Operation, Request, Response};
 
-use crate::core::{Active, Core, CoreRequest};
+use crate::core::{Active, Core};
 use crate::error::CoreError;
-use crate::sys::Caller;
 
-type Answer = Option<Option<Response>>;
-
-/// Answers the request if the path is one of these routes (`Some`), else lets it through.
-pub(crate) async fn handle(
-    core: &Core,
-    active: &Active,
-    path: &str,
-    req: &CoreRequest,
-    caller: &Caller<'_>,
-) -> Result<Answer, CoreError> {
-    use Operation::*;
-    let op = req.operation;
-    let write = op.is_write();
-    let answer = match path {
-        "policy" | "policy/" if op == Read || op == List => {
-            let names = active.policies.names();
-            let mut d = Map::new();
-            d.insert("keys".into(), json!(names));
-            d.insert("policies".into(), json!(names));
-            Some(Response::data(d))
-        }
-        "policies/acl" | "policies/acl/" if op == List || op == Read => {
-            Some(Response::list(active.policies.names()))
-        }
-        "capabilities" if write => {
-            let token = str_field(req, "token")?.unwrap_or_default();
-            let entry = active
-                .tokens
-                .lookup(&token)
-                .await?
-                .ok_or_else(|| CoreError::invalid("invalid token"))?;
-            capabilities(core, active, &entry.policies, req)?
-        }
-        "capabilities-self" if write => capabilities(core, active, &caller.entry.policies, req)?,
-        "capabilities-accessor" if write => {
-            let accessor = str_field(req, "accessor")?.unwrap_or_default();
-            let entry = active
-                .tokens
-                .lookup_accessor(&accessor)
-                .await?
-                .ok_or_else(|| CoreError::invalid("invalid accessor"))?;
-            capabilities(core, active, &entry.policies, req)?
-        }
-        _ => {
-            if let Some(name) = path.strip_prefix("policy/") {
-                return policy(active, name, req, "rules").await.map(Some);
-            }
-            if let Some(name) = path.strip_prefix("policies/acl/") {
-                return policy(active, name, req, "policy").await.map(Some);
-            }
-            if path == "tools/random" || path.starts_with("tools/random/") {
-                return random(path, req).map(|r| Some(Some(r)));
-            }
-            if path == "tools/hash" || path.starts_with("tools/hash/") {
-                return hash(path, req).map(|r| Some(Some(r)));
-            }
-            return Ok(None);
-        }
-    };
-    let _ = caller.token;
-    Ok(Some(answer))
+/// `sys/policy` (read or list): the policy names, as `keys` and `policies`.
+pub(crate) fn names(active: &Active) -> Option<Response> {
+    let names = active.policies.names();
+    let mut d = Map::new();
+    d.insert("keys".into(), json!(names));
+    d.insert("policies".into(), json!(names));
+    Some(Response::data(d))
 }
 
-fn str_field(req: &CoreRequest, name: &str) -> Result<Option<String>, CoreError> {
+/// `sys/policies/acl` (list).
+pub(crate) fn acl_names(active: &Active) -> Option<Response> {
+    Some(Response::list(active.policies.names()))
+}
+
+/// `sys/capabilities`: a token's capabilities on paths.
+pub(crate) async fn of_token(
+    core: &Core,
+    active: &Active,
+    req: &Request,
+) -> Result<Option<Response>, CoreError> {
+    let token = str_field(req, "token")?.unwrap_or_default();
+    let entry = active
+        .tokens
+        .lookup(&token)
+        .await?
+        .ok_or_else(|| CoreError::invalid("invalid token"))?;
+    capabilities(core, active, &entry.policies, req)
+}
+
+/// `sys/capabilities-accessor`: the capabilities of the token with an accessor.
+pub(crate) async fn of_accessor(
+    core: &Core,
+    active: &Active,
+    req: &Request,
+) -> Result<Option<Response>, CoreError> {
+    let accessor = str_field(req, "accessor")?.unwrap_or_default();
+    let entry = active
+        .tokens
+        .lookup_accessor(&accessor)
+        .await?
+        .ok_or_else(|| CoreError::invalid("invalid accessor"))?;
+    capabilities(core, active, &entry.policies, req)
+}
+
+fn str_field(req: &Request, name: &str) -> Result<Option<String>, CoreError> {
     match req.data.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -81,7 +61,7 @@ fn str_field(req: &CoreRequest, name: &str) -> Result<Option<String>, CoreError>
     }
 }
 
-fn paths(req: &CoreRequest) -> Result<Vec<String>, CoreError> {
+fn paths(req: &Request) -> Result<Vec<String>, CoreError> {
     let mut out = Vec::new();
     for name in ["paths", "path"] {
         match req.data.get(name) {
@@ -113,11 +93,11 @@ fn paths(req: &CoreRequest) -> Result<Vec<String>, CoreError> {
     Ok(out)
 }
 
-fn capabilities(
+pub(crate) fn capabilities(
     core: &Core,
     active: &Active,
     policies: &[String],
-    req: &CoreRequest,
+    req: &Request,
 ) -> Result<Option<Response>, CoreError> {
     let acl = Core::acl_for(active, policies);
     let paths = paths(req)?;
@@ -133,13 +113,14 @@ fn capabilities(
     Ok(Some(Response::data(d)))
 }
 
-async fn policy(
+/// `sys/policy/<name>` (the text as `rules`) and `sys/policies/acl/<name>` (as `policy`).
+pub(crate) async fn policy(
     active: &Active,
     name: &str,
-    req: &CoreRequest,
+    req: &Request,
     text_field: &str,
 ) -> Result<Option<Response>, CoreError> {
-    let name = crate::policy::normalize_name(name.trim_end_matches('/'));
+    let name = crate::policy::normalize_name(name);
     match req.operation {
         Operation::Read => {
             let Some(p) = active.policies.get(&name) else {
@@ -175,14 +156,16 @@ async fn policy(
     }
 }
 
-/// `sys/tools/random[/:source][/:bytes]`.
-fn random(path: &str, req: &CoreRequest) -> Result<Response, CoreError> {
-    let url: Vec<&str> = path.split('/').skip(2).collect();
-    Ok(Response::data(tresor_sdk::tools::random(&url, &req.data)?))
+/// `sys/tools/random[/:source][/:bytes]`: `url` holds the URL's segments after `random`.
+pub(crate) fn random(url: &[&str], req: &Request) -> Result<Option<Response>, CoreError> {
+    Ok(Some(Response::data(tresor_sdk::tools::random(
+        url, &req.data,
+    )?)))
 }
 
 /// `sys/tools/hash[/:algorithm]`.
-fn hash(path: &str, req: &CoreRequest) -> Result<Response, CoreError> {
-    let alg = path.strip_prefix("tools/hash/");
-    Ok(Response::data(tresor_sdk::tools::hash(alg, &req.data)?))
+pub(crate) fn hash(algorithm: Option<&str>, req: &Request) -> Result<Option<Response>, CoreError> {
+    Ok(Some(Response::data(tresor_sdk::tools::hash(
+        algorithm, &req.data,
+    )?)))
 }

@@ -3,9 +3,9 @@
 //! `sys/wrapping/{wrap,unwrap,lookup,rewrap}` live here too.
 
 use serde_json::{json, Value};
-use tresor_sdk::{Map, Operation, Response};
+use tresor_sdk::{Map, Request, Response};
 
-use crate::core::{Active, Core, CoreRequest};
+use crate::core::{Active, Core};
 use crate::error::CoreError;
 use crate::policy::RESPONSE_WRAPPING;
 use crate::tokens::{self, NewToken, TokenEntry, CUBBYHOLE_PREFIX};
@@ -165,7 +165,7 @@ fn as_response(v: &Value) -> Response {
 }
 
 /// The token a `sys/wrapping/*` call is about: the `token` field, else the caller's own.
-fn target_token<'a>(req: &'a CoreRequest, caller_token: &'a str) -> Result<&'a str, CoreError> {
+fn target_token<'a>(req: &'a Request, caller_token: &'a str) -> Result<&'a str, CoreError> {
     // An empty `token` field means the caller's own, as in Vault.
     match req.data.get("token") {
         Some(Value::String(t)) if !t.is_empty() => Ok(t),
@@ -175,62 +175,63 @@ fn target_token<'a>(req: &'a CoreRequest, caller_token: &'a str) -> Result<&'a s
     }
 }
 
-/// `sys/wrapping/*`. `None` when `path` is not one of them.
-pub async fn handle(
+/// `sys/wrapping/wrap`: the body itself, which the core then wraps.
+pub(crate) fn wrap_body(req: &Request) -> Result<Option<Response>, CoreError> {
+    if req.data.is_empty() {
+        return Err(CoreError::invalid("empty request body"));
+    }
+    Ok(Some(Response::data(req.data.clone())))
+}
+
+/// `sys/wrapping/unwrap`: the wrapped answer, once.
+pub(crate) async fn unwrap(
     core: &Core,
     active: &Active,
-    path: &str,
-    req: &CoreRequest,
+    req: &Request,
     caller: &crate::sys::Caller<'_>,
-) -> Result<Option<Option<Response>>, CoreError> {
-    let caller_token = caller.token;
-    let Some(op) = path.strip_prefix("wrapping/") else {
-        return Ok(None);
-    };
-    if req.operation != Operation::Update && req.operation != Operation::Create {
-        return Err(tresor_sdk::Error::UnsupportedOperation.into());
-    }
-    let answer = match op {
-        "wrap" => {
-            if req.data.is_empty() {
-                return Err(CoreError::invalid("empty request body"));
-            }
-            Response::data(req.data.clone())
-        }
-        "unwrap" => {
-            let entry = wrapping_entry(active, target_token(req, caller_token)?, caller).await?;
-            let entry = claim(active, entry, caller).await?;
-            let inner = take(core, active, &entry).await?;
-            as_response(&inner)
-        }
-        "lookup" => {
-            let entry = wrapping_entry(active, target_token(req, caller_token)?, caller).await?;
-            let mut d = Map::new();
-            d.insert("creation_path".into(), entry.path.clone().into());
-            d.insert(
-                "creation_time".into(),
-                tokens::rfc3339_ms(entry.creation_time.saturating_mul(1000))
-                    .unwrap_or_default()
-                    .into(),
-            );
-            d.insert("creation_ttl".into(), entry.creation_ttl.into());
-            Response::data(d)
-        }
-        "rewrap" => {
-            let entry = wrapping_entry(active, target_token(req, caller_token)?, caller).await?;
-            let entry = claim(active, entry, caller).await?;
-            let inner = take(core, active, &entry).await?;
-            return wrap(
-                core,
-                active,
-                &as_response(&inner),
-                entry.creation_ttl,
-                &entry.path,
-            )
-            .await
-            .map(|r| Some(Some(r)));
-        }
-        _ => return Ok(None),
-    };
-    Ok(Some(Some(answer)))
+) -> Result<Option<Response>, CoreError> {
+    let entry = wrapping_entry(active, target_token(req, caller.token)?, caller).await?;
+    let entry = claim(active, entry, caller).await?;
+    let inner = take(core, active, &entry).await?;
+    Ok(Some(as_response(&inner)))
+}
+
+/// `sys/wrapping/lookup`: where and when a wrapping token was made.
+pub(crate) async fn lookup(
+    active: &Active,
+    req: &Request,
+    caller: &crate::sys::Caller<'_>,
+) -> Result<Option<Response>, CoreError> {
+    let entry = wrapping_entry(active, target_token(req, caller.token)?, caller).await?;
+    let mut d = Map::new();
+    d.insert("creation_path".into(), entry.path.clone().into());
+    d.insert(
+        "creation_time".into(),
+        tokens::rfc3339_ms(entry.creation_time.saturating_mul(1000))
+            .unwrap_or_default()
+            .into(),
+    );
+    d.insert("creation_ttl".into(), entry.creation_ttl.into());
+    Ok(Some(Response::data(d)))
+}
+
+/// `sys/wrapping/rewrap`: the same answer under a new wrapping token; the old one is spent.
+pub(crate) async fn rewrap(
+    core: &Core,
+    active: &Active,
+    req: &Request,
+    caller: &crate::sys::Caller<'_>,
+) -> Result<Option<Response>, CoreError> {
+    let entry = wrapping_entry(active, target_token(req, caller.token)?, caller).await?;
+    let entry = claim(active, entry, caller).await?;
+    let inner = take(core, active, &entry).await?;
+    wrap(
+        core,
+        active,
+        &as_response(&inner),
+        entry.creation_ttl,
+        &entry.path,
+    )
+    .await
+    .map(Some)
 }

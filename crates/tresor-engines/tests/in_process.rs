@@ -181,3 +181,52 @@ async fn transit_keys_rotate_themselves_when_their_period_has_passed() {
         "not again before the next period"
     );
 }
+
+#[tokio::test]
+async fn the_system_backend_reads_names_as_its_table_says() {
+    let h = harness().await;
+    h.write(
+        "sys/policies/acl/mounter",
+        json!({"policy": r#"path "sys/mounts/kv" { capabilities = ["create", "update", "read"] }
+path "sys/policies/acl/*" { capabilities = ["create", "update"] }
+path "sys/policies/acl/admin" { capabilities = ["deny"] }"#}),
+    )
+    .await
+    .unwrap();
+    let auth = h
+        .write("auth/token/create", json!({"policies": ["mounter"]}))
+        .await
+        .unwrap()
+        .unwrap()
+        .auth
+        .unwrap();
+    let t = auth["client_token"].as_str().unwrap().to_owned();
+    // `sys/mounts//kv/` is the mount `kv/`, which the policy names without slashes.
+    h.call(
+        Operation::Update,
+        "sys/mounts//kv/",
+        Some(&t),
+        json!({"type": "kv"}),
+    )
+    .await
+    .expect("the canonical path is allowed");
+    assert_eq!(data(h.read("sys/mounts/kv").await)["type"], "kv");
+    // A policy name is trimmed and lowercased before the ACL: the deny on `admin` holds.
+    let denied = h
+        .call(
+            Operation::Update,
+            "sys/policies/acl/ ADMIN ",
+            Some(&t),
+            json!({"policy": ""}),
+        )
+        .await;
+    assert!(matches!(denied, Err(CoreError::Forbidden(_))), "{denied:?}");
+    // Root-protected paths need sudo, which the table declares.
+    let sealing = h
+        .call(Operation::Update, "sys/seal", Some(&t), json!({}))
+        .await;
+    assert!(
+        matches!(sealing, Err(CoreError::Forbidden(_))),
+        "{sealing:?}"
+    );
+}

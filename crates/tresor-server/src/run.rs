@@ -88,11 +88,11 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     if let Some(d) = opts.config.default_lease_ttl {
         core_config.default_lease_ttl = d;
     }
-    let core = Arc::new(Core::new(
+    let core = Core::new(
         Arc::clone(&storage),
         core_config,
         tresor_engines::registry(),
-    ));
+    );
 
     let mut listeners = opts.config.listeners.clone();
     if let Some(dev) = &opts.dev {

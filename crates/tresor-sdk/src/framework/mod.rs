@@ -89,6 +89,9 @@ pub struct Flags {
     pub login: bool,
     /// Root-protected: the caller's policy must also grant `sudo` (`PathsSpecial.Root`).
     pub sudo: bool,
+    /// Answered to any valid token without asking the ACL: the handler shows only what the
+    /// caller may see (`sys/internal/ui/mounts`, the OpenAPI document).
+    pub any_token: bool,
     /// The path takes fields beyond those declared (a KV secret's data, a database plugin's
     /// connection settings): the declared ones are checked, the others passed on unwarned.
     pub arbitrary_input: bool,
@@ -217,6 +220,11 @@ impl<B> Path<B> {
 
     pub fn sudo(mut self) -> Self {
         self.flags.sudo = true;
+        self
+    }
+
+    pub fn any_token(mut self) -> Self {
+        self.flags.any_token = true;
         self
     }
 
