@@ -27,7 +27,8 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-TRESOR = ROOT / "target" / "release" / "tresor"
+# `TRESOR_BENCH_BIN` runs another build (an A/B comparison with an older commit).
+TRESOR = pathlib.Path(os.environ.get("TRESOR_BENCH_BIN", ROOT / "target" / "release" / "tresor"))
 LOAD = ROOT / "target" / "release" / "tresor-load"
 FLOOR = ROOT / "target" / "release" / "tresor-floor"
 SCENARIOS = ["health", "lookup-self", "kv-read", "kv-write", "transit-encrypt", "transit-decrypt", "approle-login"]
