@@ -614,9 +614,7 @@ impl Core {
             client_addr: req.client_addr,
             wrap_ttl: req.wrap_ttl,
         });
-        let wrap_ttl = req
-            .wrap_ttl
-            .or((req.path == "sys/wrapping/wrap").then_some(crate::wrapping::DEFAULT_WRAP_TTL));
+        let wrap_ttl = req.wrap_ttl.or(flags.default_wrap_ttl);
         let creation_path = req.path.clone();
         // The rare, large paths below (sys/, auth/token/, login, wrapping, leases) are boxed,
         // so that the future of a plain read stays small: it is moved through several layers

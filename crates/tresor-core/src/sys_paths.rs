@@ -223,6 +223,7 @@ impl Paths for SystemBackend {
             Path::new("wrapping/wrap")
                 .synopsis("Response-wraps an arbitrary JSON object.")
                 .arbitrary_input()
+                .default_wrap_ttl(crate::wrapping::DEFAULT_WRAP_TTL)
                 .write(handler!(Self::wrap)),
             Path::new("wrapping/unwrap")
                 .synopsis("Unwraps a response-wrapped token.")

@@ -73,6 +73,11 @@ pub fn rfc3339_ms(ms: i64) -> Option<String> {
     from_ms(ms).map(rfc3339)
 }
 
+/// RFC 3339 of Unix seconds; `None` if out of range.
+pub fn rfc3339_secs(secs: i64) -> Option<String> {
+    OffsetDateTime::from_unix_timestamp(secs).ok().map(rfc3339)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +93,7 @@ mod tests {
         assert!(after - before < 3_660_000);
         assert_eq!(rfc3339_ms(0).unwrap(), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339_ms(1500).unwrap(), "1970-01-01T00:00:01.5Z");
+        assert_eq!(rfc3339_secs(86400).unwrap(), "1970-01-02T00:00:00Z");
     }
 
     #[test]

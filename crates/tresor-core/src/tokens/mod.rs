@@ -104,12 +104,7 @@ impl TokenEntry {
     /// Vault's lookup answer. `id` is the raw token where the caller knows it.
     pub fn lookup_data(&self, id: &str, now_ms: i64) -> Map {
         let rfc3339 = |t: i64| {
-            time::OffsetDateTime::from_unix_timestamp(t)
-                .ok()
-                .and_then(|t| {
-                    t.format(&time::format_description::well_known::Rfc3339)
-                        .ok()
-                })
+            tresor_sdk::clock::rfc3339_secs(t)
                 .map(Value::String)
                 .unwrap_or(Value::Null)
         };
@@ -185,25 +180,14 @@ impl TokenEntry {
 
 pub use tresor_sdk::token_params::cidr_contains;
 
+/// `bound_cidrs` as given: trimmed, blanks dropped, each checked to be a CIDR block.
 pub fn parse_cidrs(list: &[String]) -> Result<Vec<String>, CoreError> {
-    let mut out = Vec::new();
-    for c in list.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
-        let (net, bits) = match c.split_once('/') {
-            Some((n, b)) => (n, Some(b)),
-            None => (c, None),
-        };
-        let ip: IpAddr = net
-            .parse()
-            .map_err(|_| CoreError::invalid(format!("invalid CIDR block \"{c}\"")))?;
-        if let Some(b) = bits {
-            let max = if ip.is_ipv4() { 32 } else { 128 };
-            match b.parse::<u8>() {
-                Ok(b) if b <= max => {}
-                _ => return Err(CoreError::invalid(format!("invalid CIDR block \"{c}\""))),
-            }
-        }
-        out.push(c.to_owned());
-    }
+    let out: Vec<String> = list
+        .iter()
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty())
+        .collect();
+    tresor_sdk::token_params::check_cidrs("bound_cidrs", &out)?;
     Ok(out)
 }
 

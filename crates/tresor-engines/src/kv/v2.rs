@@ -17,7 +17,6 @@ use std::hash::{Hash, Hasher};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 use tresor_sdk::framework::{Call, Field, Kind, Path, Paths};
@@ -144,9 +143,7 @@ impl KeyMetadata {
     }
 }
 
-fn fmt_time(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
-}
+use tresor_sdk::clock::rfc3339 as fmt_time;
 
 fn version_key(path: &str, n: u64) -> String {
     format!("versions/{path}/{n}")

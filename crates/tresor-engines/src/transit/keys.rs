@@ -320,13 +320,8 @@ impl KeyPolicy {
             .filter(|(v, _)| **v >= self.min_decryption_version)
             .map(|(v, k)| {
                 let shown = if self.kind.is_asymmetric() {
-                    let created = time::OffsetDateTime::from_unix_timestamp(k.creation_time)
-                        .ok()
-                        .and_then(|t| {
-                            t.format(&time::format_description::well_known::Rfc3339)
-                                .ok()
-                        })
-                        .unwrap_or_default();
+                    let created =
+                        tresor_sdk::clock::rfc3339_secs(k.creation_time).unwrap_or_default();
                     json!({
                         "certificate_chain": "",
                         "creation_time": created,

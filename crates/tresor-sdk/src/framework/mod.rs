@@ -92,6 +92,9 @@ pub struct Flags {
     /// Answered to any valid token without asking the ACL: the handler shows only what the
     /// caller may see (`sys/internal/ui/mounts`, the OpenAPI document).
     pub any_token: bool,
+    /// The answer is wrapped for this many seconds when the client asks for no wrapping
+    /// (`sys/wrapping/wrap`, whose answer is the wrapping).
+    pub default_wrap_ttl: Option<u64>,
     /// The path takes fields beyond those declared (a KV secret's data, a database plugin's
     /// connection settings): the declared ones are checked, the others passed on unwarned.
     pub arbitrary_input: bool,
@@ -225,6 +228,11 @@ impl<B> Path<B> {
 
     pub fn any_token(mut self) -> Self {
         self.flags.any_token = true;
+        self
+    }
+
+    pub fn default_wrap_ttl(mut self, seconds: u64) -> Self {
+        self.flags.default_wrap_ttl = Some(seconds);
         self
     }
 
@@ -433,9 +441,8 @@ impl<B: Paths> Backend for Routed<B> {
 
     fn canonical_path<'a>(&self, path: &'a str) -> Cow<'a, str> {
         match self.route(path) {
-            // A path with a rest segment (a KV secret's name) is taken as sent, unless the
-            // route says how to read it.
-            Some((p, captures)) if !p.pattern.has_rest() || !p.normalisers.is_empty() => {
+            // The route says how to read its captures: the path is put back together.
+            Some((p, captures)) if !p.normalisers.is_empty() => {
                 let canonical = p.pattern.render(&p.params(captures));
                 if canonical == path {
                     Cow::Borrowed(path)
@@ -443,6 +450,10 @@ impl<B: Paths> Backend for Routed<B> {
                     Cow::Owned(canonical)
                 }
             }
+            // Segments taken as sent: the canonical path is the matched one, which is the path
+            // without its trailing slashes (no allocation on the request path).
+            Some((p, _)) if !p.pattern.has_rest() => Cow::Borrowed(path.trim_end_matches('/')),
+            // A path with a rest segment (a KV secret's name) is taken as sent.
             _ => Cow::Borrowed(path),
         }
     }
