@@ -190,10 +190,21 @@ pub(crate) async fn unwrap(
     req: &Request,
     caller: &crate::sys::Caller<'_>,
 ) -> Result<Option<Response>, CoreError> {
+    let (_, inner) = spend(core, active, req, caller).await?;
+    Ok(Some(as_response(&inner)))
+}
+
+/// The wrapping token a request names, its single use spent and its answer taken out.
+async fn spend(
+    core: &Core,
+    active: &Active,
+    req: &Request,
+    caller: &crate::sys::Caller<'_>,
+) -> Result<(TokenEntry, Value), CoreError> {
     let entry = wrapping_entry(active, target_token(req, caller.token)?, caller).await?;
     let entry = claim(active, entry, caller).await?;
     let inner = take(core, active, &entry).await?;
-    Ok(Some(as_response(&inner)))
+    Ok((entry, inner))
 }
 
 /// `sys/wrapping/lookup`: where and when a wrapping token was made.
@@ -222,9 +233,7 @@ pub(crate) async fn rewrap(
     req: &Request,
     caller: &crate::sys::Caller<'_>,
 ) -> Result<Option<Response>, CoreError> {
-    let entry = wrapping_entry(active, target_token(req, caller.token)?, caller).await?;
-    let entry = claim(active, entry, caller).await?;
-    let inner = take(core, active, &entry).await?;
+    let (entry, inner) = spend(core, active, req, caller).await?;
     wrap(
         core,
         active,
