@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+use tresor_sdk::clock::ClockHand;
 use tresor_sdk::{Clock, Operation, Registry, Response};
 use tresor_storage::InmemStorage;
 
@@ -17,22 +18,20 @@ pub const ROOT: &str = "root";
 
 pub struct Harness {
     pub core: Arc<Core>,
-    pub clock: Clock,
+    hand: ClockHand,
 }
 
 impl Harness {
     /// A dev core (root token `root`, KV v2 at `secret/`) with the backends of `registry`.
-    pub async fn new(registry: Registry) -> Harness {
-        let clock = Clock::adjustable();
+    pub async fn new(registry: Registry) -> Result<Harness, CoreError> {
+        let (clock, hand) = Clock::adjustable();
         let config = CoreConfig {
-            clock: clock.clone(),
+            clock,
             ..CoreConfig::default()
         };
         let core = Core::new(Arc::new(InmemStorage::new()), config, registry);
-        core.setup_dev(Some(ROOT.into()))
-            .await
-            .expect("a dev core starts");
-        Harness { core, clock }
+        core.setup_dev(Some(ROOT.into())).await?;
+        Ok(Harness { core, hand })
     }
 
     /// A request with `token` (`None`: none, as a login).
@@ -81,13 +80,13 @@ impl Harness {
 
     /// Moves the core's (and every backend's) clock forward.
     pub fn advance(&self, by: Duration) {
-        self.clock.advance(by);
+        self.hand.advance(by);
     }
 
     /// Revokes every lease that has fallen due by the clock now, as the expiry task would on
     /// its next tick. Answers how many.
-    pub async fn expire(&self) -> usize {
-        let active = self.core.active().expect("unsealed");
-        active.expiration.expire_due(active.as_ref()).await
+    pub async fn expire(&self) -> Result<usize, CoreError> {
+        let active = self.core.active()?;
+        Ok(active.expiration.expire_due(active.as_ref()).await)
     }
 }

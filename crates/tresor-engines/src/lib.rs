@@ -40,3 +40,34 @@ pub fn registry() -> Registry {
             Arc::new(Routed::new(kv::KvV1))
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Path tables are constants checked when built (a malformed pattern panics there), so
+    /// every backend's table is built here, for every option that picks another table.
+    #[test]
+    fn every_backend_builds_its_table() {
+        let r = registry();
+        let clock = tresor_sdk::Clock::system();
+        let v2: std::collections::BTreeMap<String, String> =
+            [("version".to_owned(), "2".to_owned())].into();
+        let plain = Default::default();
+        for class in [Class::Secrets, Class::Auth, Class::Builtin] {
+            for kind in r.kinds(class) {
+                for options in [&plain, &v2] {
+                    let setup = tresor_sdk::Setup {
+                        options,
+                        clock: &clock,
+                    };
+                    let backend = r.build(kind, &setup).expect("registered");
+                    assert!(backend.help("").contains("## PATHS"), "{kind}");
+                }
+            }
+        }
+        assert_eq!(r.class("approle"), Some(Class::Auth));
+        assert_eq!(r.class("cubbyhole"), Some(Class::Builtin));
+        assert_eq!(r.class("nope"), None);
+    }
+}

@@ -10,7 +10,9 @@ use tresor_core::CoreError;
 use tresor_sdk::{Error, Operation, Response};
 
 async fn harness() -> Harness {
-    Harness::new(tresor_engines::registry()).await
+    Harness::new(tresor_engines::registry())
+        .await
+        .expect("a dev core starts")
 }
 
 fn data(r: Result<Option<Response>, CoreError>) -> Value {
@@ -99,7 +101,7 @@ async fn tokens_stop_working_at_their_ttl_and_their_lease_revokes_them() {
         )
         .await;
     assert_eq!(data(me)["ttl"], 60);
-    assert_eq!(h.expire().await, 0, "nothing is due yet");
+    assert_eq!(h.expire().await.unwrap(), 0, "nothing is due yet");
     h.advance(Duration::from_secs(120));
     // A token past its TTL is refused at once, before its lease is revoked.
     let expired = h
@@ -124,7 +126,7 @@ async fn tokens_stop_working_at_their_ttl_and_their_lease_revokes_them() {
         )
     };
     // (The core's own expiry task may get there first; either way the lease revokes it.)
-    h.expire().await;
+    h.expire().await.unwrap();
     assert_eq!(message(lookup(&idle).await), "bad token");
     assert_eq!(message(lookup(&used).await), "bad token");
 }
