@@ -100,10 +100,15 @@ pub(crate) fn find<'a, 'p>(
     mounts: &'a [BuiltinMount],
     path: &'p str,
 ) -> Option<(&'a BuiltinMount, &'p str)> {
+    // Byte compares: this runs several times for every request.
     mounts.iter().find_map(|m| {
-        let rel = path
-            .strip_prefix(m.path)
-            .or_else(|| (path == m.path.trim_end_matches('/')).then_some(""))?;
-        Some((m, rel))
+        let point = m.path.as_bytes();
+        if path.as_bytes().starts_with(point) {
+            // `point` ends in `/`, an ASCII character: the rest starts on a char boundary.
+            path.get(point.len()..).map(|rel| (m, rel))
+        } else {
+            // The mount point without its slash (`sys`).
+            (path.len() + 1 == point.len() && point.starts_with(path.as_bytes())).then_some((m, ""))
+        }
     })
 }

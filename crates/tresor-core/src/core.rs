@@ -280,7 +280,7 @@ impl Core {
         let mut id = [0u8; 4];
         crypto::fill_random(&mut id)?;
         let cluster = ClusterInfo {
-            name: format!("vault-cluster-{}", hex::encode(id)),
+            name: format!("vault-cluster-{}", tresor_sdk::ids::hex(&id)),
             id: crate::crypto::uuid_v4(),
         };
         self.barrier.put_json(CLUSTER_PATH, &cluster).await?;
@@ -549,19 +549,16 @@ impl Core {
             let (mount, rel) = (Arc::clone(mount), rel.clone());
             return Box::pin(self.login(&active, req, &mount, rel)).await;
         }
-        // The ACL checks the name the handler will act on (see `canonical`).
+        // The ACL checks the name the handler will act on (see `canonical`); how the path is
+        // protected (root-protected, open to any token) is its backend's word.
         let mut req = req;
-        if req.operation != Operation::List {
-            let served = self.served_by(routed.as_ref(), &req.path);
-            if let std::borrow::Cow::Owned(path) = crate::canonical::canonical(&req.path, served) {
-                req.path = path;
-            }
+        let (canonical, flags) =
+            crate::canonical::resolve(&req.path, self.served_by(routed.as_ref(), &req.path));
+        if let (std::borrow::Cow::Owned(path), false) =
+            (canonical, req.operation == Operation::List)
+        {
+            req.path = path;
         }
-        // How the path is protected (root-protected, open to any token) is its backend's word.
-        let flags = self
-            .served_by(routed.as_ref(), &req.path)
-            .map(|(backend, point)| backend.flags(req.path.strip_prefix(point).unwrap_or("")))
-            .unwrap_or_default();
         drop(routed);
         let entry = match Box::pin(active.tokens.lookup(&raw_token)).await? {
             Some(e) if e.cidr_allows(req.client_addr) => e,
@@ -778,7 +775,9 @@ impl Core {
             return path.to_owned();
         }
         let routed = active.router.route(path);
-        crate::canonical::canonical(path, self.served_by(routed.as_ref(), path)).into_owned()
+        crate::canonical::resolve(path, self.served_by(routed.as_ref(), path))
+            .0
+            .into_owned()
     }
 
     /// The mount a path reaches, for the audit log.

@@ -81,7 +81,7 @@ pub struct ExpirationManager {
 }
 
 fn lease_hash(id: &str) -> String {
-    hex::encode(crypto::hmac_sha256(b"tresor-lease-index", id.as_bytes()))
+    tresor_sdk::ids::hex(&crypto::hmac_sha256(b"tresor-lease-index", id.as_bytes()))
 }
 
 /// A random lease id under `path`, as Vault makes them (`database/creds/app/<24 chars>`).

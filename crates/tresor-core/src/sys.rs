@@ -400,7 +400,7 @@ pub(crate) async fn enable(
             "{}{}_{}",
             if auth { "auth_" } else { "" },
             kind.replace('-', "_"),
-            hex::encode(acc)
+            tresor_sdk::ids::hex(&acc)
         ),
         kind,
         description,

@@ -25,7 +25,7 @@ pub async fn salt(view: &dyn StorageView) -> Result<aws_lc_rs::hmac::Key> {
 }
 
 pub fn hmac(key: &aws_lc_rs::hmac::Key, value: &str) -> String {
-    hex::encode(aws_lc_rs::hmac::sign(key, value.as_bytes()).as_ref())
+    tresor_sdk::ids::hex(aws_lc_rs::hmac::sign(key, value.as_bytes()).as_ref())
 }
 
 pub use tresor_sdk::ids::uuid_v4 as uuid;

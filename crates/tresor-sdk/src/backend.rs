@@ -15,6 +15,16 @@ pub trait StorageView: Send + Sync {
     async fn batch(&self, ops: Vec<(String, Option<Vec<u8>>)>) -> Result<()>;
 }
 
+/// A path as a backend serves it (see [`Backend::resolve`]).
+#[derive(Debug, Clone)]
+pub struct Resolved<'a> {
+    /// The canonical name of what the path acts on.
+    pub path: std::borrow::Cow<'a, str>,
+    /// A login (answered without a client token, with a [`crate::LoginAuth`] the core turns
+    /// into a token), root-protected (`sudo`), open to any valid token, ….
+    pub flags: crate::framework::Flags,
+}
+
 /// Every secrets engine and auth method. `handle` answers `Ok(None)` when there is nothing to
 /// return (HTTP 204, or 404 for a read).
 #[async_trait]
@@ -33,20 +43,23 @@ pub trait Backend: Send + Sync {
         Ok(None)
     }
 
-    /// The path (relative to the mount) as this backend names what it acts on: a backend that
-    /// reads `users/CAROL/` as the user `carol` says so here. The core asks before the ACL, and
-    /// both the ACL and `handle` then see this form, so a policy on the canonical name cannot
-    /// be stepped around by spelling it differently. Not asked for lists, whose trailing `/`
-    /// names a directory.
-    fn canonical_path<'a>(&self, path: &'a str) -> std::borrow::Cow<'a, str> {
-        std::borrow::Cow::Borrowed(path)
+    /// How this backend serves `path` (relative to the mount): the name it acts on, and how
+    /// the path is reached. One call, as it runs for every request.
+    ///
+    /// The name: a backend that reads `users/CAROL/` as the user `carol` says so here. The core
+    /// asks before the ACL, and both the ACL and `handle` then see this form, so a policy on the
+    /// canonical name cannot be stepped around by spelling it differently. Not used for lists,
+    /// whose trailing `/` names a directory.
+    fn resolve<'a>(&self, path: &'a str) -> Resolved<'a> {
+        Resolved {
+            path: std::borrow::Cow::Borrowed(path),
+            flags: crate::framework::Flags::default(),
+        }
     }
 
-    /// How `path` (relative to the mount) is reached: a login (answered without a client token,
-    /// with a [`crate::LoginAuth`] the core turns into a token), root-protected (`sudo`), open to
-    /// any valid token.
-    fn flags(&self, _path: &str) -> crate::framework::Flags {
-        crate::framework::Flags::default()
+    /// How `path` is reached (see [`Backend::resolve`]).
+    fn flags(&self, path: &str) -> crate::framework::Flags {
+        self.resolve(path).flags
     }
 
     /// Revokes a secret this backend handed out with a lease. `req.data` holds the lease's

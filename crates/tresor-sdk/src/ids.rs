@@ -1,4 +1,19 @@
-//! Random identifiers: UUIDs for request ids, lease ids, accessors, role and secret ids.
+//! Random identifiers (UUIDs for request ids, lease ids, accessors, role and secret ids) and the
+//! lowercase hex that names hashed ones (token and lease index keys). Both run on every request,
+//! so they write bytes into place instead of formatting.
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// `bytes` as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 0x0f)]);
+    }
+    // Only ASCII digits and letters were written.
+    String::from_utf8(out).unwrap_or_default()
+}
 
 /// A random (version 4) UUID in its hyphenated form. Drawn from aws-lc's generator, which does
 /// not enter the kernel on every call (a request id is made for every request).
@@ -12,15 +27,15 @@ pub fn uuid_v4() -> String {
     }
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    let mut out = Vec::with_capacity(36);
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push(b'-');
+        }
+        out.push(HEX[usize::from(byte >> 4)]);
+        out.push(HEX[usize::from(byte & 0x0f)]);
+    }
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -37,5 +52,11 @@ mod tests {
         assert!(parts[2].starts_with('4'));
         assert!(matches!(&parts[3][..1], "8" | "9" | "a" | "b"));
         assert_ne!(u, super::uuid_v4());
+    }
+
+    #[test]
+    fn hex_is_lowercase_and_two_digits_a_byte() {
+        assert_eq!(super::hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
+        assert_eq!(super::hex(&[]), "");
     }
 }

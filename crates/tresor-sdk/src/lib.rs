@@ -17,7 +17,7 @@ pub mod token_params;
 pub mod tools;
 pub mod ttl;
 
-pub use backend::{help_text, Backend, StorageView};
+pub use backend::{help_text, Backend, Resolved, StorageView};
 pub use clock::Clock;
 pub use error::{Error, Result};
 pub use registry::{Class, Registry, Setup};

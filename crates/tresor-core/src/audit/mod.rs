@@ -280,7 +280,7 @@ impl AuditBroker {
             description: description.to_owned(),
             options,
             local,
-            salt: hex::encode(salt.as_ref()),
+            salt: tresor_sdk::ids::hex(salt.as_ref()),
         };
         let device = Arc::new(Device::open(entry, true)?);
         let mut table = self.list();

@@ -321,7 +321,7 @@ impl TokenStore {
     }
 
     pub fn hash(&self, value: &str) -> String {
-        hex::encode(self.salt_key.sign(value.as_bytes()))
+        tresor_sdk::ids::hex(self.salt_key.sign(value.as_bytes()).as_ref())
     }
 
     fn id_key(hash: &str) -> String {

@@ -469,7 +469,7 @@ fn call(func: Func, args: Vec<Val>, now: time::OffsetDateTime) -> Result<Val> {
                 let keep: String = s.chars().take(n as usize - 8).collect();
                 let rest: String = s.chars().skip(n as usize - 8).collect();
                 let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, rest.as_bytes());
-                format!("{keep}{}", &hex::encode(digest.as_ref())[..8])
+                format!("{keep}{}", &tresor_sdk::ids::hex(digest.as_ref())[..8])
             }
         }
         Func::Uppercase => {
@@ -488,7 +488,7 @@ fn call(func: Func, args: Vec<Val>, now: time::OffsetDateTime) -> Result<Val> {
             arity("sha256", &args, 1)?;
             let digest =
                 aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, args[0].text().as_bytes());
-            hex::encode(digest.as_ref())
+            tresor_sdk::ids::hex(digest.as_ref())
         }
         Func::Base64 => {
             arity("base64", &args, 1)?;

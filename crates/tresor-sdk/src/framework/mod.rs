@@ -24,7 +24,7 @@ use async_trait::async_trait;
 pub use fields::{decode, Decoded, DefaultValue, Field, Kind};
 pub use pattern::Pattern;
 
-use crate::{Backend, Error, Operation, Request, Response, Result, StorageView};
+use crate::{Backend, Error, Operation, Request, Resolved, Response, Result, StorageView};
 
 /// A boxed future, as handlers return them (a table holds plain function pointers).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -284,8 +284,9 @@ impl<B> Path<B> {
 
     fn params<'p>(&self, captures: pattern::Captures<'p>) -> Vec<(&'static str, Cow<'p, str>)> {
         captures
-            .into_iter()
-            .map(|(name, v)| {
+            .as_slice()
+            .iter()
+            .map(|&(name, v)| {
                 let normalised = self
                     .normalisers
                     .iter()
@@ -374,9 +375,13 @@ impl<B: Paths> Routed<B> {
         &self.paths
     }
 
+    /// The first path of the table that serves `path`, with its captures. Patterns whose first
+    /// literal is not the path's first segment are passed over with one compare each.
     fn route<'p>(&self, path: &'p str) -> Option<(&Path<B>, pattern::Captures<'p>)> {
+        let first = path.split('/').next().unwrap_or_default();
         self.paths
             .iter()
+            .filter(|p| p.pattern.first_literal().is_none_or(|l| l == first))
             .find_map(|p| p.pattern.matches(path).map(|c| (p, c)))
     }
 
@@ -439,22 +444,32 @@ impl<B: Paths> Backend for Routed<B> {
         Ok(Some(exists(&self.backend, &call).await?))
     }
 
-    fn canonical_path<'a>(&self, path: &'a str) -> Cow<'a, str> {
-        match self.route(path) {
+    fn resolve<'a>(&self, path: &'a str) -> Resolved<'a> {
+        let Some((p, captures)) = self.route(path) else {
+            return Resolved {
+                path: Cow::Borrowed(path),
+                flags: Flags::default(),
+            };
+        };
+        let canonical = if !p.normalisers.is_empty() {
             // The route says how to read its captures: the path is put back together.
-            Some((p, captures)) if !p.normalisers.is_empty() => {
-                let canonical = p.pattern.render(&p.params(captures));
-                if canonical == path {
-                    Cow::Borrowed(path)
-                } else {
-                    Cow::Owned(canonical)
-                }
+            let canonical = p.pattern.render(&p.params(captures));
+            if canonical == path {
+                Cow::Borrowed(path)
+            } else {
+                Cow::Owned(canonical)
             }
+        } else if !p.pattern.has_rest() {
             // Segments taken as sent: the canonical path is the matched one, which is the path
             // without its trailing slashes (no allocation on the request path).
-            Some((p, _)) if !p.pattern.has_rest() => Cow::Borrowed(path.trim_end_matches('/')),
+            Cow::Borrowed(path.trim_end_matches('/'))
+        } else {
             // A path with a rest segment (a KV secret's name) is taken as sent.
-            _ => Cow::Borrowed(path),
+            Cow::Borrowed(path)
+        };
+        Resolved {
+            path: canonical,
+            flags: p.flags,
         }
     }
 

@@ -19,10 +19,40 @@ enum Segment {
 pub struct Pattern {
     raw: &'static str,
     segments: Vec<Segment>,
+    /// The literals after a rest segment, joined by `/` (`tune` in `mounts/{path*}/tune`).
+    rest_suffix: Option<String>,
 }
 
+/// The most captures a pattern may have, so that a match needs no allocation.
+pub const MAX_CAPTURES: usize = 4;
+
 /// The captured segments of a matched path, in pattern order.
-pub type Captures<'p> = Vec<(&'static str, &'p str)>;
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Captures<'p> {
+    items: [(&'static str, &'p str); MAX_CAPTURES],
+    len: usize,
+}
+
+impl<'p> Captures<'p> {
+    fn new() -> Self {
+        Captures {
+            items: [("", ""); MAX_CAPTURES],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, name: &'static str, value: &'p str) {
+        // `Pattern::new` refuses patterns with more captures than fit.
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = (name, value);
+            self.len += 1;
+        }
+    }
+
+    pub fn as_slice(&self) -> &[(&'static str, &'p str)] {
+        &self.items[..self.len]
+    }
+}
 
 impl Pattern {
     /// Parses a pattern. Panics on a malformed one: patterns are constants of the code, and a
@@ -55,7 +85,31 @@ impl Pattern {
                 segments.push(seg);
             }
         }
-        Pattern { raw, segments }
+        let captures = segments
+            .iter()
+            .filter(|s| !matches!(s, Segment::Literal(_)))
+            .count();
+        assert!(captures <= MAX_CAPTURES, "{raw}: too many captures");
+        let rest_suffix = segments
+            .iter()
+            .position(|s| matches!(s, Segment::Rest(_)))
+            .map(|i| &segments[i + 1..])
+            .filter(|after| !after.is_empty())
+            .map(|after| {
+                let literals: Vec<&str> = after
+                    .iter()
+                    .filter_map(|s| match s {
+                        Segment::Literal(l) => Some(*l),
+                        _ => None,
+                    })
+                    .collect();
+                literals.join("/")
+            });
+        Pattern {
+            raw,
+            segments,
+            rest_suffix,
+        }
     }
 
     pub fn as_str(&self) -> &'static str {
@@ -72,9 +126,19 @@ impl Pattern {
         matches!(self.segments.last(), Some(Segment::Rest(_)))
     }
 
-    /// The captures if `path` (relative to the mount) matches.
+    /// The first segment if it is a literal: a path whose first segment differs cannot match.
+    /// A table is looked up by it before the patterns are tried in full.
+    pub fn first_literal(&self) -> Option<&'static str> {
+        match self.segments.first() {
+            Some(Segment::Literal(l)) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// The captures if `path` (relative to the mount) matches. Runs on every request, so it
+    /// does not allocate.
     pub fn matches<'p>(&self, path: &'p str) -> Option<Captures<'p>> {
-        let mut captures = Vec::new();
+        let mut captures = Captures::new();
         let mut rest = if self.ends_in_rest() {
             path
         } else {
@@ -83,21 +147,15 @@ impl Pattern {
         let n = self.segments.len();
         for (i, seg) in self.segments.iter().enumerate() {
             if let Segment::Rest(name) = seg {
-                let suffix: Vec<&str> = self.segments[i + 1..]
-                    .iter()
-                    .filter_map(|s| match s {
-                        Segment::Literal(l) => Some(*l),
-                        _ => None,
-                    })
-                    .collect();
-                if suffix.is_empty() {
-                    captures.push((*name, rest));
-                } else {
-                    let inner = rest.strip_suffix(&suffix.join("/"))?.strip_suffix('/')?;
-                    if inner.trim_matches('/').is_empty() {
-                        return None;
+                match &self.rest_suffix {
+                    None => captures.push(name, rest),
+                    Some(suffix) => {
+                        let inner = rest.strip_suffix(suffix.as_str())?.strip_suffix('/')?;
+                        if inner.trim_matches('/').is_empty() {
+                            return None;
+                        }
+                        captures.push(name, inner);
                     }
-                    captures.push((*name, inner));
                 }
                 return Some(captures);
             }
@@ -112,7 +170,7 @@ impl Pattern {
             };
             match seg {
                 Segment::Literal(l) if *l == part => {}
-                Segment::Capture(name) if !part.is_empty() => captures.push((*name, part)),
+                Segment::Capture(name) if !part.is_empty() => captures.push(name, part),
                 _ => return None,
             }
             rest = tail;
@@ -187,21 +245,27 @@ impl Pattern {
 mod tests {
     use super::*;
 
+    fn caps(p: &Pattern, path: &'static str) -> Option<Vec<(&'static str, &'static str)>> {
+        p.matches(path).map(|c| c.as_slice().to_vec())
+    }
+
     #[test]
     fn literals_and_captures() {
         let p = Pattern::new("users/{username}/password");
         assert_eq!(
-            p.matches("users/bob/password"),
+            caps(&p, "users/bob/password"),
             Some(vec![("username", "bob")])
         );
         assert_eq!(
-            p.matches("users/bob/password/"),
+            caps(&p, "users/bob/password/"),
             Some(vec![("username", "bob")])
         );
-        assert_eq!(p.matches("users//password"), None);
-        assert_eq!(p.matches("users/bob"), None);
-        assert_eq!(p.matches("users/bob/password/x"), None);
+        assert_eq!(caps(&p, "users//password"), None);
+        assert_eq!(caps(&p, "users/bob"), None);
+        assert_eq!(caps(&p, "users/bob/password/x"), None);
         assert_eq!(p.regex(), "^users/(?P<username>[^/]+)/password$");
+        assert_eq!(p.first_literal(), Some("users"));
+        assert_eq!(Pattern::new("{path*}").first_literal(), None);
         assert_eq!(p.openapi("auth/up/"), "/auth/up/users/{username}/password");
     }
 
@@ -220,13 +284,13 @@ mod tests {
     #[test]
     fn a_rest_segment_takes_the_path_as_sent() {
         let p = Pattern::new("data/{path*}");
-        assert_eq!(p.matches("data/a/b/"), Some(vec![("path", "a/b/")]));
-        assert_eq!(p.matches("data/"), Some(vec![("path", "")]));
-        assert_eq!(p.matches("data"), None);
-        assert_eq!(p.matches("metadata/a"), None);
+        assert_eq!(caps(&p, "data/a/b/"), Some(vec![("path", "a/b/")]));
+        assert_eq!(caps(&p, "data/"), Some(vec![("path", "")]));
+        assert_eq!(caps(&p, "data"), None);
+        assert_eq!(caps(&p, "metadata/a"), None);
         let all = Pattern::new("{path*}");
-        assert_eq!(all.matches(""), Some(vec![("path", "")]));
-        assert_eq!(all.matches("a/b"), Some(vec![("path", "a/b")]));
+        assert_eq!(caps(&all, ""), Some(vec![("path", "")]));
+        assert_eq!(caps(&all, "a/b"), Some(vec![("path", "a/b")]));
         assert_eq!(all.regex(), "^(?P<path>.*)$");
     }
 
@@ -241,12 +305,18 @@ mod tests {
     #[test]
     fn a_rest_segment_followed_by_literals_takes_what_is_between() {
         let p = Pattern::new("mounts/{path*}/tune");
-        assert_eq!(p.matches("mounts/a/b/tune"), Some(vec![("path", "a/b")]));
-        assert_eq!(p.matches("mounts/a/tune/"), Some(vec![("path", "a")]));
-        assert_eq!(p.matches("mounts/tune"), None);
-        assert_eq!(p.matches("mounts//tune"), None);
-        assert_eq!(p.matches("mounts/a/b"), None);
+        assert_eq!(caps(&p, "mounts/a/b/tune"), Some(vec![("path", "a/b")]));
+        assert_eq!(caps(&p, "mounts/a/tune/"), Some(vec![("path", "a")]));
+        assert_eq!(caps(&p, "mounts/tune"), None);
+        assert_eq!(caps(&p, "mounts//tune"), None);
+        assert_eq!(caps(&p, "mounts/a/b"), None);
         assert_eq!(p.openapi("sys/"), "/sys/mounts/{path}/tune");
+    }
+
+    #[test]
+    #[should_panic(expected = "too many captures")]
+    fn more_captures_than_a_match_holds_are_refused() {
+        Pattern::new("{a}/{b}/{c}/{d}/{e}");
     }
 
     #[test]

@@ -250,18 +250,23 @@ async fn existence_checks_come_from_the_path() {
 #[test]
 fn canonical_paths_flags_and_help() {
     let b = Routed::new(Toy::default());
-    assert_eq!(b.canonical_path("items/BoB//"), "items/bob");
-    assert_eq!(b.canonical_path("items/bob"), "items/bob");
+    assert_eq!(b.resolve("items/BoB//").path, "items/bob");
+    assert_eq!(b.resolve("items/bob").path, "items/bob");
     assert_eq!(
-        b.canonical_path("raw/A/b/"),
+        b.resolve("raw/A/b/").path,
         "raw/A/b/",
         "a rest segment is kept"
     );
-    assert_eq!(b.canonical_path("policies/ Admin "), "policies/admin");
-    assert_eq!(b.canonical_path("mounts//a/b//tune/"), "mounts/a/b/tune");
+    assert_eq!(b.resolve("policies/ Admin ").path, "policies/admin");
+    assert_eq!(b.resolve("mounts//a/b//tune/").path, "mounts/a/b/tune");
     assert!(b.flags("login/x").login);
     assert!(!b.flags("items/x").login);
     assert!(b.flags("admin/purge/").sudo);
+    assert!(
+        b.resolve("admin/purge/").flags.sudo,
+        "one call names and flags"
+    );
+    assert!(!b.resolve("nowhere/x/y").flags.sudo);
     assert!(!b.flags("items/x").sudo);
     let root = b.help("");
     assert!(root.contains("A toy backend."), "{root}");

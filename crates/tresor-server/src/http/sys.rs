@@ -75,7 +75,11 @@ async fn init(state: &AppState, data: tresor_sdk::Map) -> Result<Response, ApiEr
     };
     let result = state.core.initialize(config, None).await?;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let keys: Vec<String> = result.keys.iter().map(|k| hex::encode(&k[..])).collect();
+    let keys: Vec<String> = result
+        .keys
+        .iter()
+        .map(|k| tresor_sdk::ids::hex(&k[..]))
+        .collect();
     let keys_b64: Vec<String> = result.keys.iter().map(|k| b64.encode(&k[..])).collect();
     Ok(json_ok(json!({
         "keys": keys,
