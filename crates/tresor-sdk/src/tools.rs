@@ -19,7 +19,7 @@ fn encode(format: &str, bytes: &[u8]) -> Result<String> {
     use base64::Engine;
     match format {
         "base64" => Ok(base64::engine::general_purpose::STANDARD.encode(bytes)),
-        "hex" => Ok(crate::ids::hex(&bytes)),
+        "hex" => Ok(crate::ids::hex(bytes)),
         other => Err(Error::invalid(format!(
             "unsupported encoding format {other}; must be \"hex\" or \"base64\""
         ))),
