@@ -210,8 +210,13 @@ def test_help_and_usage_errors(vault_link, tmp_path):
     assert r.returncode == 2 and "connection refused" in r.stderr
     r = run(vault_link, addr, tmp_path, "status")
     assert r.returncode == 1 and r.stderr.startswith("Error checking seal status: Get \"http://127.0.0.1:1/v1/sys/seal-status\"")
+    # Through the link, Vault's version line, whose second word scripts (hvac's suite) parse.
     r = run(vault_link, addr, tmp_path, "version")
-    assert r.returncode == 0 and r.stdout.startswith("Tresor v")
+    assert r.returncode == 0 and r.stdout.strip() == "Vault v1.17.0+tresor.0.1.0", r.stdout
+    r = run(vault_link, addr, tmp_path, "-version")
+    assert r.returncode == 0 and r.stdout.startswith("Vault v1.17.0+"), r.stdout
+    r = subprocess.run([tresor_bin(), "version"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout.startswith("Tresor v0.1.0 (Vault API 1.17.0+tresor."), r.stdout
 
 
 def test_seed_sequences_through_the_vault_link(vault_link, tresor_config, tmp_path):

@@ -11,7 +11,7 @@ use axum::extract::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, SubjectPublicKeyInfoDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
@@ -131,15 +131,21 @@ impl ClientCertVerifier for RequestAnyClientCert {
             &self.0.signature_verification_algorithms,
         )
     }
+    /// Checked against the certificate's public key alone, without webpki parsing the
+    /// certificate: webpki refuses X.509 v1 certificates, which Go's TLS (Vault's) accepts from
+    /// clients (hvac's test suite sends one). Over TLS 1.2 such a certificate is still refused.
     fn verify_tls13_signature(
         &self,
         message: &[u8],
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
+        let spki = subject_public_key_info(cert.as_ref()).ok_or(
+            rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding),
+        )?;
+        rustls::crypto::verify_tls13_signature_with_raw_key(
             message,
-            cert,
+            &SubjectPublicKeyInfoDer::from(spki),
             dss,
             &self.0.signature_verification_algorithms,
         )
@@ -147,6 +153,43 @@ impl ClientCertVerifier for RequestAnyClientCert {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
+}
+
+/// The DER of a certificate's SubjectPublicKeyInfo: the seventh field of the TBSCertificate
+/// (after the optional version, serial, signature algorithm, issuer, validity and subject).
+fn subject_public_key_info(cert: &[u8]) -> Option<&[u8]> {
+    let (_, certificate, _) = der_element(cert)?;
+    let (_, tbs, _) = der_element(certificate)?;
+    let mut rest = tbs;
+    if rest.first() == Some(&0xa0) {
+        rest = der_element(rest)?.2;
+    }
+    for _ in 0..5 {
+        rest = der_element(rest)?.2;
+    }
+    let (spki, _, _) = der_element(rest)?;
+    (spki.first() == Some(&0x30)).then_some(spki)
+}
+
+/// One DER element with a one-byte tag at the start of `b`: (the whole element, its contents,
+/// what follows it).
+fn der_element(b: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    let first = usize::from(*b.get(1)?);
+    let (len, header) = if first < 0x80 {
+        (first, 2)
+    } else {
+        let n = first & 0x7f;
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let len = b
+            .get(2..2 + n)?
+            .iter()
+            .fold(0usize, |acc, byte| (acc << 8) | usize::from(*byte));
+        (len, 2 + n)
+    };
+    let end = header.checked_add(len)?;
+    Some((b.get(..end)?, b.get(header..end)?, b.get(end..)?))
 }
 
 pub async fn bind(address: &str) -> Result<TcpListener, ListenerError> {
@@ -245,5 +288,28 @@ async fn serve_conn<I>(
         .header_read_timeout(limits.idle_timeout);
     if let Err(e) = builder.serve_connection(io, svc).await {
         tracing::debug!(error = %e, %peer, "connection ended with an error");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subject_public_key_info;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::SubjectPublicKeyInfoDer;
+
+    #[test]
+    fn finds_the_public_key_of_a_certificate() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["client".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let spki =
+            SubjectPublicKeyInfoDer::from_pem_slice(key.public_key_pem().as_bytes()).unwrap();
+        assert_eq!(subject_public_key_info(cert.der()), Some(spki.as_ref()));
+        // Cut short anywhere, it is no certificate.
+        for n in [0, 1, 5, cert.der().len() / 2, cert.der().len() - 1] {
+            assert_eq!(subject_public_key_info(&cert.der()[..n]), None, "{n}");
+        }
     }
 }
