@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: lint gates, every unit and black-box test, then
 # the compatibility suite, which drives Tresor with real clients (OpenBao's `bao` CLI, hvac) and
-# compares its answers with a real OpenBao server. It sets up what it needs by itself: cargo
+# compares its answers with a real OpenBao server, and hvac's own integration suite. It sets up what it needs by itself: cargo
 # fetches crates; Python packages go into ./.venv from tests/compat/requirements.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,3 +21,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r tests/compat/requirements.txt
 TRESOR_BIN="$PWD/target/debug/tresor" .venv/bin/python -m pytest -q tests/compat
+# hvac's own integration suite, from its source distribution (fetched into target/hvac-suite).
+TRESOR_BIN="$PWD/target/debug/tresor" .venv/bin/python tests/hvac/run.py

@@ -32,9 +32,10 @@ pub struct CoreConfig {
 impl CoreConfig {
     /// A mount's effective lease TTLs: its own where set, capped by the system's.
     pub fn lease_limits(&self, mount: &crate::mounts::MountConfig) -> tresor_sdk::LeaseLimits {
+        // A mount's own max replaces the system's, larger or not, as in Vault.
         let max = match mount.max_lease_ttl {
             0 => self.max_lease_ttl,
-            m => m.min(self.max_lease_ttl),
+            m => m,
         };
         let default = match mount.default_lease_ttl {
             0 => self.default_lease_ttl,
@@ -560,6 +561,14 @@ impl Core {
             req.path = path;
         }
         drop(routed);
+        if flags.wrapping_token {
+            if let Err(e) =
+                Box::pin(crate::wrapping::check_named(&active, &req.data, &raw_token)).await
+            {
+                audit(Stage::Request, None, &req, None, Some(&e.to_string()))?;
+                return Err(e);
+            }
+        }
         let entry = match Box::pin(active.tokens.lookup(&raw_token)).await? {
             Some(e) if e.cidr_allows(req.client_addr) => e,
             _ => {

@@ -292,21 +292,31 @@ fn parse_mount_config(config: Option<&Value>) -> Result<MountConfig, CoreError> 
     })
 }
 
+/// The lease TTLs given when a mount is enabled, checked as Vault checks them: the default
+/// within the given max, or within the system's when no max is given. A mount's max may exceed
+/// the system's (it is an administrator's explicit choice, as in Vault).
 fn check_ttls(core: &Core, c: &MountConfig) -> Result<(), CoreError> {
-    let max = if c.max_lease_ttl == 0 {
-        core.config().max_lease_ttl
-    } else {
-        c.max_lease_ttl
-    };
-    if c.max_lease_ttl > core.config().max_lease_ttl {
+    if c.max_lease_ttl != 0 && c.default_lease_ttl > c.max_lease_ttl {
         return Err(CoreError::invalid(
-            "given max TTL is greater than the system max TTL",
+            "given default lease TTL greater than given max lease TTL",
         ));
     }
-    if c.default_lease_ttl > max {
-        return Err(CoreError::invalid(
-            "given default lease TTL greater than max lease TTL",
-        ));
+    let system_max = core.config().max_lease_ttl;
+    if c.max_lease_ttl == 0 && c.default_lease_ttl > system_max {
+        return Err(CoreError::invalid(format!(
+            "given default lease TTL greater than system max lease TTL of {system_max}"
+        )));
+    }
+    Ok(())
+}
+
+/// The lease TTLs a tune leaves a mount with, checked as Vault's tune checks them.
+fn check_tuned_ttls(c: &MountConfig) -> Result<(), CoreError> {
+    if c.max_lease_ttl != 0 && c.default_lease_ttl > c.max_lease_ttl {
+        return Err(CoreError::invalid(format!(
+            "backend max lease TTL of {} would be less than backend default lease TTL of {}",
+            c.max_lease_ttl, c.default_lease_ttl
+        )));
     }
     Ok(())
 }
@@ -359,9 +369,12 @@ pub(crate) async fn enable(
         }
     };
     let mut options = string_map("options", data.get("options"))?;
+    // Vault's other names for kv: `kv-v2`, and `generic` (its name before 0.8).
     if kind == "kv-v2" {
         kind = "kv".into();
         options.insert("version".into(), "2".into());
+    } else if kind == "generic" {
+        kind = "kv".into();
     }
     let description = match data.get("description") {
         None | Some(Value::Null) => String::new(),
@@ -536,7 +549,7 @@ pub(crate) async fn tune(
     if let Some(m) = duration(data.get("max_lease_ttl"), "max lease TTL")? {
         entry.config.max_lease_ttl = m;
     }
-    check_ttls(core, &entry.config)?;
+    check_tuned_ttls(&entry.config)?;
     match data.get("description") {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) => entry.description = s.clone(),

@@ -227,14 +227,17 @@ impl Paths for SystemBackend {
                 .write(handler!(Self::wrap)),
             Path::new("wrapping/unwrap")
                 .synopsis("Unwraps a response-wrapped token.")
+                .wrapping_token()
                 .field(TOKEN)
                 .write(handler!(Self::unwrap)),
             Path::new("wrapping/lookup")
                 .synopsis("Looks up the properties of a response-wrapped token.")
+                .wrapping_token()
                 .field(TOKEN)
                 .write(handler!(Self::wrap_lookup)),
             Path::new("wrapping/rewrap")
                 .synopsis("Rotates a response-wrapped token.")
+                .wrapping_token()
                 .field(TOKEN)
                 .write(handler!(Self::rewrap)),
             // Leases, and their old spellings directly under `sys/`.

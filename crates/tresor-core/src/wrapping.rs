@@ -175,11 +175,43 @@ fn target_token<'a>(req: &'a Request, caller_token: &'a str) -> Result<&'a str, 
     }
 }
 
-/// `sys/wrapping/wrap`: the body itself, which the core then wraps.
-pub(crate) fn wrap_body(req: &Request) -> Result<Option<Response>, CoreError> {
-    if req.data.is_empty() {
-        return Err(CoreError::invalid("empty request body"));
+/// Vault's check on the paths that take a wrapping token (see `Flags::wrapping_token`), made
+/// before the client token is looked up or the ACL asked: the token named in the body, else the
+/// client token, must be a live wrapping token. A spent, expired or unknown one is a 400 that
+/// clients test for, not the 403 of a bad client token.
+pub(crate) async fn check_named(
+    active: &Active,
+    data: &Map,
+    client_token: &str,
+) -> Result<(), CoreError> {
+    let token = match data.get("token") {
+        None | Some(Value::Null) => client_token,
+        Some(Value::String(t)) if !t.is_empty() => t.as_str(),
+        Some(Value::String(_)) => {
+            return Err(CoreError::Forbidden(
+                "error validating wrapping token: empty token in request body".into(),
+            ))
+        }
+        Some(_) => {
+            return Err(CoreError::Forbidden(
+                "error validating wrapping token: could not decode token in request body".into(),
+            ))
+        }
+    };
+    if token.is_empty() {
+        return Err(CoreError::Forbidden(
+            "error validating wrapping token: token is empty".into(),
+        ));
     }
+    match active.tokens.lookup(token).await? {
+        Some(e) if e.policies == [RESPONSE_WRAPPING] => Ok(()),
+        _ => Err(invalid_token()),
+    }
+}
+
+/// `sys/wrapping/wrap`: the body itself, which the core then wraps. An empty body wraps an
+/// empty answer, as in Vault.
+pub(crate) fn wrap_body(req: &Request) -> Result<Option<Response>, CoreError> {
     Ok(Some(Response::data(req.data.clone())))
 }
 

@@ -413,7 +413,11 @@ async fn a_wrapped_secret_id_is_unwrapped_once_and_logs_in() {
             Some(json!({})),
         )
         .await;
-    assert_eq!(again.status, 403);
+    assert_eq!(again.status, 400);
+    assert_eq!(
+        again.body["errors"],
+        json!(["wrapping token is not valid or does not exist"])
+    );
 }
 
 #[tokio::test]

@@ -97,7 +97,12 @@ async fn a_wrapped_token_is_unwrapped_with_the_wrapping_token_itself() {
             Some(json!({})),
         )
         .await;
-    assert_eq!(again.status, 403, "a used wrapping token is gone");
+    // As in Vault, checked before the token itself: the 400 clients test for, not a 403.
+    assert_eq!(again.status, 400, "a used wrapping token is gone");
+    assert_eq!(
+        again.body["errors"],
+        json!(["wrapping token is not valid or does not exist"])
+    );
 }
 
 #[tokio::test]

@@ -404,10 +404,11 @@ impl KvV2 {
         let options = req.map_field("options")?.unwrap_or_default();
         let cas = match options.get("cas") {
             None | Some(Value::Null) => None,
+            // Any integer parses (Vault decodes it weakly); a negative one matches no version.
             Some(v) => Some(
-                v.as_u64()
-                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-                    .ok_or_else(|| Error::invalid("cas must be a non-negative integer"))?,
+                v.as_i64()
+                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                    .ok_or_else(|| Error::invalid("error parsing check-and-set parameter"))?,
             ),
         };
         let required = config.cas_required || meta.is_some_and(|m| m.cas_required);
@@ -416,9 +417,13 @@ impl KvV2 {
                 "check-and-set parameter required for this call",
             )),
             None => Ok(()),
-            Some(c) if c != meta.map(|m| m.current_version).unwrap_or(0) => Err(Error::Conflict(
-                "check-and-set parameter did not match the current version".into(),
-            )),
+            Some(c)
+                if u64::try_from(c).ok() != Some(meta.map(|m| m.current_version).unwrap_or(0)) =>
+            {
+                Err(Error::Conflict(
+                    "check-and-set parameter did not match the current version".into(),
+                ))
+            }
             Some(_) => Ok(()),
         }
     }

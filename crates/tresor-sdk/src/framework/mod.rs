@@ -101,6 +101,10 @@ pub struct Flags {
     /// Left out of `path-help` and the OpenAPI document (a catch-all that only explains an
     /// error).
     pub hidden: bool,
+    /// The request names a response-wrapping token (the body's `token`, else the client token)
+    /// that must be live before anything else is checked: otherwise Vault's 400 "wrapping token
+    /// is not valid or does not exist", which clients test for (`sys/wrapping/unwrap`, …).
+    pub wrapping_token: bool,
     /// Must run on the active node of a cluster (standbys will forward it). Every write does
     /// anyway; this marks reads that change state.
     pub forward: bool,
@@ -238,6 +242,11 @@ impl<B> Path<B> {
 
     pub fn arbitrary_input(mut self) -> Self {
         self.flags.arbitrary_input = true;
+        self
+    }
+
+    pub fn wrapping_token(mut self) -> Self {
+        self.flags.wrapping_token = true;
         self
     }
 
