@@ -1,5 +1,3 @@
-use serde_json::Value;
-
 /// Errors a backend (or the storage under it) reports. The HTTP status each maps to is decided in
 /// one place, the server's error module; here we only say what went wrong.
 #[derive(Debug, thiserror::Error)]
@@ -49,13 +47,6 @@ impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         Error::Internal(format!("malformed stored entry: {e}"))
     }
-}
-
-/// Values that are not of the JSON type a field wants are a 400 naming the field.
-pub fn type_error(field: &str, want: &str, got: &Value) -> Error {
-    Error::InvalidRequest(format!(
-        "error converting input for field \"{field}\": expected {want}, got {got}"
-    ))
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

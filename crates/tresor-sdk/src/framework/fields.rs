@@ -9,7 +9,6 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use crate::error::type_error;
 use crate::{Error, Map, Result};
 
 /// The type of a field, as Vault's `framework.FieldType` names them.
@@ -159,7 +158,7 @@ pub fn decode<'a>(field: &str, kind: Kind, value: &'a Value) -> Result<Decoded<'
     Ok(match kind {
         Kind::Str => Decoded::Str(string(field, value)?),
         Kind::LowerStr => Decoded::Str(Cow::Owned(string(field, value)?.to_lowercase())),
-        Kind::Int => Decoded::Int(int(value).ok_or_else(|| type_error(field, "integer", value))?),
+        Kind::Int => Decoded::Int(int(value).ok_or_else(|| go_error(field, "int", value))?),
         Kind::Bool => Decoded::Bool(boolean(field, value)?),
         Kind::Duration => Decoded::Seconds(crate::ttl::parse_value(value).map_err(|e| {
             Error::invalid(format!("error converting input for field \"{field}\": {e}"))
@@ -173,12 +172,42 @@ pub fn decode<'a>(field: &str, kind: Kind, value: &'a Value) -> Result<Decoded<'
     })
 }
 
+/// Go's name of the map type Vault decodes objects into.
+const MAP: &str = "map[string]interface {}";
+
+/// The words of Vault's field decoder (mapstructure, over Go types) for a value that does not fit
+/// `go_type`: clients and scripts match on them.
+fn go_error(field: &str, go_type: &str, value: &Value) -> Error {
+    let why = match (go_type, value) {
+        ("int", Value::String(_)) => {
+            "'' cannot parse value as 'int': strconv.ParseInt: invalid syntax".to_owned()
+        }
+        ("bool", Value::String(_)) => {
+            "'' cannot parse value as 'bool': strconv.ParseBool: invalid syntax".to_owned()
+        }
+        (want, got) => {
+            let got = match got {
+                Value::String(_) => "string",
+                Value::Number(_) => "json.Number",
+                Value::Bool(_) => "bool",
+                Value::Array(_) => "[]interface {}",
+                Value::Object(_) => MAP,
+                Value::Null => "<nil>",
+            };
+            format!("'' expected type '{want}', got unconvertible type '{got}'")
+        }
+    };
+    Error::InvalidRequest(format!(
+        "error converting input for field \"{field}\": {why}"
+    ))
+}
+
 fn string<'a>(field: &str, value: &'a Value) -> Result<Cow<'a, str>> {
     match value {
         Value::String(s) => Ok(Cow::Borrowed(s)),
         Value::Number(n) => Ok(Cow::Owned(n.to_string())),
         Value::Bool(b) => Ok(Cow::Owned(b.to_string())),
-        other => Err(type_error(field, "string", other)),
+        other => Err(go_error(field, "string", other)),
     }
 }
 
@@ -199,14 +228,14 @@ fn boolean(field: &str, value: &Value) -> Result<bool> {
         Value::String(s) => match s.as_str() {
             "true" | "1" | "t" | "T" | "TRUE" | "True" => Ok(true),
             "false" | "0" | "f" | "F" | "FALSE" | "False" | "" => Ok(false),
-            _ => Err(type_error(field, "bool", value)),
+            _ => Err(go_error(field, "bool", value)),
         },
         Value::Number(n) => match n.as_i64() {
             Some(1) => Ok(true),
             Some(0) => Ok(false),
-            _ => Err(type_error(field, "bool", value)),
+            _ => Err(go_error(field, "bool", value)),
         },
-        other => Err(type_error(field, "bool", other)),
+        other => Err(go_error(field, "bool", other)),
     }
 }
 
@@ -219,10 +248,10 @@ fn list(field: &str, value: &Value, split_commas: bool) -> Result<Vec<String>> {
             .map(|v| match v {
                 Value::String(s) => Ok(s.clone()),
                 Value::Number(n) => Ok(n.to_string()),
-                other => Err(type_error(field, "a list of strings", other)),
+                other => Err(go_error(field, "string", other)),
             })
             .collect::<Result<_>>()?,
-        other => return Err(type_error(field, "a list of strings", other)),
+        other => return Err(go_error(field, "[]string", other)),
     };
     Ok(items
         .into_iter()
@@ -241,11 +270,11 @@ fn int_list(field: &str, value: &Value) -> Result<Vec<i64>> {
             .map(|p| Value::String(p.to_owned()))
             .collect(),
         n @ Value::Number(_) => vec![n.clone()],
-        other => return Err(type_error(field, "a list of integers", other)),
+        other => return Err(go_error(field, "[]int", other)),
     };
     parts
         .iter()
-        .map(|v| int(v).ok_or_else(|| type_error(field, "a list of integers", v)))
+        .map(|v| int(v).ok_or_else(|| go_error(field, "int", v)))
         .collect()
 }
 
@@ -254,33 +283,38 @@ fn map<'a>(field: &str, value: &'a Value) -> Result<Cow<'a, Map>> {
         Value::Object(m) => Ok(Cow::Borrowed(m)),
         Value::String(s) => match serde_json::from_str::<Value>(s) {
             Ok(Value::Object(m)) => Ok(Cow::Owned(m)),
-            _ => Err(type_error(field, "map", value)),
+            _ => Err(go_error(field, MAP, value)),
         },
-        other => Err(type_error(field, "map", other)),
+        other => Err(go_error(field, MAP, other)),
     }
 }
 
+/// `key=value` pairs: a list of them, a comma-separated string of them, or an object of strings.
 fn kv_pairs<'a>(field: &str, value: &'a Value) -> Result<Cow<'a, Map>> {
-    match value {
-        Value::Array(items) => {
-            let mut m = Map::new();
-            for item in items {
-                let pair = item
-                    .as_str()
-                    .and_then(|s| s.split_once('='))
-                    .ok_or_else(|| type_error(field, "key=value pairs", item))?;
-                m.insert(pair.0.trim().to_owned(), pair.1.trim().into());
-            }
-            Ok(Cow::Owned(m))
-        }
+    let items: Vec<&str> = match value {
+        Value::String(s) if !s.trim_start().starts_with('{') => s.split(',').collect(),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| item.as_str().ok_or_else(|| go_error(field, "string", item)))
+            .collect::<Result<_>>()?,
         _ => {
             let m = map(field, value)?;
-            match m.values().find(|v| !v.is_string()) {
-                Some(bad) => Err(type_error(field, "a map of strings", bad)),
+            return match m.values().find(|v| !v.is_string()) {
+                Some(bad) => Err(go_error(field, "string", bad)),
                 None => Ok(m),
-            }
+            };
         }
+    };
+    let mut m = Map::new();
+    for (i, item) in items.iter().enumerate() {
+        let (k, v) = item.split_once('=').ok_or_else(|| {
+            Error::InvalidRequest(format!(
+                "error converting input for field \"{field}\": invalid key pair at index {i} in field \"{field}\""
+            ))
+        })?;
+        m.insert(k.trim().to_owned(), v.trim().into());
     }
+    Ok(Cow::Owned(m))
 }
 
 #[cfg(test)]

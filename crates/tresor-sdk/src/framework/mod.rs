@@ -414,7 +414,16 @@ impl<B: Paths> Backend for Routed<B> {
     async fn handle(&self, req: &Request, view: &dyn StorageView) -> Result<Option<Response>> {
         let (path, captures) = self.route(&req.path).ok_or(Error::UnsupportedPath)?;
         let handler = path.handlers[op_index(req.operation)].ok_or(Error::UnsupportedOperation)?;
-        let ignored = path.check_fields(req)?;
+        // Worded as Vault's framework refuses a field: a write to a path with an existence
+        // check meets the refusal in the check (no prefix), any other in its validation.
+        let existence_checked =
+            path.exists.is_some() && matches!(req.operation, Operation::Create | Operation::Update);
+        let ignored = path.check_fields(req).map_err(|e| match e {
+            Error::InvalidRequest(m) if !existence_checked => {
+                Error::InvalidRequest(format!("Field validation failed: {m}"))
+            }
+            other => other,
+        })?;
         let call = Call {
             req,
             view,
