@@ -175,10 +175,12 @@ pub(crate) fn ui_mount(
 
 pub(crate) fn read_mount(active: &Active, path: &str) -> Result<Option<Response>, CoreError> {
     let path = normalize_mount_path(path)?;
-    let mount = active
-        .router
-        .get(&path)
-        .ok_or_else(|| CoreError::invalid(format!("No secret engine mount at {path}")))?;
+    let mount = active.router.get(&path).ok_or_else(|| {
+        CoreError::invalid(match path.strip_prefix("auth/") {
+            Some(method) => format!("No auth engine at {method}"),
+            None => format!("No secret engine mount at {path}"),
+        })
+    })?;
     match mount.entry.to_api() {
         Value::Object(m) => Ok(Some(Response::data(m))),
         _ => Err(CoreError::internal("mount entry is not an object")),
@@ -540,7 +542,9 @@ pub(crate) async fn tune(
     let path = normalize_mount_path(path)?;
     let _guard = active.mount_lock.lock().await;
     let mount = active.router.get(&path).ok_or_else(|| {
-        CoreError::invalid(format!("cannot tune \"{path}\": no mount at that path"))
+        CoreError::invalid(format!(
+            "tune of path \"{path}\" failed: no mount entry found"
+        ))
     })?;
     let mut entry = mount.entry.clone();
     if let Some(d) = duration(data.get("default_lease_ttl"), "default lease TTL")? {

@@ -28,6 +28,9 @@ pub(crate) async fn of_token(
     req: &Request,
 ) -> Result<Option<Response>, CoreError> {
     let token = str_field(req, "token")?.unwrap_or_default();
+    if token.is_empty() {
+        return Err(CoreError::invalid("no token found"));
+    }
     let entry = active
         .tokens
         .lookup(&token)
@@ -43,6 +46,9 @@ pub(crate) async fn of_accessor(
     req: &Request,
 ) -> Result<Option<Response>, CoreError> {
     let accessor = str_field(req, "accessor")?.unwrap_or_default();
+    if accessor.is_empty() {
+        return Err(CoreError::invalid("missing accessor"));
+    }
     let entry = active
         .tokens
         .lookup_accessor(&accessor)
@@ -88,7 +94,7 @@ fn paths(req: &Request) -> Result<Vec<String>, CoreError> {
     }
     out.retain(|p| !p.is_empty());
     if out.is_empty() {
-        return Err(CoreError::invalid("missing paths"));
+        return Err(CoreError::invalid("paths must be supplied"));
     }
     Ok(out)
 }

@@ -37,7 +37,11 @@ pub fn random(url: &[&str], data: &Map) -> Result<Map> {
             n => {
                 bytes = n
                     .parse()
-                    .map_err(|_| Error::invalid(format!("invalid URL bytes value \"{n}\"")))?
+                    .map_err(|_| {
+                        Error::invalid(format!(
+                            "error parsing url-set byte count: strconv.Atoi: parsing \"{n}\": invalid syntax"
+                        ))
+                    })?
             }
         }
     }

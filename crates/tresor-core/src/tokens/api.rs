@@ -205,7 +205,11 @@ impl TokenBackend {
 
     async fn lookup(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
         let b = builtin(c)?;
-        let token = required(c.req, "token")?;
+        // Without a token named, the caller's own, as in Vault.
+        let token = match c.req.str_field("token")?.filter(|t| !t.is_empty()) {
+            Some(t) => t,
+            None => b.token.clone(),
+        };
         match b.active.tokens.lookup(&token).await? {
             Some(e) => Ok(data(e.lookup_data(&token, b.config.clock.now_ms()))),
             None => Err(CoreError::Forbidden("bad token".into()).into()),
@@ -226,7 +230,7 @@ impl TokenBackend {
 
     async fn renew(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
         let b = builtin(c)?;
-        let token = required(c.req, "token")?;
+        let token = required(c.req, "token", "missing token ID")?;
         let e = b
             .active
             .tokens
@@ -252,7 +256,7 @@ impl TokenBackend {
 
     async fn revoke(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
         let b = builtin(c)?;
-        let token = required(c.req, "token")?;
+        let token = required(c.req, "token", "missing token ID")?;
         if let Some(e) = b.active.tokens.lookup(&token).await? {
             b.active.tokens.revoke_tree(&e.id_hash).await?;
         }
@@ -268,7 +272,7 @@ impl TokenBackend {
 
     async fn revoke_orphan(&self, c: &Call<'_>) -> tresor_sdk::Result<Option<Response>> {
         let b = builtin(c)?;
-        let token = required(c.req, "token")?;
+        let token = required(c.req, "token", "missing token ID")?;
         if let Some(e) = b.active.tokens.lookup(&token).await? {
             b.active.tokens.revoke_orphan(&e.id_hash).await?;
         }
@@ -337,14 +341,18 @@ impl TokenBackend {
     }
 }
 
-fn required(req: &Request, field: &str) -> Result<String, CoreError> {
+/// A non-empty string field, or a 400 with `missing` (Vault's words differ by path).
+fn required(req: &Request, field: &str, missing: &str) -> Result<String, CoreError> {
     req.str_field(field)?
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| CoreError::invalid(format!("missing {field}")))
+        .ok_or_else(|| CoreError::invalid(missing))
 }
 
+/// Vault reports a missing accessor through its multi-error type; clients see this text.
+const MISSING_ACCESSOR: &str = "1 error occurred:\n\t* missing accessor\n\n";
+
 async fn by_accessor(store: &TokenStore, req: &Request) -> Result<TokenEntry, CoreError> {
-    let accessor = required(req, "accessor")?;
+    let accessor = required(req, "accessor", MISSING_ACCESSOR)?;
     store
         .lookup_accessor(&accessor)
         .await?

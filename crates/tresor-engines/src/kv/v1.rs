@@ -47,7 +47,7 @@ impl KvV1 {
     async fn write(&self, c: &Call<'_>) -> Result<Option<Response>> {
         let key = Self::key(c)?;
         if c.req.data.is_empty() {
-            return Err(Error::invalid("no data provided"));
+            return Err(Error::invalid("missing data fields"));
         }
         c.view.put(key, &serde_json::to_vec(&c.req.data)?).await?;
         Ok(None)

@@ -710,7 +710,7 @@ fn parse_versions(req: &Request) -> Result<Vec<u64>> {
     let versions = req
         .int_list_field("versions")?
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| Error::invalid("no version number provided"))?;
+        .ok_or_else(|| Error::invalid("No version number provided"))?;
     versions
         .into_iter()
         .map(|n| {

@@ -430,19 +430,12 @@ impl<B: Paths> Backend for Routed<B> {
             params: path.params(captures),
         };
         let mut resp = handler(&self.backend, &call).await?;
-        if !ignored.is_empty() {
-            let warning = format!(
+        // Vault's framework warns in an answer; a write that answers nothing stays a 204.
+        if let (false, Some(r)) = (ignored.is_empty(), &mut resp) {
+            r.warnings.push(format!(
                 "Endpoint ignored these unrecognized parameters: [{}]",
                 ignored.join(" ")
-            );
-            match &mut resp {
-                Some(r) => r.warnings.push(warning),
-                // A read of nothing stays a 404; a write answers its warning instead of 204.
-                None if !matches!(req.operation, Operation::Read | Operation::List) => {
-                    resp = Some(Response::default().with_warning(warning))
-                }
-                None => {}
-            }
+            ));
         }
         Ok(resp)
     }
