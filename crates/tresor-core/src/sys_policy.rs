@@ -172,6 +172,6 @@ pub(crate) fn random(url: &[&str], req: &Request) -> Result<Option<Response>, Co
 /// `sys/tools/hash[/:algorithm]`.
 pub(crate) fn hash(algorithm: Option<&str>, req: &Request) -> Result<Option<Response>, CoreError> {
     Ok(Some(Response::data(tresor_sdk::tools::hash(
-        algorithm, &req.data,
+        algorithm, &req.data, None,
     )?)))
 }

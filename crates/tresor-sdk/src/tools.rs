@@ -74,7 +74,9 @@ pub fn random(url: &[&str], data: &Map) -> Result<Map> {
 }
 
 /// `hash[/:algorithm]`: the input is base64, the sum hex (or base64).
-pub fn hash(url_algorithm: Option<&str>, data: &Map) -> Result<Map> {
+/// `missing_input`: the refusal of a request without input, or `None` to hash the empty input
+/// (`sys/tools/hash` does; transit's `hash` says "input missing").
+pub fn hash(url_algorithm: Option<&str>, data: &Map, missing_input: Option<&str>) -> Result<Map> {
     use aws_lc_rs::digest;
     use base64::Engine;
     let algorithm = text(data, "algorithm")?
@@ -92,7 +94,11 @@ pub fn hash(url_algorithm: Option<&str>, data: &Map) -> Result<Map> {
         "sha3-512" => &digest::SHA3_512,
         other => return Err(Error::invalid(format!("unsupported algorithm {other}"))),
     };
-    let input = text(data, "input")?.ok_or_else(|| Error::invalid("missing input to hash"))?;
+    let input = match (text(data, "input")?, missing_input) {
+        (Some(i), _) => i,
+        (None, Some(refusal)) => return Err(Error::invalid(refusal)),
+        (None, None) => String::new(),
+    };
     let input = base64::engine::general_purpose::STANDARD
         .decode(input)
         .map_err(|_| Error::invalid("unable to decode input as base64"))?;

@@ -472,15 +472,8 @@ impl Transit {
             .or(url_alg.map(str::to_owned))
             .unwrap_or_default();
         each(req, &[], |item| {
-            let input = b64_field(item, "input")?.ok_or_else(|| Error::invalid("missing input"))?;
-            let mac = match (text(item, "hmac")?, text(item, "signature")?) {
-                (Some(h), None) => h,
-                (None, Some(sig)) => {
-                    let o = sign_options(req, item, &p, url_alg)?;
-                    let mut d = Map::new();
-                    d.insert("valid".into(), p.verify_signature(&input, &sig, &o)?.into());
-                    return Ok(d);
-                }
+            // What to verify is asked before the input, as Vault asks.
+            let (hmac, signature) = match (text(item, "hmac")?, text(item, "signature")?) {
                 (Some(_), Some(_)) => {
                     return Err(Error::invalid("provide one of 'signature' or 'hmac'"))
                 }
@@ -488,6 +481,18 @@ impl Transit {
                     return Err(Error::invalid(
                         "neither a 'signature' nor an 'hmac' were given to verify",
                     ))
+                }
+                pair => pair,
+            };
+            let input = b64_field(item, "input")?.ok_or_else(|| Error::invalid("missing input"))?;
+            let mac = match (hmac, signature) {
+                (Some(h), _) => h,
+                (None, sig) => {
+                    let o = sign_options(req, item, &p, url_alg)?;
+                    let mut d = Map::new();
+                    let sig = sig.unwrap_or_default();
+                    d.insert("valid".into(), p.verify_signature(&input, &sig, &o)?.into());
+                    return Ok(d);
                 }
             };
             let mut d = Map::new();

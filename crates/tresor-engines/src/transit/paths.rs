@@ -439,6 +439,7 @@ impl Transit {
 
     async fn hash(&self, c: &Call<'_>) -> Result<Option<Response>> {
         let alg = Some(c.param("urlalgorithm")).filter(|a| !a.is_empty());
-        tresor_sdk::tools::hash(alg, &c.req.data).map(|d| Some(Response::data(d)))
+        tresor_sdk::tools::hash(alg, &c.req.data, Some("input missing"))
+            .map(|d| Some(Response::data(d)))
     }
 }
