@@ -164,7 +164,12 @@ async fn renew(
     id: &str,
     increment: u64,
 ) -> Result<Response, CoreError> {
-    let mut lease = active.expiration.get(id).await?.ok_or_else(invalid_lease)?;
+    // Vault's words: a lookup of an unknown lease is "invalid lease", a renewal "lease not found".
+    let mut lease = active
+        .expiration
+        .get(id)
+        .await?
+        .ok_or_else(|| CoreError::invalid("lease not found"))?;
     let LeaseKind::Secret {
         mount,
         internal,

@@ -307,7 +307,7 @@ impl AppRole {
             _ => role.secret_id_num_uses,
         };
         let secret = match custom {
-            Some(s) if s.is_empty() => return Err(Error::invalid("secret_id cannot be empty")),
+            Some(s) if s.is_empty() => return Err(Error::invalid("missing secret_id")),
             Some(s) => s,
             None => uuid(),
         };

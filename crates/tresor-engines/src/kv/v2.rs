@@ -533,7 +533,12 @@ impl KvV2 {
         change: VersionChange,
     ) -> Result<Option<Response>> {
         let (req, key, view) = (c.req, secret_key(c)?, c.view);
-        let versions = parse_versions(req)?;
+        // Vault's words differ by path, down to the capital.
+        let missing = match change {
+            VersionChange::Destroy => "no version number provided",
+            VersionChange::Delete | VersionChange::Undelete => "No version number provided",
+        };
+        let versions = parse_versions(req, missing)?;
         let _guard = self.lock_for(key).lock().await;
         let Some(mut meta) = self.metadata(view, key).await? else {
             return Ok(None);
@@ -706,11 +711,11 @@ fn prune_versions(
     ops
 }
 
-fn parse_versions(req: &Request) -> Result<Vec<u64>> {
+fn parse_versions(req: &Request, missing: &str) -> Result<Vec<u64>> {
     let versions = req
         .int_list_field("versions")?
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| Error::invalid("No version number provided"))?;
+        .ok_or_else(|| Error::invalid(missing))?;
     versions
         .into_iter()
         .map(|n| {
