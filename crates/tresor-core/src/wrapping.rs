@@ -105,10 +105,7 @@ async fn wrapping_entry(
     } else {
         active.tokens.lookup(token).await?
     };
-    match found {
-        Some(e) if e.policies == [RESPONSE_WRAPPING] => Ok(e),
-        _ => Err(invalid_token()),
-    }
+    wrapping_only(found)
 }
 
 /// Spends the single use of a wrapping token: of any number of concurrent requests, exactly
@@ -164,14 +161,31 @@ fn as_response(v: &Value) -> Response {
     }
 }
 
-/// The token a `sys/wrapping/*` call is about: the `token` field, else the caller's own.
-fn target_token<'a>(req: &'a Request, caller_token: &'a str) -> Result<&'a str, CoreError> {
-    // An empty `token` field means the caller's own, as in Vault.
-    match req.data.get("token") {
-        Some(Value::String(t)) if !t.is_empty() => Ok(t),
-        None | Some(Value::Null) => Ok(caller_token),
-        Some(Value::String(_)) => Ok(caller_token),
-        Some(_) => Err(CoreError::invalid("token must be a string")),
+/// The token a `sys/wrapping/*` call is about: the `token` field, else the client token, with
+/// Vault's refusals of a field that names none.
+fn named_token<'a>(data: &'a Map, client_token: &'a str) -> Result<&'a str, CoreError> {
+    let refuse = |why: &str| {
+        Err(CoreError::Forbidden(format!(
+            "error validating wrapping token: {why}"
+        )))
+    };
+    let token = match data.get("token") {
+        None | Some(Value::Null) => client_token,
+        Some(Value::String(t)) if !t.is_empty() => t.as_str(),
+        Some(Value::String(_)) => return refuse("empty token in request body"),
+        Some(_) => return refuse("could not decode token in request body"),
+    };
+    if token.is_empty() {
+        return refuse("token is empty");
+    }
+    Ok(token)
+}
+
+/// `found` if it is a wrapping token, else Vault's refusal.
+fn wrapping_only(found: Option<TokenEntry>) -> Result<TokenEntry, CoreError> {
+    match found {
+        Some(e) if e.policies == [RESPONSE_WRAPPING] => Ok(e),
+        _ => Err(invalid_token()),
     }
 }
 
@@ -184,29 +198,8 @@ pub(crate) async fn check_named(
     data: &Map,
     client_token: &str,
 ) -> Result<(), CoreError> {
-    let token = match data.get("token") {
-        None | Some(Value::Null) => client_token,
-        Some(Value::String(t)) if !t.is_empty() => t.as_str(),
-        Some(Value::String(_)) => {
-            return Err(CoreError::Forbidden(
-                "error validating wrapping token: empty token in request body".into(),
-            ))
-        }
-        Some(_) => {
-            return Err(CoreError::Forbidden(
-                "error validating wrapping token: could not decode token in request body".into(),
-            ))
-        }
-    };
-    if token.is_empty() {
-        return Err(CoreError::Forbidden(
-            "error validating wrapping token: token is empty".into(),
-        ));
-    }
-    match active.tokens.lookup(token).await? {
-        Some(e) if e.policies == [RESPONSE_WRAPPING] => Ok(()),
-        _ => Err(invalid_token()),
-    }
+    let token = named_token(data, client_token)?;
+    wrapping_only(active.tokens.lookup(token).await?).map(|_| ())
 }
 
 /// `sys/wrapping/wrap`: the body itself, which the core then wraps. An empty body wraps an
@@ -233,7 +226,7 @@ async fn spend(
     req: &Request,
     caller: &crate::sys::Caller<'_>,
 ) -> Result<(TokenEntry, Value), CoreError> {
-    let entry = wrapping_entry(active, target_token(req, caller.token)?, caller).await?;
+    let entry = wrapping_entry(active, named_token(&req.data, caller.token)?, caller).await?;
     let entry = claim(active, entry, caller).await?;
     let inner = take(core, active, &entry).await?;
     Ok((entry, inner))
@@ -245,7 +238,7 @@ pub(crate) async fn lookup(
     req: &Request,
     caller: &crate::sys::Caller<'_>,
 ) -> Result<Option<Response>, CoreError> {
-    let entry = wrapping_entry(active, target_token(req, caller.token)?, caller).await?;
+    let entry = wrapping_entry(active, named_token(&req.data, caller.token)?, caller).await?;
     let mut d = Map::new();
     d.insert("creation_path".into(), entry.path.clone().into());
     d.insert(

@@ -7,12 +7,14 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// `bytes` as lowercase hex.
 pub fn hex(bytes: &[u8]) -> String {
     let mut out = Vec::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(HEX[usize::from(b >> 4)]);
-        out.push(HEX[usize::from(b & 0x0f)]);
-    }
+    bytes.iter().for_each(|b| push_hex(&mut out, *b));
     // Only ASCII digits and letters were written.
     String::from_utf8(out).unwrap_or_default()
+}
+
+fn push_hex(out: &mut Vec<u8>, byte: u8) {
+    out.push(HEX[usize::from(byte >> 4)]);
+    out.push(HEX[usize::from(byte & 0x0f)]);
 }
 
 /// A random (version 4) UUID in its hyphenated form. Drawn from aws-lc's generator, which does
@@ -32,8 +34,7 @@ pub fn uuid_v4() -> String {
         if matches!(i, 4 | 6 | 8 | 10) {
             out.push(b'-');
         }
-        out.push(HEX[usize::from(byte >> 4)]);
-        out.push(HEX[usize::from(byte & 0x0f)]);
+        push_hex(&mut out, *byte);
     }
     String::from_utf8(out).unwrap_or_default()
 }
