@@ -141,6 +141,7 @@ PARITY_SEQUENCE = [
     (["kv", "undelete", "secret/app/db"], None),
     (["operator", "key-status", "-format=json"], None),
     (["write", "-wrap-ttl=5m", "sys/wrapping/wrap", "a=b"], None),
+    (["write", "sys/wrapping/wrap", "a=b"], None),
     (["kv", "get", "-wrap-ttl=60s", "secret/from-stdin"], None),
     (["write", "-wrap-ttl=2m", "-format=json", "sys/wrapping/wrap", "a=b"], None),
     (["unwrap", "hvs.bogusbogusbogusbogusbogu"], None),

@@ -66,14 +66,13 @@ impl MountEntry {
 
     /// The shape `sys/mounts` and `sys/internal/ui/mounts` answer with.
     pub fn to_api(&self) -> Value {
-        json!({
+        let mut v = json!({
             "accessor": self.accessor,
             "config": {
                 "default_lease_ttl": self.config.default_lease_ttl,
                 "force_no_cache": false,
                 "max_lease_ttl": self.config.max_lease_ttl,
             },
-            "deprecation_status": "supported",
             "description": self.description,
             "external_entropy_access": false,
             "local": self.local,
@@ -84,7 +83,16 @@ impl MountEntry {
             "seal_wrap": self.seal_wrap,
             "type": self.kind,
             "uuid": self.uuid,
-        })
+        });
+        // Vault shows a deprecation status for the engines of its plugin registry only; the
+        // core's own (cubbyhole, token) and `database`, which it wires in apart, have none.
+        if matches!(
+            self.kind.as_str(),
+            "kv" | "transit" | "approle" | "userpass"
+        ) {
+            v["deprecation_status"] = "supported".into();
+        }
+        v
     }
 }
 

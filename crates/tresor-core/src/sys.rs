@@ -23,7 +23,6 @@ fn system_mount_api() -> Value {
     json!({
         "accessor": "system",
         "config": {"default_lease_ttl": 0, "force_no_cache": false, "max_lease_ttl": 0},
-        "deprecation_status": "supported",
         "description": "system endpoints used for control, policy and debugging",
         "external_entropy_access": false,
         "local": false,
@@ -39,7 +38,10 @@ fn system_mount_api() -> Value {
 
 /// The built-in mounts every server has, as `sys/mounts` shows them.
 fn builtin_mounts(data: &mut Map) {
-    data.insert("sys/".into(), system_mount_api());
+    let mut sys = system_mount_api();
+    // As Vault shows it (Vault passes `Accept` through to `sys/` for its OpenAPI answers).
+    sys["config"]["passthrough_request_headers"] = json!(["Accept"]);
+    data.insert("sys/".into(), sys);
     let mut cubby = system_mount_api();
     if let Value::Object(m) = &mut cubby {
         m.insert("accessor".into(), "cubbyhole".into());
@@ -232,38 +234,28 @@ pub(crate) fn audit_hash(
     req: &tresor_sdk::Request,
 ) -> Result<Option<Response>, CoreError> {
     let input = req.str_field("input")?.unwrap_or_default();
+    if input.is_empty() {
+        return Err(CoreError::invalid("the \"input\" parameter is empty"));
+    }
     let hash = active.audit.hash(device, &input)?;
     let mut data = Map::new();
     data.insert("hash".into(), hash.into());
     Ok(Some(Response::data(data)))
 }
 
+/// A `key=value` pairs field (`options`), read by the framework's one decoder.
 fn string_map(field: &str, v: Option<&Value>) -> Result<BTreeMap<String, String>, CoreError> {
-    let mut out = BTreeMap::new();
+    use tresor_sdk::framework::{decode, Decoded, Kind};
     match v {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(m)) => {
-            for (k, v) in m {
-                let s = match v {
-                    Value::String(s) => s.clone(),
-                    Value::Number(n) => n.to_string(),
-                    Value::Bool(b) => b.to_string(),
-                    other => {
-                        return Err(CoreError::invalid(format!(
-                            "{field}.{k} must be a string, got {other}"
-                        )))
-                    }
-                };
-                out.insert(k.clone(), s);
-            }
-        }
-        Some(other) => {
-            return Err(CoreError::invalid(format!(
-                "{field} must be an object, got {other}"
-            )))
-        }
+        None | Some(Value::Null) => Ok(BTreeMap::new()),
+        Some(v) => match decode(field, Kind::KvPairs, v)? {
+            Decoded::Map(m) => Ok(m
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()),
+            _ => Ok(BTreeMap::new()),
+        },
     }
-    Ok(out)
 }
 
 fn duration(v: Option<&Value>, field: &str) -> Result<Option<u64>, CoreError> {
@@ -663,10 +655,9 @@ pub(crate) fn remount_status(active: &Active, id: &str) -> Result<Option<Respons
         .lock()
         .ok()
         .and_then(|m| m.get(id).cloned());
+    // An unknown id reads as nothing (404), as in Vault.
     let Some((from, to)) = found else {
-        return Err(CoreError::invalid(format!(
-            "Did not find migration info for migration id \"{id}\""
-        )));
+        return Ok(None);
     };
     let mut out = Map::new();
     out.insert("migration_id".into(), id.into());

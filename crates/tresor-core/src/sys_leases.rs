@@ -226,8 +226,8 @@ async fn renew(
     if expire == hard_end && duration < wanted {
         resp = resp.with_warning(format!(
             "TTL of \"{}\" exceeded the effective max_ttl of \"{}\"; TTL value is capped accordingly",
-            tresor_sdk::ttl::format_go(wanted),
-            tresor_sdk::ttl::format_go(duration)
+            tresor_sdk::ttl::format_human(wanted),
+            tresor_sdk::ttl::format_human(duration)
         ));
     }
     Ok(resp)

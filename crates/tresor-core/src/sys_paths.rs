@@ -45,7 +45,7 @@ const MOUNT_FIELDS: &[Field] = &[
     Field::new("type", Kind::Str, "The type of the backend. Example: \"passthrough\""),
     Field::new("description", Kind::Str, "User-friendly description for this mount."),
     Field::new("config", Kind::Map, "Configuration for this mount, such as default_lease_ttl and max_lease_ttl."),
-    Field::new("options", Kind::Map, "The options to pass into the backend. Should be a json object with string keys and values."),
+    Field::new("options", Kind::KvPairs, "The options to pass into the backend. Should be a json object with string keys and values."),
     Field::new("local", Kind::Bool, "Mark the mount as a local mount, which is not replicated and is unaffected by replication."),
     Field::new("seal_wrap", Kind::Bool, "Whether to turn on seal wrapping for the mount."),
     Field::new("external_entropy_access", Kind::Bool, "Whether to give the mount access to Vault's external entropy."),
@@ -55,7 +55,7 @@ const TUNE_FIELDS: &[Field] = &[
     Field::new("default_lease_ttl", Kind::Any, "The default lease TTL for this mount."),
     Field::new("max_lease_ttl", Kind::Any, "The max lease TTL for this mount."),
     Field::new("description", Kind::Str, "User-friendly description for this credential backend."),
-    Field::new("options", Kind::Map, "The options to pass into the backend. Should be a json object with string keys and values."),
+    Field::new("options", Kind::KvPairs, "The options to pass into the backend. Should be a json object with string keys and values."),
     Field::new("audit_non_hmac_request_keys", Kind::CommaList, "The list of keys in the request data object that will not be HMAC'ed by audit devices."),
     Field::new("audit_non_hmac_response_keys", Kind::CommaList, "The list of keys in the response data object that will not be HMAC'ed by audit devices."),
     Field::new("listing_visibility", Kind::Str, "Determines the visibility of the mount in the UI-specific listing endpoint."),
@@ -152,7 +152,6 @@ impl Paths for SystemBackend {
                 .delete(handler!(Self::old_policy)),
             Path::new("policies/acl")
                 .synopsis("List the configured access control policies.")
-                .read(handler!(Self::acl_names))
                 .list(handler!(Self::acl_names)),
             Path::new("policies/acl/{name}")
                 .synopsis("Read, Modify, or Delete an access control policy.")
@@ -210,7 +209,7 @@ impl Paths for SystemBackend {
                 .field(Field::new("path", Kind::Str, "The name of the backend. Cannot be delimited. Example: \"mysql\""))
                 .field(Field::new("type", Kind::Str, "The type of the backend. Example: \"mysql\""))
                 .field(Field::new("description", Kind::Str, "User-friendly description for this audit backend."))
-                .field(Field::new("options", Kind::Map, "Configuration options for the audit backend."))
+                .field(Field::new("options", Kind::KvPairs, "Configuration options for the audit backend."))
                 .field(Field::new("local", Kind::Bool, "Mark the mount as a local mount, which is not replicated and is unaffected by replication."))
                 .write(handler!(Self::enable_audit))
                 .delete(handler!(Self::disable_audit)),
@@ -223,7 +222,7 @@ impl Paths for SystemBackend {
             Path::new("wrapping/wrap")
                 .synopsis("Response-wraps an arbitrary JSON object.")
                 .arbitrary_input()
-                .default_wrap_ttl(crate::wrapping::DEFAULT_WRAP_TTL)
+                .requires_wrapping()
                 .write(handler!(Self::wrap)),
             Path::new("wrapping/unwrap")
                 .synopsis("Unwraps a response-wrapped token.")
@@ -247,9 +246,8 @@ impl Paths for SystemBackend {
             Path::new("leases/lookup/{prefix*}")
                 .synopsis("View or list lease metadata.")
                 .sudo()
-                .fields(&[PREFIX, LEASE_ID])
-                .list(handler!(Self::list_leases))
-                .write(handler!(Self::lookup_lease)),
+                .field(PREFIX)
+                .list(handler!(Self::list_leases)),
             lease("leases/renew")
                 .synopsis("Renews a lease, requesting to extend the lease.")
                 .field(INCREMENT)
@@ -308,7 +306,7 @@ impl Paths for SystemBackend {
             Path::new("rotate/config")
                 .synopsis("Configures settings related to the backend encryption key management.")
                 .field(Field::new("enabled", Kind::Bool, "Whether automatic rotation is enabled."))
-                .field(Field::new("max_operations", Kind::Int, "The number of encryption operations performed before the barrier key is automatically rotated."))
+                .field(Field::new("max_operations", Kind::Int64, "The number of encryption operations performed before the barrier key is automatically rotated."))
                 .field(Field::new("interval", Kind::Duration, "How long after installation of an active key term that the key will be automatically rotated."))
                 .read(handler!(Self::read_rotation))
                 .write(handler!(Self::write_rotation)),

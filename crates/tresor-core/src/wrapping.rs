@@ -10,9 +10,6 @@ use crate::error::CoreError;
 use crate::policy::RESPONSE_WRAPPING;
 use crate::tokens::{self, NewToken, TokenEntry, CUBBYHOLE_PREFIX};
 
-/// `sys/wrapping/wrap` without `X-Vault-Wrap-TTL` wraps for five minutes, as Vault's CLI asks.
-pub const DEFAULT_WRAP_TTL: u64 = 300;
-
 fn invalid_token() -> CoreError {
     CoreError::invalid("wrapping token is not valid or does not exist")
 }

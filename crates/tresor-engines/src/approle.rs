@@ -76,22 +76,55 @@ fn to_vec<T: Serialize>(v: &T) -> Result<Vec<u8>> {
     crate::stored::to_json(v).map(|b| b.to_vec())
 }
 
-/// The metadata of a secret ID: a JSON object given as a string (the CLI's way) or as an object.
+/// The metadata of a secret ID, a string read as Vault reads it: a JSON object of strings
+/// (base64-encoded or not), or else comma-separated `key=value` pairs, which are lowercased.
 fn metadata(req: &Request) -> Result<BTreeMap<String, String>> {
+    let raw = req.str_field("metadata")?.unwrap_or_default();
+    parse_metadata(&raw).map_err(|e| Error::invalid(format!("failed to parse metadata: {e}")))
+}
+
+fn parse_metadata(raw: &str) -> std::result::Result<BTreeMap<String, String>, String> {
+    use base64::Engine;
+    let input = raw.trim();
+    if input.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let input = match base64::engine::general_purpose::STANDARD.decode(input) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => input.to_owned(),
+    };
+    let out = match serde_json::from_str::<BTreeMap<String, Option<String>>>(&input) {
+        Ok(m) => m
+            .into_iter()
+            .map(|(k, v)| (k, v.unwrap_or_default()))
+            .collect(),
+        Err(_) => key_values(&input).map_err(|e| format!("failed to parse the input: {e}"))?,
+    };
+    match out.iter().find(|(k, v)| !k.is_empty() && v.is_empty()) {
+        Some((k, _)) => Err(format!("invalid value for key {k:?}")),
+        None => Ok(out),
+    }
+}
+
+/// `k=v,k2=v2`, lowercased, deduplicated and sorted first as Vault's `ParseKeyValues` does (so
+/// of two values for one key, the greater wins).
+fn key_values(input: &str) -> std::result::Result<BTreeMap<String, String>, String> {
+    let pairs: std::collections::BTreeSet<String> = input
+        .split(',')
+        .map(|p| p.trim().to_lowercase())
+        .filter(|p| !p.is_empty())
+        .collect();
     let mut out = BTreeMap::new();
-    if let Some(m) = req.map_field("metadata")? {
-        for (k, v) in m {
-            match v {
-                Value::String(s) => {
-                    out.insert(k, s);
-                }
-                other => {
-                    return Err(Error::invalid(format!(
-                        "metadata values must be strings; \"{k}\" is {other}"
-                    )))
-                }
-            }
+    for pair in pairs {
+        let mut shards = pair.split('=');
+        let (Some(k), Some(v), None) = (shards.next(), shards.next(), shards.next()) else {
+            return Err("invalid <key,value> format".into());
+        };
+        let (k, v) = (k.trim(), v.trim());
+        if k.is_empty() || v.is_empty() {
+            return Err(format!("invalid <key,value> pair: key: {k:?} value: {v:?}"));
         }
+        out.insert(k.to_owned(), v.to_owned());
     }
     Ok(out)
 }
@@ -172,7 +205,7 @@ impl AppRole {
             }
             role.local_secret_ids = l;
         }
-        role.token.update(req)?;
+        role.token.update(req, ROLE_LEGACY_FIELDS)?;
         if let Some(id) = req.str_field("role_id")? {
             if id.is_empty() {
                 return Err(Error::invalid("role_id cannot be empty"));
@@ -507,12 +540,16 @@ impl AppRole {
     }
 }
 
+/// The older token field names a role still takes (Vault's approle kept these two).
+const ROLE_LEGACY_FIELDS: &[Field] =
+    &[token_params::legacy::POLICIES, token_params::legacy::PERIOD];
+
 const ROLE_NAME: Field = Field::new("role_name", Kind::Str, "Name of the role.");
 const SECRET_ID: Field = Field::new("secret_id", Kind::Str, "SecretID attached to the role.");
 const ACCESSOR: Field = Field::new("secret_id_accessor", Kind::Str, "Accessor of the SecretID");
 const ROLE_ID: Field = Field::new("role_id", Kind::Str, "Identifier of the role.");
 const SECRET_ID_FIELDS: &[Field] = &[
-    Field::new("metadata", Kind::Map, "Metadata to be tied to the SecretID. This should be a JSON formatted string containing metadata in key value pairs."),
+    Field::new("metadata", Kind::Str, "Metadata to be tied to the SecretID. This should be a JSON formatted string containing metadata in key value pairs."),
     Field::new("cidr_list", Kind::CommaList, "Comma separated string or list of CIDR blocks enforcing secret IDs to be used from specific set of IP addresses. If 'secret_id_bound_cidrs' is set on the role, then the list of CIDR blocks listed here should be a subset of the CIDR blocks listed on the role."),
     Field::new("token_bound_cidrs", Kind::CommaList, "Comma separated string or list of CIDR blocks. If set, specifies the blocks of IP addresses which can use the returned token. Should be a subset of the token CIDR blocks listed on the role, if any."),
     Field::new("num_uses", Kind::Int, "Number of times this SecretID can be used, after which the SecretID expires. Overrides secret_id_num_uses role option when supplied. May not be higher than role's secret_id_num_uses."),
@@ -546,6 +583,7 @@ impl Paths for AppRole {
                 .field(Field::new("local_secret_ids", Kind::Bool, "If set, the secret IDs generated using this role will be cluster local. This can only be set during role creation and once set, it can't be reset later."))
                 .field(ROLE_ID)
                 .fields(token_params::FIELDS)
+                .fields(ROLE_LEGACY_FIELDS)
                 .exists(handler!(Self::role_exists))
                 .read(handler!(Self::read_role))
                 .write(handler!(Self::write_role))
@@ -665,5 +703,36 @@ impl AppRole {
             self.delete_secret(c.view, &k).await?;
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_metadata;
+
+    /// The answers OpenBao 2.7 gives to the same metadata strings.
+    #[test]
+    fn secret_id_metadata_as_vault_reads_it() {
+        let ok = |s: &str| parse_metadata(s).unwrap().into_iter().collect::<Vec<_>>();
+        let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        assert_eq!(ok("A=B, c = d"), [pair("a", "b"), pair("c", "d")]);
+        assert_eq!(ok(r#"{"K":"V"}"#), [pair("K", "V")]);
+        assert_eq!(ok("eyJLIjoiViJ9"), [pair("K", "V")], "base64 of the JSON");
+        assert_eq!(ok("b=1,a=2,a=3"), [pair("a", "3"), pair("b", "1")]);
+        assert!(ok("").is_empty());
+        let err = |s: &str| parse_metadata(s).unwrap_err();
+        assert_eq!(
+            err("a="),
+            r#"failed to parse the input: invalid <key,value> pair: key: "a" value: """#
+        );
+        assert_eq!(
+            err(r#"{"a":1}"#),
+            "failed to parse the input: invalid <key,value> format"
+        );
+        assert_eq!(
+            err("a=b=c"),
+            "failed to parse the input: invalid <key,value> format"
+        );
+        assert_eq!(err(r#"{"a":""}"#), r#"invalid value for key "a""#);
     }
 }

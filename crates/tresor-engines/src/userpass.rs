@@ -18,6 +18,14 @@ use tresor_sdk::framework::{Call, Field, Kind, Path, Paths};
 use tresor_sdk::{handler, token_params};
 use tresor_sdk::{Error, Map, Request, Response, Result, StorageView, TokenParams};
 
+/// The older token field names a user still takes (Vault's userpass kept these four).
+const USER_LEGACY_FIELDS: &[Field] = &[
+    token_params::legacy::POLICIES,
+    token_params::legacy::TTL,
+    token_params::legacy::MAX_TTL,
+    token_params::legacy::BOUND_CIDRS,
+];
+
 const LOCKOUT_THRESHOLD: u32 = 5;
 const LOCKOUT_MS: i64 = 15 * 60 * 1000;
 const COUNTER_RESET_MS: i64 = 15 * 60 * 1000;
@@ -133,7 +141,7 @@ impl UserPass {
             ));
         }
         let mut user = existing.unwrap_or_default();
-        user.token.update(req)?;
+        user.token.update(req, USER_LEGACY_FIELDS)?;
         if let Some(p) = password {
             user.password_hash = self.hash(p).await?;
         }
@@ -243,6 +251,7 @@ impl Paths for UserPass {
                 .field(username)
                 .field(PASSWORD)
                 .fields(token_params::FIELDS)
+                .fields(USER_LEGACY_FIELDS)
                 .exists(handler!(Self::user_exists))
                 .read(handler!(Self::read_user))
                 .write(handler!(Self::write_user))

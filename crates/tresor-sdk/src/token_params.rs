@@ -11,24 +11,75 @@ use crate::framework::{Field, Kind};
 
 use crate::{Error, Map, Request, Result};
 
-/// The fields of [`TokenParams`] (and their older names), for a path's table.
+/// The fields of [`TokenParams`], for a path's table.
 pub const FIELDS: &[Field] = &[
-    Field::new("token_ttl", Kind::Duration, "The initial ttl of the token to generate"),
-    Field::new("token_max_ttl", Kind::Duration, "The maximum lifetime of the generated token"),
-    Field::new("token_policies", Kind::CommaList, "Comma-separated list of policies"),
-    Field::new("token_bound_cidrs", Kind::CommaList, "Comma separated string or JSON list of CIDR blocks. If set, specifies the blocks of IP addresses which are allowed to use the generated token."),
-    Field::new("token_explicit_max_ttl", Kind::Duration, "If set, tokens created via this role carry an explicit maximum TTL. During renewal, the current maximum TTL values of the role and the mount are not checked for changes, and any updates to these values will have no effect on the token being renewed."),
-    Field::new("token_no_default_policy", Kind::Bool, "If true, the 'default' policy will not automatically be added to generated tokens"),
-    Field::new("token_num_uses", Kind::Int, "The maximum number of times a token may be used, a value of zero means unlimited"),
-    Field::new("token_period", Kind::Duration, "If set, tokens created via this role will have no max lifetime; instead, their renewal period will be fixed to this value. This takes an integer number of seconds, or a string duration (e.g. \"24h\")."),
-    Field::new("token_type", Kind::Str, "The type of token to generate, service or batch").default(crate::framework::DefaultValue::Str("default-service")),
-    Field::new("ttl", Kind::Duration, "Use \"token_ttl\" instead. If this and \"token_ttl\" are both specified, only \"token_ttl\" will be used."),
-    Field::new("max_ttl", Kind::Duration, "Use \"token_max_ttl\" instead. If this and \"token_max_ttl\" are both specified, only \"token_max_ttl\" will be used."),
-    Field::new("policies", Kind::CommaList, "Use \"token_policies\" instead. If this and \"token_policies\" are both specified, only \"token_policies\" will be used."),
-    Field::new("period", Kind::Duration, "Use \"token_period\" instead. If this and \"token_period\" are both specified, only \"token_period\" will be used."),
-    Field::new("bound_cidrs", Kind::CommaList, "Use \"token_bound_cidrs\" instead. If this and \"token_bound_cidrs\" are both specified, only \"token_bound_cidrs\" will be used."),
-    Field::new("num_uses", Kind::Int, "Use \"token_num_uses\" instead. If this and \"token_num_uses\" are both specified, only \"token_num_uses\" will be used."),
+    Field::new(
+        "token_ttl",
+        Kind::Duration,
+        "The initial ttl of the token to generate",
+    ),
+    Field::new(
+        "token_max_ttl",
+        Kind::Duration,
+        "The maximum lifetime of the generated token",
+    ),
+    Field::new(
+        "token_policies",
+        Kind::CommaList,
+        "Comma-separated list of policies",
+    ),
+    TOKEN_BOUND_CIDRS,
+    TOKEN_EXPLICIT_MAX_TTL,
+    TOKEN_NO_DEFAULT_POLICY,
+    TOKEN_NUM_USES,
+    TOKEN_PERIOD,
+    TOKEN_TYPE,
 ];
+
+/// The token fields a token role takes (Vault's allow-list for `auth/token/roles/:name`: a
+/// role's tokens take their policies and TTLs from the request that creates them).
+pub const ROLE_FIELDS: &[Field] = &[
+    TOKEN_BOUND_CIDRS,
+    TOKEN_EXPLICIT_MAX_TTL,
+    TOKEN_NO_DEFAULT_POLICY,
+    TOKEN_NUM_USES,
+    TOKEN_PERIOD,
+    TOKEN_TYPE,
+];
+
+const TOKEN_BOUND_CIDRS: Field = Field::new("token_bound_cidrs", Kind::CommaList, "Comma separated string or JSON list of CIDR blocks. If set, specifies the blocks of IP addresses which are allowed to use the generated token.");
+const TOKEN_EXPLICIT_MAX_TTL: Field = Field::new("token_explicit_max_ttl", Kind::Duration, "If set, tokens created via this role carry an explicit maximum TTL. During renewal, the current maximum TTL values of the role and the mount are not checked for changes, and any updates to these values will have no effect on the token being renewed.");
+const TOKEN_NO_DEFAULT_POLICY: Field = Field::new(
+    "token_no_default_policy",
+    Kind::Bool,
+    "If true, the 'default' policy will not automatically be added to generated tokens",
+);
+const TOKEN_NUM_USES: Field = Field::new(
+    "token_num_uses",
+    Kind::Int,
+    "The maximum number of times a token may be used, a value of zero means unlimited",
+);
+const TOKEN_PERIOD: Field = Field::new("token_period", Kind::Duration, "If set, tokens created via this role will have no max lifetime; instead, their renewal period will be fixed to this value. This takes an integer number of seconds, or a string duration (e.g. \"24h\").");
+const TOKEN_TYPE: Field = Field::new(
+    "token_type",
+    Kind::Str,
+    "The type of token to generate, service or batch",
+)
+.default(crate::framework::DefaultValue::Str("default-service"));
+
+/// The older names of the token fields. Each auth method kept its own few (userpass: `policies`,
+/// `ttl`, `max_ttl`, `bound_cidrs`; approle: `policies`, `period`); a path declares those it
+/// takes, and [`TokenParams::update`] reads only those, so an old name a method never had is an
+/// unknown field there, as in Vault.
+pub mod legacy {
+    use crate::framework::{Field, Kind};
+
+    pub const TTL: Field = Field::new("ttl", Kind::Duration, "Use \"token_ttl\" instead. If this and \"token_ttl\" are both specified, only \"token_ttl\" will be used.");
+    pub const MAX_TTL: Field = Field::new("max_ttl", Kind::Duration, "Use \"token_max_ttl\" instead. If this and \"token_max_ttl\" are both specified, only \"token_max_ttl\" will be used.");
+    pub const POLICIES: Field = Field::new("policies", Kind::CommaList, "Use \"token_policies\" instead. If this and \"token_policies\" are both specified, only \"token_policies\" will be used.");
+    pub const PERIOD: Field = Field::new("period", Kind::Duration, "Use \"token_period\" instead. If this and \"token_period\" are both specified, only \"token_period\" will be used.");
+    pub const BOUND_CIDRS: Field = Field::new("bound_cidrs", Kind::CommaList, "Use \"token_bound_cidrs\" instead. If this and \"token_bound_cidrs\" are both specified, only \"token_bound_cidrs\" will be used.");
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -109,53 +160,44 @@ pub fn check_cidrs(field: &str, cidrs: &[String]) -> Result<()> {
 }
 
 impl TokenParams {
-    /// Reads the parameters present in `req` (and their older names: `policies`, `ttl`,
-    /// `max_ttl`, `period`, `bound_cidrs`, `num_uses`), leaving the others as they are.
-    pub fn update(&mut self, req: &Request) -> Result<()> {
-        let dur = |new: &str, old: &str| -> Result<Option<u64>> {
-            match req.duration_field(new)? {
-                Some(v) => Ok(Some(v)),
-                None => req.duration_field(old),
+    /// Reads the parameters present in `req`, and those of their older names the path declares
+    /// (`legacy`, from [`legacy`]), leaving the others as they are.
+    pub fn update(&mut self, req: &Request, legacy: &[Field]) -> Result<()> {
+        // The new name wins; the old one is read only where the path takes it.
+        let either = |new: &'static str, old: &'static str| -> &'static str {
+            let has_old = legacy.iter().any(|f| f.name == old);
+            if req.get(new).is_none() && has_old {
+                old
+            } else {
+                new
             }
         };
-        if let Some(v) = dur("token_ttl", "ttl")? {
+        if let Some(v) = req.duration_field(either("token_ttl", "ttl"))? {
             self.token_ttl = v;
         }
-        if let Some(v) = dur("token_max_ttl", "max_ttl")? {
+        if let Some(v) = req.duration_field(either("token_max_ttl", "max_ttl"))? {
             self.token_max_ttl = v;
         }
-        if let Some(v) = dur("token_period", "period")? {
+        if let Some(v) = req.duration_field(either("token_period", "period"))? {
             self.token_period = v;
         }
         if let Some(v) = req.duration_field("token_explicit_max_ttl")? {
             self.token_explicit_max_ttl = v;
         }
-        let policies = match req.list_field("token_policies")? {
-            Some(p) => Some(p),
-            None => req.list_field("policies")?,
-        };
-        if let Some(mut p) = policies {
+        if let Some(mut p) = req.list_field(either("token_policies", "policies"))? {
             p.iter_mut().for_each(|s| *s = s.to_lowercase());
             p.sort();
             p.dedup();
             self.token_policies = p;
         }
-        let cidrs = match req.list_field("token_bound_cidrs")? {
-            Some(c) => Some(c),
-            None => req.list_field("bound_cidrs")?,
-        };
-        if let Some(c) = cidrs {
+        if let Some(c) = req.list_field(either("token_bound_cidrs", "bound_cidrs"))? {
             check_cidrs("token_bound_cidrs", &c)?;
             self.token_bound_cidrs = c;
         }
         if let Some(v) = req.bool_field("token_no_default_policy")? {
             self.token_no_default_policy = v;
         }
-        let uses = match req.int_field("token_num_uses")? {
-            Some(n) => Some(n),
-            None => req.int_field("num_uses")?,
-        };
-        if let Some(n) = uses {
+        if let Some(n) = req.int_field("token_num_uses")? {
             if n < 0 {
                 return Err(Error::invalid("token_num_uses cannot be negative"));
             }
@@ -261,29 +303,39 @@ mod tests {
     }
 
     #[test]
-    fn parameters_and_their_old_names() {
+    fn parameters_and_the_old_names_a_path_declares() {
         let mut p = TokenParams::default();
-        p.update(&req(json!({"token_policies": "b,A, a", "token_ttl": "1h", "token_max_ttl": 14400, "token_bound_cidrs": ["10.0.0.0/8"]})))
+        p.update(&req(json!({"token_policies": "b,A, a", "token_ttl": "1h", "token_max_ttl": 14400, "token_bound_cidrs": ["10.0.0.0/8"]})), &[])
             .unwrap();
         assert_eq!(p.token_policies, ["a", "b"]);
         assert_eq!((p.token_ttl, p.token_max_ttl), (3600, 14400));
         assert_eq!(p.token_type, "default");
+        let old_names = json!({"policies": ["x"], "period": "24h", "ttl": 60, "num_uses": 3});
         let mut old = TokenParams::default();
-        old.update(&req(
-            json!({"policies": ["x"], "period": "24h", "num_uses": 3}),
-        ))
-        .unwrap();
+        old.update(&req(old_names.clone()), &[legacy::POLICIES, legacy::PERIOD])
+            .unwrap();
         assert_eq!(old.token_policies, ["x"]);
         assert_eq!(old.token_period, 86400);
-        assert_eq!(old.token_num_uses, 3);
+        assert_eq!(
+            (old.token_ttl, old.token_num_uses),
+            (0, 0),
+            "undeclared old names are ignored"
+        );
+        let mut both = TokenParams::default();
+        both.update(
+            &req(json!({"policies": "x", "token_policies": "y"})),
+            &[legacy::POLICIES],
+        )
+        .unwrap();
+        assert_eq!(both.token_policies, ["y"], "the new name wins");
         assert!(TokenParams::default()
-            .update(&req(json!({"token_ttl": "2h", "token_max_ttl": "1h"})))
+            .update(&req(json!({"token_ttl": "2h", "token_max_ttl": "1h"})), &[])
             .is_err());
         assert!(TokenParams::default()
-            .update(&req(json!({"token_bound_cidrs": "10.0.0.0/33"})))
+            .update(&req(json!({"token_bound_cidrs": "10.0.0.0/33"})), &[])
             .is_err());
         assert!(TokenParams::default()
-            .update(&req(json!({"token_type": "batch"})))
+            .update(&req(json!({"token_type": "batch"})), &[])
             .is_err());
     }
 }

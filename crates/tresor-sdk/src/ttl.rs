@@ -76,6 +76,22 @@ pub fn format_go(secs: u64) -> String {
     }
 }
 
+/// [`format_go`] without trailing zero units (`768h`, `1h30m`, `90s`): Vault's `humanDuration`,
+/// which its TTL warnings use.
+pub fn format_human(secs: u64) -> String {
+    let mut s = format_go(secs);
+    if secs == 0 {
+        return s;
+    }
+    if s.ends_with("m0s") {
+        s.truncate(s.len() - 2);
+    }
+    if s.ends_with("h0m") {
+        s.truncate(s.len() - 2);
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +108,17 @@ mod tests {
         assert!(parse("abc").is_err());
         assert!(parse("5x").is_err());
         assert!(parse("10").is_ok());
+    }
+
+    #[test]
+    fn formats_as_go_and_as_vault_warnings_do() {
+        assert_eq!(format_go(2_764_800), "768h0m0s");
+        assert_eq!(format_human(2_764_800), "768h");
+        assert_eq!(format_human(2_764_799), "767h59m59s");
+        assert_eq!(format_human(5_400), "1h30m");
+        assert_eq!(format_human(120), "2m");
+        assert_eq!(format_human(90), "1m30s");
+        assert_eq!(format_human(0), "0s");
     }
 
     #[test]

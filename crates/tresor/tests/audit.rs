@@ -291,6 +291,26 @@ async fn audit_devices_survive_a_restart() {
         .body["data"]["hash"]
         .clone();
     assert_eq!(before, after, "the salt survives the restart");
+    for (path, input, error) in [
+        (
+            "sys/audit-hash/file",
+            "",
+            "the \"input\" parameter is empty",
+        ),
+        (
+            "sys/audit-hash/nope",
+            "x",
+            "unknown audit backend \"nope/\"",
+        ),
+    ] {
+        let r = s
+            .call("POST", path, Some(&root), Some(json!({ "input": input })))
+            .await;
+        assert_eq!(
+            (r.status.as_u16(), r.errors()),
+            (400, vec![error.to_owned()])
+        );
+    }
 }
 
 #[tokio::test]

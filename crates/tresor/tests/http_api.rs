@@ -73,6 +73,21 @@ async fn tokens_methods_and_errors() {
         .await
         .unwrap();
     assert_eq!(plain_patch.status(), 415);
+    let untyped_patch = s
+        .client()
+        .patch(s.url("secret/data/x"))
+        .header("X-Vault-Token", "root")
+        .body(r#"{"data": {"b": 2}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        untyped_patch.status(),
+        400,
+        "Go's mime parser refuses no type"
+    );
+    let body: serde_json::Value = untyped_patch.json().await.unwrap();
+    assert_eq!(body["errors"][0], "mime: no media type");
     assert_eq!(s.post("secret/data/y", json!([1, 2])).await.status, 400);
     assert_eq!(s.get("nowhere/at/all").await.status, 404);
     assert_eq!(s.get("sys/not-a-thing").await.status, 404);
@@ -201,7 +216,7 @@ async fn mounts_api() {
     let st = s.get(&format!("sys/remount/status/{id}")).await;
     assert_eq!(st.data()["migration_info"]["status"], "success");
     assert_eq!(st.data()["migration_info"]["target_mount"], "moved/");
-    assert_eq!(s.get("sys/remount/status/unknown").await.status, 400);
+    assert_eq!(s.get("sys/remount/status/unknown").await.status, 404);
     assert_eq!(s.get("moved/data/a").await.data()["data"]["v"], 1);
     assert_eq!(s.get("team/kv/data/a").await.status, 404);
     assert_eq!(s.delete("sys/mounts/moved").await.status, 204);

@@ -284,6 +284,17 @@ async fn token_lifecycle() {
     assert_eq!(d["orphan"], false);
     assert_eq!(d["path"], "auth/token/create");
     assert_eq!(d["type"], "service");
+    assert!(d.get("last_renewal").is_none(), "never renewed");
+    s.call("POST", "auth/token/renew-self", Some(&t), Some(json!({})))
+        .await;
+    let renewed = s
+        .call("GET", "auth/token/lookup-self", Some(&t), None)
+        .await;
+    assert!(renewed.data()["last_renewal"].is_string());
+    assert!(
+        renewed.data()["last_renewal_time"].as_i64().unwrap()
+            >= d["creation_time"].as_i64().unwrap()
+    );
     let acc = d["accessor"].as_str().unwrap().to_owned();
     let by_acc = s
         .post("auth/token/lookup-accessor", json!({"accessor": acc}))

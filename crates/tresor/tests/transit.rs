@@ -315,6 +315,28 @@ async fn derived_convergent_datakeys_hmac_and_batches() {
         r.data()["sum"],
         "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
     );
+
+    // An encrypt to a missing key creates it, derived exactly when a context comes along (a
+    // `derived` field is not encrypt's to take), and only of a type that encrypts.
+    encrypt(&s, "up-ctx", json!({"plaintext": HELLO, "context": ctx})).await;
+    let r = s.get("transit/keys/up-ctx").await;
+    assert_eq!(r.data()["derived"], true);
+    encrypt(&s, "up-plain", json!({"plaintext": HELLO, "derived": true})).await;
+    assert_eq!(
+        s.get("transit/keys/up-plain").await.data()["derived"],
+        false
+    );
+    let r = s
+        .post(
+            "transit/encrypt/up-ec",
+            json!({"plaintext": HELLO, "type": "ecdsa-p256"}),
+        )
+        .await;
+    assert_eq!(
+        r.errors(),
+        ["key type ecdsa-p256 not supported for this operation"]
+    );
+    assert_eq!(s.get("transit/keys/up-ec").await.status, 404);
 }
 
 #[tokio::test]
@@ -451,6 +473,17 @@ async fn signing_keys_export_backup_and_restore() {
     assert_eq!(
         decrypt(&s, "b2", json!({ "ciphertext": ct })).await.data()["plaintext"],
         HELLO
+    );
+    // Each key shows its last backup; the restored one shows its restore too.
+    let original = s.get("transit/keys/b").await;
+    assert_eq!(original.data()["backup_info"]["version"], 1);
+    assert!(original.data()["backup_info"]["time"].is_string());
+    assert!(original.data().get("restore_info").is_none());
+    let restored = s.get("transit/keys/b2").await;
+    assert_eq!(restored.data()["restore_info"]["version"], 1);
+    assert_eq!(
+        restored.data()["backup_info"],
+        original.data()["backup_info"]
     );
     let r = s
         .post("transit/restore/b3", json!({"backup": "bm90IGEgYmFja3Vw"}))

@@ -111,7 +111,24 @@ async fn wrap_rewrap_and_expiry() {
     let r = s
         .post("sys/wrapping/wrap", json!({"secret_id": "abc"}))
         .await;
-    assert_eq!(r.body["wrap_info"]["ttl"], 300, "five minutes by default");
+    assert_eq!(
+        (r.status.as_u16(), r.errors()),
+        (
+            400,
+            vec!["endpoint requires response wrapping to be used".to_owned()]
+        ),
+        "clients ask for the wrapping, as Vault's CLI does"
+    );
+    let r = s
+        .call_with(
+            "POST",
+            "sys/wrapping/wrap",
+            Some(common::ROOT),
+            Some(json!({"secret_id": "abc"})),
+            &[("X-Vault-Wrap-TTL", "5m")],
+        )
+        .await;
+    assert_eq!(r.body["wrap_info"]["ttl"], 300);
     let first = r.wrap_token();
     let r = s
         .post("sys/wrapping/rewrap", json!({ "token": first }))

@@ -250,7 +250,7 @@ impl AuditBroker {
         let d = devices
             .iter()
             .find(|d| d.entry.path == path)
-            .ok_or_else(|| CoreError::invalid("unknown audit backend"))?;
+            .ok_or_else(|| CoreError::invalid(format!("unknown audit backend \"{path}\"")))?;
         Ok(Hasher {
             salt: &d.salt,
             log_raw: false,

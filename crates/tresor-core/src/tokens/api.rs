@@ -1,8 +1,8 @@
 //! The token store's HTTP surface, `auth/token/…`, served by the core (tokens are the core's
 //! own business: creating one needs the caller's token, its policies and the system's TTLs).
 
-use serde_json::Value;
 use tresor_sdk::framework::{Call, DefaultValue, Field, Kind, Path, Paths};
+use tresor_sdk::ttl::format_human;
 use tresor_sdk::{handler, Map, Request, Response};
 
 use super::roles::{glob, TokenRole};
@@ -54,7 +54,7 @@ const ROLE_NAME: Field = Field::new("role_name", Kind::Str, "Name of the role");
 const CREATE_FIELDS: &[Field] = &[
     Field::new("id", Kind::Str, "Value for the token (root may choose it)"),
     Field::new("policies", Kind::CommaList, "List of policies for the token"),
-    Field::new("meta", Kind::Map, "Arbitrary key=value metadata to associate with the token"),
+    Field::new("meta", Kind::KvPairs, "Arbitrary key=value metadata to associate with the token"),
     Field::new("no_parent", Kind::Bool, "Create the token with no parent"),
     Field::new("no_default_policy", Kind::Bool, "Do not include default policy for this token"),
     Field::new("renewable", Kind::Bool, "Allow token to be renewed past its initial TTL up to system/mount maximum TTL").default(DefaultValue::Bool(true)),
@@ -77,6 +77,8 @@ const ROLE_FIELDS: &[Field] = &[
     Field::new("renewable", Kind::Bool, "Tokens created via this role will be renewable or not according to this value. Defaults to \"true\".").default(DefaultValue::Bool(true)),
     Field::new("path_suffix", Kind::Str, "If set, tokens created via this role will contain the given suffix as a part of their path. This can be used to assist use of the 'revoke-prefix' endpoint later on. The given suffix must match the regular expression.\\w[\\w-.]+\\w"),
     Field::new("explicit_max_ttl", Kind::Duration, "Use 'token_explicit_max_ttl' instead."),
+    Field::new("period", Kind::Duration, "Use 'token_period' instead."),
+    Field::new("bound_cidrs", Kind::CommaList, "Use 'token_bound_cidrs' instead."),
     Field::new("allowed_entity_aliases", Kind::CommaList, "String or JSON list of allowed entity aliases. If set, specifies the entity aliases which are allowed to be used during token generation. This field supports globbing."),
 ];
 
@@ -153,7 +155,7 @@ impl Paths for TokenBackend {
                 .lowercase("role_name")
                 .field(ROLE_NAME)
                 .fields(ROLE_FIELDS)
-                .fields(tresor_sdk::token_params::FIELDS)
+                .fields(tresor_sdk::token_params::ROLE_FIELDS)
                 .exists(handler!(Self::role_exists))
                 .read(handler!(Self::read_role))
                 .write(handler!(Self::write_role))
@@ -404,7 +406,9 @@ fn calculate_ttl(
         if explicit_max > 0 && period > explicit_max.saturating_sub(elapsed) {
             let capped = explicit_max.saturating_sub(elapsed);
             return Ok((capped, Some(format!(
-                "period of {period}s exceeded the effective max_ttl of {capped}s; period value is capped accordingly"
+                "period of \"{}\" exceeded the effective max_ttl of \"{}\"; period value is capped accordingly",
+                format_human(period),
+                format_human(capped)
             ))));
         }
         return Ok((period, None));
@@ -424,7 +428,9 @@ fn calculate_ttl(
     let valid = max - elapsed;
     if ttl > valid {
         return Ok((valid, Some(format!(
-            "TTL of \"{ttl}s\" exceeded the effective max_ttl of \"{valid}s\"; TTL value is capped accordingly"
+            "TTL of \"{}\" exceeded the effective max_ttl of \"{}\"; TTL value is capped accordingly",
+            format_human(ttl),
+            format_human(valid)
         ))));
     }
     Ok((ttl, None))
@@ -518,18 +524,12 @@ async fn create(
         return Err(CoreError::invalid("token must have at least one policy"));
     }
 
-    let meta: std::collections::BTreeMap<String, String> = match req.map_field("meta")? {
-        None => Default::default(),
-        Some(m) => m
-            .into_iter()
-            .map(|(k, v)| match v {
-                Value::String(s) => Ok((k, s)),
-                other => Err(CoreError::invalid(format!(
-                    "meta values must be strings; \"{k}\" is {other}"
-                ))),
-            })
-            .collect::<Result<_, _>>()?,
-    };
+    let meta: std::collections::BTreeMap<String, String> = req
+        .kv_field("meta")?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
+        .collect();
     let num_uses = match req.int_field("num_uses")? {
         Some(n) if n < 0 => return Err(CoreError::invalid("number of uses cannot be negative")),
         Some(n) => n,
@@ -762,7 +762,9 @@ async fn renew(
         entry.explicit_max_ttl,
         elapsed,
     )?;
-    entry.expire_at_ms = Some(expiry(config.clock.now_ms(), ttl));
+    let now_ms = config.clock.now_ms();
+    entry.expire_at_ms = Some(expiry(now_ms, ttl));
+    entry.last_renewal_ms = Some(now_ms);
     store.save_renewed(&entry).await?;
     Ok((entry, warning.into_iter().collect()))
 }

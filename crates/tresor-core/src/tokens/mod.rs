@@ -70,6 +70,9 @@ pub struct TokenEntry {
     /// 0: the system's max.
     #[serde(default)]
     pub max_ttl: u64,
+    /// Unix milliseconds of the last renewal, if any (lookup shows it as Vault does).
+    #[serde(default)]
+    pub last_renewal_ms: Option<i64>,
 }
 
 impl TokenEntry {
@@ -122,8 +125,17 @@ impl TokenEntry {
         );
         m.insert("explicit_max_ttl".into(), self.explicit_max_ttl.into());
         m.insert("id".into(), id.into());
-        if self.expire_at_ms.is_some() || !self.is_root() {
+        // Vault shows the issue time of a token's lease, and registers one for every token but
+        // those it makes as root tokens outright (init, generate-root: `auth/token/root`).
+        if self.path != "auth/token/root" {
             m.insert("issue_time".into(), rfc3339(self.creation_time));
+        }
+        if let Some(ms) = self.last_renewal_ms {
+            m.insert(
+                "last_renewal".into(),
+                rfc3339_ms(ms).map(Value::String).unwrap_or(Value::Null),
+            );
+            m.insert("last_renewal_time".into(), (ms / 1000).into());
         }
         m.insert(
             "meta".into(),
@@ -393,6 +405,7 @@ impl TokenStore {
             role: req.role,
             revoking: false,
             max_ttl: req.max_ttl,
+            last_renewal_ms: None,
         };
         let accessor = AccessorEntry {
             accessor: entry.accessor.clone(),

@@ -377,11 +377,12 @@ impl Database {
         let Some(pending) = c.pending_password.clone() else {
             return Ok(c);
         };
+        // The config that connects, or why the candidate did not.
         let works = |config: DbConfig| async move {
             let connected = open(&config)?;
-            let ok = connected.conn.verify().await.is_ok();
+            let verified = connected.conn.verify().await;
             connected.conn.close().await;
-            Ok::<_, Error>(ok.then_some(config))
+            Ok::<_, Error>(verified.map(|()| config))
         };
         let mut current = c.clone();
         current.pending_password = None;
@@ -390,11 +391,11 @@ impl Database {
             .connection_details
             .insert("password".into(), Value::String(pending));
         let settled = match works(current).await? {
-            Some(c) => c,
-            None => works(candidate).await?.ok_or_else(|| {
+            Ok(c) => c,
+            Err(_) => works(candidate).await?.map_err(|e| {
                 // Neither works (the database may be down): keep both, decide later.
                 Error::External(format!(
-                    "a root credential rotation of \"{name}\" is unfinished and the database accepts neither password yet"
+                    "a root credential rotation of \"{name}\" is unfinished and neither password could be verified: {e}"
                 ))
             })?,
         };

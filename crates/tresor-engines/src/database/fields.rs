@@ -6,8 +6,8 @@ use tresor_sdk::{Error, Request, Result};
 /// policy) is refused until there are password policies.
 pub fn credential_type(req: &Request, current: &mut String) -> Result<()> {
     if req
-        .get("credential_config")
-        .is_some_and(|v| !matches!(v, serde_json::Value::Object(m) if m.is_empty()))
+        .kv_field("credential_config")?
+        .is_some_and(|m| !m.is_empty())
     {
         return Err(Error::invalid(
             "credential_config is not supported yet: passwords follow the default policy",

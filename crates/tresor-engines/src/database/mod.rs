@@ -94,7 +94,7 @@ const CREDENTIAL_FIELDS: [Field; 2] = [
     ),
     Field::new(
         "credential_config",
-        Kind::Map,
+        Kind::KvPairs,
         "The configuration for the given credential_type.",
     ),
 ];
@@ -132,10 +132,9 @@ impl Paths for Database {
                 .field(Field::new("allowed_roles", Kind::CommaList, "Comma separated string or array of the role names allowed to get creds from this database connection. If empty no roles are allowed. If \"*\" all roles are allowed."))
                 .field(Field::new("root_rotation_statements", Kind::List, "Specifies the database statements to be executed to rotate the root user's credentials. See the plugin's API page for more information on support and formatting for this parameter."))
                 .field(Field::new("password_policy", Kind::Str, "Password policy to use when generating passwords."))
-                .field(Field::new("connection_url", Kind::Str, "The connection string used to connect to the database, with {{username}} and {{password}} templates."))
-                .field(Field::new("username", Kind::Str, "The root credential username used in the connection URL."))
-                .field(Field::new("password", Kind::Str, "The root credential password used in the connection URL."))
-                .field(Field::new("max_open_connections", Kind::Int, "Maximum number of open connections to the database."))
+                // The plugin's settings (`connection_url`, `username`, `password`,
+                // `max_open_connections`, …) are not the path's fields, as in Vault: the plugin
+                // reads them, in its own words.
                 .exists(handler!(Self::config_exists))
                 .read(handler!(Self::read_config))
                 .write(handler!(Self::write_config_path))

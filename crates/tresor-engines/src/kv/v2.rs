@@ -220,7 +220,6 @@ impl Paths for KvV2 {
                 .field(MAX_VERSIONS)
                 .field(CAS_REQUIRED)
                 .field(DELETE_VERSION_AFTER)
-                .exists(handler!(Self::config_exists))
                 .read(handler!(Self::read_config))
                 .write(handler!(Self::write_config)),
             secret("data/{path*}")
@@ -301,10 +300,6 @@ enum VersionChange {
 }
 
 impl KvV2 {
-    async fn config_exists(&self, _c: &Call<'_>) -> Result<bool> {
-        Ok(true)
-    }
-
     async fn secret_exists(&self, c: &Call<'_>) -> Result<bool> {
         Ok(self.metadata(c.view, secret_key(c)?).await?.is_some())
     }

@@ -185,6 +185,28 @@ pub struct KeyPolicy {
     /// Whether an imported key may still be rotated (with generated material).
     #[serde(default)]
     pub allow_rotation: bool,
+    /// The last backup of the key, and the last restore that made it (read shows both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_info: Option<Stamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_info: Option<Stamp>,
+}
+
+/// When something happened to a key, and its latest version then.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Stamp {
+    /// Unix milliseconds.
+    pub time_ms: i64,
+    pub version: u32,
+}
+
+impl Stamp {
+    fn shown(self) -> serde_json::Value {
+        json!({
+            "time": tresor_sdk::clock::rfc3339_ms(self.time_ms),
+            "version": self.version,
+        })
+    }
 }
 
 pub fn encode64(data: &[u8]) -> String {
@@ -233,6 +255,8 @@ impl KeyPolicy {
             auto_rotate_period: 0,
             imported_key: false,
             allow_rotation: true,
+            backup_info: None,
+            restore_info: None,
         };
         p.rotate(now)?;
         Ok(p)
@@ -341,6 +365,12 @@ impl KeyPolicy {
             self.allow_plaintext_backup.into(),
         );
         d.insert("auto_rotate_period".into(), self.auto_rotate_period.into());
+        if let Some(b) = self.backup_info {
+            d.insert("backup_info".into(), b.shown());
+        }
+        if let Some(r) = self.restore_info {
+            d.insert("restore_info".into(), r.shown());
+        }
         d.insert("deletion_allowed".into(), self.deletion_allowed.into());
         d.insert("derived".into(), self.derived.into());
         d.insert("exportable".into(), self.exportable.into());

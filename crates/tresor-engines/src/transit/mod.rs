@@ -109,6 +109,19 @@ fn sign_options(
     })
 }
 
+/// Whether an encrypt request carries a context (in its first batch item, or itself), which
+/// makes the key its upsert creates a derived one, as in Vault.
+fn carries_context(req: &Request) -> bool {
+    let first = match req.data.get("batch_input") {
+        Some(Value::Array(a)) => a.first().and_then(Value::as_object),
+        _ => Some(&req.data),
+    };
+    first
+        .and_then(|m| m.get("context"))
+        .and_then(Value::as_str)
+        .is_some_and(|c| !c.is_empty())
+}
+
 /// The items of a request: its `batch_input`, or the request itself as the only one.
 fn items(req: &Request) -> Result<(Vec<Map>, bool)> {
     match req.data.get("batch_input") {
@@ -213,8 +226,9 @@ impl Transit {
     }
 
     /// Creates a key from the request's settings. The upsert of `encrypt` takes only what
-    /// Vault's encrypt takes (`type`, `derived`, `convergent_encryption`): whether a key may
-    /// ever leave the server is decided by `keys/:name` alone.
+    /// Vault's encrypt takes (`type`, `convergent_encryption`; the key is derived when the
+    /// request carries a context): whether a key may ever leave the server is decided by
+    /// `keys/:name` alone.
     async fn create(
         &self,
         req: &Request,
@@ -227,8 +241,18 @@ impl Transit {
             return Ok(p);
         }
         let kind = KeyType::parse(&req.str_field("type")?.unwrap_or_default())?;
+        if upsert && (!kind.encrypts() || kind.is_rsa()) {
+            return Err(Error::invalid(format!(
+                "key type {} not supported for this operation",
+                kind.name()
+            )));
+        }
         let mut p = KeyPolicy::new(name, kind, self.clock.now_secs())?;
-        p.derived = req.bool_field("derived")?.unwrap_or(false);
+        p.derived = if upsert {
+            carries_context(req)
+        } else {
+            req.bool_field("derived")?.unwrap_or(false)
+        };
         p.convergent_encryption = req.bool_field("convergent_encryption")?.unwrap_or(false);
         if p.convergent_encryption && !p.derived {
             return Err(Error::invalid(
@@ -561,12 +585,21 @@ impl Transit {
     }
 
     async fn backup(&self, view: &dyn StorageView, name: &str) -> Result<Option<Response>> {
-        let p = self.existing(view, name).await?;
-        if !p.allow_plaintext_backup || !p.exportable {
-            return Err(Error::invalid(
-                "plaintext backup is disallowed on the policy",
-            ));
-        }
+        // The key records its backup (time and version), and the backup carries that record.
+        let p = {
+            let _w = self.writes.lock().await;
+            let mut p = KeyPolicy::clone(&*self.existing(view, name).await?);
+            if !p.allow_plaintext_backup || !p.exportable {
+                return Err(Error::invalid(
+                    "plaintext backup is disallowed on the policy",
+                ));
+            }
+            p.backup_info = Some(keys::Stamp {
+                time_ms: self.clock.now_ms(),
+                version: p.latest_version,
+            });
+            self.store(view, p).await?
+        };
         let doc = json!({ "format": "tresor-transit-backup-v1", "policy": &*p });
         let mut d = Map::new();
         d.insert("backup".into(), encode64(doc.to_string().as_bytes()).into());
@@ -596,6 +629,10 @@ impl Transit {
         {
             p.name = n;
         }
+        p.restore_info = Some(keys::Stamp {
+            time_ms: self.clock.now_ms(),
+            version: p.latest_version,
+        });
         let force = req.bool_field("force")?.unwrap_or(false);
         let _w = self.writes.lock().await;
         if !force && self.load(view, &p.name).await?.is_some() {

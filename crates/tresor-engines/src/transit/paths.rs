@@ -76,12 +76,11 @@ const KEY_SETTINGS: &[Field] = &[
     Field::new("allow_plaintext_backup", Kind::Bool, "Enables taking a backup of the named key in plaintext format. Once set, this cannot be disabled."),
     Field::new("auto_rotate_period", Kind::Duration, "Amount of time the key should live before being automatically rotated. A value of 0 (default) disables automatic rotation for the key."),
 ];
-const KEY_TYPE: &[Field] = &[
-    Field::new("type", Kind::Str, "The type of key to create.").default(tresor_sdk::framework::DefaultValue::Str("aes256-gcm96")),
-    Field::new("derived", Kind::Bool, "Enables key derivation mode. This allows for per-transaction unique keys for encryption operations."),
-    Field::new("convergent_encryption", Kind::Bool, "Whether to support convergent encryption. This is only supported when using a key with key derivation enabled and will require all requests to carry both a context and 96-bit (12-byte) nonce."),
-];
-
+const KEY_TYPE: &[Field] = &[TYPE, DERIVED, CONVERGENT];
+const TYPE: Field = Field::new("type", Kind::Str, "The type of key to create.")
+    .default(tresor_sdk::framework::DefaultValue::Str("aes256-gcm96"));
+const DERIVED: Field = Field::new("derived", Kind::Bool, "Enables key derivation mode. This allows for per-transaction unique keys for encryption operations.");
+const CONVERGENT: Field = Field::new("convergent_encryption", Kind::Bool, "Whether to support convergent encryption. This is only supported when using a key with key derivation enabled and will require all requests to carry both a context and 96-bit (12-byte) nonce.");
 impl Paths for Transit {
     const HELP: &'static str = "The transit backend provides encryption as a service: keys are kept inside Tresor and\nnever leave it; applications send data to encrypt or decrypt.";
 
@@ -128,7 +127,7 @@ impl Paths for Transit {
                 .synopsis("Encrypt a plaintext value or a batch of plaintext blocks using a named key")
                 .field(Field::new("plaintext", Kind::Str, "Base64 encoded plaintext value to be encrypted"))
                 .fields(&[CONTEXT, NONCE, KEY_VERSION, BATCH_INPUT, ASSOCIATED_DATA, PARTIAL_FAILURE])
-                .fields(KEY_TYPE)
+                .fields(&[TYPE, CONVERGENT])
                 .exists(handler!(Self::key_exists))
                 .write(handler!(Self::encrypt_path)),
             named("decrypt/{name}")
@@ -229,7 +228,7 @@ const IMPORT_FIELDS: [Field; 4] = [
     Field::new("hash_function", Kind::Str, "The hash function used as a random oracle in the OAEP wrapping of the user-generated, ephemeral AES key. Can be one of \"SHA1\", \"SHA224\", \"SHA256\" (default), \"SHA384\", or \"SHA512\""),
     Field::new("context", Kind::Str, "Base64 encoded context for key derivation."),
 ];
-const VERIFY_FIELDS: [Field; 8] = [
+const VERIFY_FIELDS: [Field; 6] = [
     INPUT,
     CONTEXT,
     ALGORITHM,
@@ -243,16 +242,6 @@ const VERIFY_FIELDS: [Field; 8] = [
         "hmac",
         Kind::Str,
         "The HMAC, including vault header/key version",
-    ),
-    Field::new(
-        "signature_context",
-        Kind::Str,
-        "Base64 encoded context for Ed25519ctx and Ed25519ph signatures.",
-    ),
-    Field::new(
-        "mac_length",
-        Kind::Int,
-        "MAC length used to generate the HMAC.",
     ),
 ];
 const RESTORE_FIELDS: [Field; 3] = [

@@ -20,6 +20,8 @@ pub enum Kind {
     LowerStr,
     /// A whole number; a string of digits too.
     Int,
+    /// The same, where Vault declares an `int64` (its errors name the type).
+    Int64,
     Bool,
     /// Seconds: a whole number, or a Go-style duration string (`"90s"`, `"1h30m"`, `"7d"`).
     Duration,
@@ -47,6 +49,7 @@ impl Kind {
         match self {
             Kind::Str | Kind::LowerStr => json!({"type": "string"}),
             Kind::Int => json!({"type": "integer"}),
+            Kind::Int64 => json!({"type": "integer", "format": "int64"}),
             Kind::Bool => json!({"type": "boolean"}),
             Kind::Duration => json!({"type": "string", "format": "duration"}),
             Kind::CommaList | Kind::List => json!({"type": "array", "items": {"type": "string"}}),
@@ -65,6 +68,7 @@ impl Kind {
             Kind::Str => "string",
             Kind::LowerStr => "lowercase string",
             Kind::Int => "int",
+            Kind::Int64 => "int64",
             Kind::Bool => "bool",
             Kind::Duration => "duration (sec)",
             Kind::CommaList => "comma-separated strings",
@@ -159,6 +163,7 @@ pub fn decode<'a>(field: &str, kind: Kind, value: &'a Value) -> Result<Decoded<'
         Kind::Str => Decoded::Str(string(field, value)?),
         Kind::LowerStr => Decoded::Str(Cow::Owned(string(field, value)?.to_lowercase())),
         Kind::Int => Decoded::Int(int(value).ok_or_else(|| go_error(field, "int", value))?),
+        Kind::Int64 => Decoded::Int(int(value).ok_or_else(|| go_error(field, "int64", value))?),
         Kind::Bool => Decoded::Bool(boolean(field, value)?),
         Kind::Duration => Decoded::Seconds(crate::ttl::parse_value(value).map_err(|e| {
             Error::invalid(format!("error converting input for field \"{field}\": {e}"))
@@ -176,30 +181,35 @@ pub fn decode<'a>(field: &str, kind: Kind, value: &'a Value) -> Result<Decoded<'
 const MAP: &str = "map[string]interface {}";
 
 /// The words of Vault's field decoder (mapstructure, over Go types) for a value that does not fit
-/// `go_type`: clients and scripts match on them.
-fn go_error(field: &str, go_type: &str, value: &Value) -> Error {
-    let why = match (go_type, value) {
-        ("int", Value::String(_)) => {
-            "'' cannot parse value as 'int': strconv.ParseInt: invalid syntax".to_owned()
+/// the Go type `want`: clients and scripts match on them.
+fn go_error(field: &str, want: &str, value: &Value) -> Error {
+    let why = match (want, value) {
+        ("int" | "int64", Value::String(_)) => {
+            format!("'' cannot parse value as '{want}': strconv.ParseInt: invalid syntax")
         }
         ("bool", Value::String(_)) => {
             "'' cannot parse value as 'bool': strconv.ParseBool: invalid syntax".to_owned()
         }
-        (want, got) => {
-            let got = match got {
-                Value::String(_) => "string",
-                Value::Number(_) => "json.Number",
-                Value::Bool(_) => "bool",
-                Value::Array(_) => "[]interface {}",
-                Value::Object(_) => MAP,
-                Value::Null => "<nil>",
-            };
-            format!("'' expected type '{want}', got unconvertible type '{got}'")
-        }
+        (want, got) => format!(
+            "'' expected type '{want}', got unconvertible type '{}'",
+            go_type(got)
+        ),
     };
     Error::InvalidRequest(format!(
         "error converting input for field \"{field}\": {why}"
     ))
+}
+
+/// The Go type a JSON value decodes to, as mapstructure names it in its errors.
+fn go_type(value: &Value) -> &'static str {
+    match value {
+        Value::String(_) => "string",
+        Value::Number(_) => "json.Number",
+        Value::Bool(_) => "bool",
+        Value::Array(_) => "[]interface {}",
+        Value::Object(_) => MAP,
+        Value::Null => "<nil>",
+    }
 }
 
 fn string<'a>(field: &str, value: &'a Value) -> Result<Cow<'a, str>> {
@@ -289,32 +299,60 @@ fn map<'a>(field: &str, value: &'a Value) -> Result<Cow<'a, Map>> {
     }
 }
 
-/// `key=value` pairs: a list of them, a comma-separated string of them, or an object of strings.
+/// `key=value` pairs as Vault's TypeKVPairs reads them: an object, its scalar values taken as
+/// text (`true` as "1"), or a list of `key=value` strings, where a single value is a list of one.
+/// Nothing is split on commas or trimmed, and a JSON object inside a string stays a string.
 fn kv_pairs<'a>(field: &str, value: &'a Value) -> Result<Cow<'a, Map>> {
-    let items: Vec<&str> = match value {
-        Value::String(s) if !s.trim_start().starts_with('{') => s.split(',').collect(),
-        Value::Array(items) => items
-            .iter()
-            .map(|item| item.as_str().ok_or_else(|| go_error(field, "string", item)))
-            .collect::<Result<_>>()?,
-        _ => {
-            let m = map(field, value)?;
-            return match m.values().find(|v| !v.is_string()) {
-                Some(bad) => Err(go_error(field, "string", bad)),
-                None => Ok(m),
-            };
+    if let Value::Object(m) = value {
+        if m.values().all(|v| v.is_string()) {
+            return Ok(Cow::Borrowed(m));
         }
+        if m.values().all(is_scalar) {
+            let weak = m
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(weak_text(v))));
+            return Ok(Cow::Owned(weak.collect()));
+        }
+    }
+    // Not a map of scalars: Vault reads it again as a list, an object being a list of one.
+    let items: Vec<&Value> = match value {
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
     };
     let mut m = Map::new();
-    for (i, item) in items.iter().enumerate() {
-        let (k, v) = item.split_once('=').ok_or_else(|| {
-            Error::InvalidRequest(format!(
-                "error converting input for field \"{field}\": invalid key pair at index {i} in field \"{field}\""
-            ))
-        })?;
-        m.insert(k.trim().to_owned(), v.trim().into());
+    for (i, item) in items.into_iter().enumerate() {
+        if !is_scalar(item) {
+            return Err(Error::InvalidRequest(format!(
+                "error converting input for field \"{field}\": decoding failed due to the following error(s):\n\n'[{i}]' expected type 'string', got unconvertible type '{}'",
+                go_type(item)
+            )));
+        }
+        match weak_text(item).split_once('=') {
+            Some((k, v)) if !k.is_empty() => {
+                m.insert(k.to_owned(), v.into());
+            }
+            _ => {
+                return Err(Error::InvalidRequest(format!(
+                    "error converting input for field \"{field}\": invalid key pair at index {i} in field \"{field}\""
+                )))
+            }
+        }
     }
     Ok(Cow::Owned(m))
+}
+
+fn is_scalar(v: &Value) -> bool {
+    !matches!(v, Value::Array(_) | Value::Object(_))
+}
+
+/// A scalar as mapstructure's weak decoding turns it into a string.
+fn weak_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => if *b { "1" } else { "0" }.into(),
+        _ => String::new(),
+    }
 }
 
 #[cfg(test)]
@@ -357,11 +395,33 @@ mod tests {
             ok(Kind::Map, json!("{\"a\":1}")),
             Decoded::Map(Cow::Owned(json!({"a": 1}).as_object().unwrap().clone()))
         );
+    }
+
+    #[test]
+    fn key_value_pairs_as_vault_reads_them() {
+        let pairs = |v: Value| match ok(Kind::KvPairs, v) {
+            Decoded::Map(m) => Value::Object(m.into_owned()),
+            other => panic!("{other:?}"),
+        };
+        // Checked against OpenBao 2.7 (`auth/token/create`'s `meta`).
         assert_eq!(
-            ok(Kind::KvPairs, json!(["a=1", "b = 2"])),
-            Decoded::Map(Cow::Owned(
-                json!({"a": "1", "b": "2"}).as_object().unwrap().clone()
-            ))
+            pairs(json!(["a=1", "b = 2"])),
+            json!({"a": "1", "b ": " 2"})
+        );
+        assert_eq!(pairs(json!("a=1,b=2")), json!({"a": "1,b=2"}));
+        assert_eq!(
+            pairs(json!({"a": 1, "b": true, "c": null, "d": "x"})),
+            json!({"a": "1", "b": "1", "c": "", "d": "x"})
+        );
+        let err = |v: Value| decode("meta", Kind::KvPairs, &v).unwrap_err().to_string();
+        let bad_pair =
+            "error converting input for field \"meta\": invalid key pair at index 0 in field \"meta\"";
+        assert_eq!(err(json!(5)), bad_pair);
+        assert_eq!(err(json!("{\"a\":\"1\"}")), bad_pair);
+        assert_eq!(err(json!(["=x"])), bad_pair);
+        assert_eq!(
+            err(json!({"a": {"x": 1}})),
+            "error converting input for field \"meta\": decoding failed due to the following error(s):\n\n'[0]' expected type 'string', got unconvertible type 'map[string]interface {}'"
         );
     }
 
@@ -378,7 +438,7 @@ mod tests {
             (Kind::CommaList, json!([{"a": 1}])),
             (Kind::CommaIntList, json!("1,x")),
             (Kind::Map, json!("[1]")),
-            (Kind::KvPairs, json!({"a": 1})),
+            (Kind::KvPairs, json!({"a": [1]})),
         ] {
             let e = decode("ttl_x", kind, &v).unwrap_err().to_string();
             assert!(e.contains("\"ttl_x\""), "{kind:?} {v}: {e}");

@@ -92,9 +92,9 @@ pub struct Flags {
     /// Answered to any valid token without asking the ACL: the handler shows only what the
     /// caller may see (`sys/internal/ui/mounts`, the OpenAPI document).
     pub any_token: bool,
-    /// The answer is wrapped for this many seconds when the client asks for no wrapping
-    /// (`sys/wrapping/wrap`, whose answer is the wrapping).
-    pub default_wrap_ttl: Option<u64>,
+    /// The path answers only wrapped (`sys/wrapping/wrap`, whose answer is the wrapping): a
+    /// request without `X-Vault-Wrap-TTL` is refused.
+    pub requires_wrapping: bool,
     /// The path takes fields beyond those declared (a KV secret's data, a database plugin's
     /// connection settings): the declared ones are checked, the others passed on unwarned.
     pub arbitrary_input: bool,
@@ -235,8 +235,8 @@ impl<B> Path<B> {
         self
     }
 
-    pub fn default_wrap_ttl(mut self, seconds: u64) -> Self {
-        self.flags.default_wrap_ttl = Some(seconds);
+    pub fn requires_wrapping(mut self) -> Self {
+        self.flags.requires_wrapping = true;
         self
     }
 

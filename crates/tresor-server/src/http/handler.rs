@@ -252,11 +252,13 @@ async fn dispatch(
         ),
         "PATCH" => {
             // Vault accepts only JSON merge patches, so a client cannot mistake the semantics.
-            let ctype = headers
+            let header = headers
                 .get("content-type")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
-            if ctype.split(';').next().map(str::trim) != Some("application/merge-patch+json") {
+            let ctype = media_type(header)
+                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_owned()))?;
+            if ctype != "application/merge-patch+json" {
                 return Err(ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     format!("PATCH requires Content-Type of application/merge-patch+json, provided {ctype}"),
@@ -319,9 +321,59 @@ async fn dispatch(
     }
 }
 
+/// The media type of a `Content-Type` header, lowercased, or the error Go's
+/// `mime.ParseMediaType` gives (Vault answers it as a 400). Parameters are not looked at.
+fn media_type(header: &str) -> Result<String, &'static str> {
+    let base = header.split(';').next().unwrap_or("").trim().to_lowercase();
+    let is_token = |c: char| c > ' ' && c < '\u{7f}' && !"()<>@,;:\\\"/[]?=".contains(c);
+    let token_end = |s: &str| s.find(|c| !is_token(c)).unwrap_or(s.len());
+    let first = token_end(&base);
+    if first == 0 {
+        return Err("mime: no media type");
+    }
+    let rest = &base[first..];
+    if rest.is_empty() {
+        return Ok(base);
+    }
+    let Some(rest) = rest.strip_prefix('/') else {
+        return Err("mime: expected slash after first token");
+    };
+    let second = token_end(rest);
+    if second == 0 {
+        return Err("mime: expected token after slash");
+    }
+    if second != rest.len() {
+        return Err("mime: unexpected content after media subtype");
+    }
+    Ok(base)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn media_types_as_go_parses_them() {
+        assert_eq!(
+            media_type("Application/Merge-Patch+JSON; charset=utf-8"),
+            Ok("application/merge-patch+json".to_owned())
+        );
+        assert_eq!(media_type("json"), Ok("json".to_owned()));
+        assert_eq!(media_type(""), Err("mime: no media type"));
+        assert_eq!(media_type("/json"), Err("mime: no media type"));
+        assert_eq!(
+            media_type("application json"),
+            Err("mime: expected slash after first token")
+        );
+        assert_eq!(
+            media_type("application/"),
+            Err("mime: expected token after slash")
+        );
+        assert_eq!(
+            media_type("a/b/c"),
+            Err("mime: unexpected content after media subtype")
+        );
+    }
 
     #[test]
     fn query_strings_decode() {

@@ -305,7 +305,16 @@ impl Client {
         if let Some(ns) = &self.namespace {
             req = req.header("X-Vault-Namespace", ns);
         }
-        if let Some(w) = self.wrap_ttl.as_ref().filter(|_| wrap) {
+        // `sys/wrapping/wrap` answers only wrapped: without a TTL of the user's, five minutes,
+        // as Vault's API client asks.
+        let wraps_by_default =
+            matches!(method, "PUT" | "POST") && path.trim_matches('/') == "sys/wrapping/wrap";
+        let wrap_ttl = match &self.wrap_ttl {
+            Some(w) => Some(w.as_str()),
+            None if wraps_by_default => Some("5m"),
+            None => None,
+        };
+        if let Some(w) = wrap_ttl.filter(|_| wrap) {
             req = req.header("X-Vault-Wrap-TTL", w);
         }
         req = req.header("X-Vault-Request", "true");

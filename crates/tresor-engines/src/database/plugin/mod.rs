@@ -151,6 +151,12 @@ impl Settings {
             // 0 is Vault's "unset".
             None | Some(serde_json::Value::Null) => 4,
             Some(v) if v.as_u64() == Some(0) || v.as_str() == Some("0") => 4,
+            // The words of Vault's plugins, which decode their settings with mapstructure.
+            Some(serde_json::Value::String(s)) if s.parse::<i64>().is_err() => {
+                return Err(DbError::Config(
+                    "decoding failed due to the following error(s):\n\n'max_open_connections' cannot parse value as 'int': strconv.ParseInt: invalid syntax".into(),
+                ))
+            }
             Some(v) => v
                 .as_u64()
                 .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
@@ -264,6 +270,33 @@ pub fn redact(message: String, secrets: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pool_size_is_read_as_vault_plugins_read_it() {
+        let settings = |v: serde_json::Value| {
+            let details = serde_json::json!({ "max_open_connections": v });
+            Settings::from_details(details.as_object().unwrap())
+        };
+        assert_eq!(settings(json!(7)).unwrap().max_open_connections, 7);
+        assert_eq!(settings(json!("7")).unwrap().max_open_connections, 7);
+        assert_eq!(
+            settings(json!(0)).unwrap().max_open_connections,
+            4,
+            "0 is unset"
+        );
+        let err = |v| match settings(v) {
+            Err(DbError::Config(e)) => e,
+            other => panic!("{:?}", other.map(|s| s.max_open_connections)),
+        };
+        assert!(err(json!("many")).ends_with(
+            "'max_open_connections' cannot parse value as 'int': strconv.ParseInt: invalid syntax"
+        ));
+        assert_eq!(
+            err(json!(5000)),
+            "max_open_connections must be between 1 and 1000"
+        );
+    }
 
     #[test]
     fn statements_are_filled_and_split() {
