@@ -214,6 +214,52 @@ fn merge(into: &mut Config, from: Config) {
     into.warnings.extend(from.warnings);
 }
 
+const MAX_HCL_NESTING: usize = 16;
+
+/// How deep `{`, `[` and `(` nest in HCL text, outside strings and comments.
+fn hcl_nesting_depth(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' | '\n' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '#' => {
+                chars.find(|c| *c == '\n');
+            }
+            '/' if chars.peek() == Some(&'/') => {
+                chars.find(|c| *c == '\n');
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut star = false;
+                for c in chars.by_ref() {
+                    if star && c == '/' {
+                        break;
+                    }
+                    star = c == '*';
+                }
+            }
+            '{' | '[' | '(' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            '}' | ']' | ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// Parses one file's text. JSON if it looks like JSON, HCL otherwise.
 pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
     let src = Source { file, text };
@@ -224,6 +270,16 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
             message: format!("invalid JSON: {e}"),
         })?
     } else {
+        // The HCL parser backtracks: its time doubles with each level of nesting. No server
+        // configuration nests this deep, and a file that does is refused before it can hang
+        // the start.
+        if hcl_nesting_depth(text) > MAX_HCL_NESTING {
+            return Err(ConfigError {
+                file: file.to_owned(),
+                line: None,
+                message: format!("invalid HCL: nested more than {MAX_HCL_NESTING} levels deep"),
+            });
+        }
         let body = hcl::parse(text).map_err(|e| ConfigError {
             file: file.to_owned(),
             line: None,
@@ -473,6 +529,31 @@ fn read_listener(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `server_config` fuzz target: 469 bytes of nested objects and operators
+    /// took the HCL parser two minutes. Nesting past any real configuration is refused at once.
+    #[test]
+    fn deep_nesting_is_refused_before_the_parser_sees_it() {
+        let deep = format!("a = {}", "{ x = 1 > ".repeat(MAX_HCL_NESTING + 1));
+        let err = parse("deep.hcl", &deep).unwrap_err();
+        assert!(
+            err.message.contains("nested more than 16 levels"),
+            "{}",
+            err.message
+        );
+        let found = include_str!(
+            "../../../fuzz/regressions/server_config/timeout-06d97bbf588c3a873c2a4ff02ff248c7d05dcdaa"
+        );
+        let err = parse("found.hcl", found).unwrap_err();
+        assert!(
+            err.message.contains("nested more than 16 levels"),
+            "{}",
+            err.message
+        );
+        assert_eq!(hcl_nesting_depth(HCL), 1);
+        assert_eq!(hcl_nesting_depth("a = \"{{{[[[\" # ((((\n b = [{}]"), 2);
+        assert_eq!(hcl_nesting_depth("/* {{{ */ a = {} // ((("), 1);
+    }
 
     const HCL: &str = r#"
 storage "file" {

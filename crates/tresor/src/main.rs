@@ -1,13 +1,11 @@
 //! The one Tresor binary: `server` runs the server, every other command is the Vault-compatible
 //! client CLI (`cli/`). Called as `tresor` or through a link named `vault`, it behaves the same.
 
-mod cli;
-mod flags;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use flags::Kind;
+use tresor::cli;
+use tresor::flags::{self, Kind};
 use tresor_server::config::{self, Config};
 use tresor_server::{DevOptions, RunOptions};
 

@@ -17,7 +17,7 @@ mod password;
 mod plugin;
 mod roles;
 mod static_roles;
-mod template;
+pub mod template;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -15,6 +15,11 @@ pub struct Stdin {
 }
 
 impl Stdin {
+    /// Standard input that holds `text` (for tests and fuzzing).
+    pub fn with_text(text: String) -> Stdin {
+        Stdin { cached: Some(text) }
+    }
+
     pub fn read(&mut self) -> Result<String, Failure> {
         if let Some(s) = &self.cached {
             return Ok(s.clone());

@@ -5,7 +5,7 @@
 //! number of arguments, unreadable input), 2 an error from or reaching the server (and `status`
 //! on a sealed server). Help for no command at all exits 127, as Vault does.
 
-mod args;
+pub mod args;
 mod client;
 mod commands;
 mod output;
