@@ -89,7 +89,12 @@ fn parse_metadata(raw: &str) -> std::result::Result<BTreeMap<String, String>, St
     if input.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let input = match base64::engine::general_purpose::STANDARD.decode(input) {
+    // Go's base64 decoder skips line breaks.
+    let unbroken: String = input
+        .chars()
+        .filter(|c| !matches!(c, '\r' | '\n'))
+        .collect();
+    let input = match base64::engine::general_purpose::STANDARD.decode(unbroken) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(_) => input.to_owned(),
     };
@@ -720,6 +725,11 @@ mod tests {
         assert_eq!(ok("eyJLIjoiViJ9"), [pair("K", "V")], "base64 of the JSON");
         assert_eq!(ok("b=1,a=2,a=3"), [pair("a", "3"), pair("b", "1")]);
         assert!(ok("").is_empty());
+        assert_eq!(
+            ok("eyJLIjoi\r\nViJ9"),
+            [pair("K", "V")],
+            "line breaks in base64"
+        );
         let err = |s: &str| parse_metadata(s).unwrap_err();
         assert_eq!(
             err("a="),

@@ -99,8 +99,8 @@ pub fn format_go(secs: u64) -> String {
     }
 }
 
-/// [`format_go`] without trailing zero units (`768h`, `1h30m`, `90s`): Vault's `humanDuration`,
-/// which its TTL warnings use.
+/// [`format_go`] without zero minutes and seconds (`768h`, `1h30m`, `1h30s`, `90s`): Vault's
+/// `humanDuration`, which its TTL warnings use.
 pub fn format_human(secs: u64) -> String {
     let mut s = format_go(secs);
     if secs == 0 {
@@ -109,8 +109,8 @@ pub fn format_human(secs: u64) -> String {
     if s.ends_with("m0s") {
         s.truncate(s.len() - 2);
     }
-    if s.ends_with("h0m") {
-        s.truncate(s.len() - 2);
+    if let Some(i) = s.find("h0m") {
+        s.replace_range(i + 1..i + 3, "");
     }
     s
 }
@@ -174,6 +174,7 @@ mod tests {
         assert_eq!(format_human(5_400), "1h30m");
         assert_eq!(format_human(120), "2m");
         assert_eq!(format_human(90), "1m30s");
+        assert_eq!(format_human(3630), "1h30s");
         assert_eq!(format_human(0), "0s");
     }
 

@@ -216,46 +216,99 @@ fn merge(into: &mut Config, from: Config) {
 
 const MAX_HCL_NESTING: usize = 16;
 
-/// How deep `{`, `[` and `(` nest in HCL text, outside strings and comments.
+/// How deep HCL text nests: `{`, `[` and `(` in expressions, and the `${ }` and `%{ }` of
+/// strings and heredocs, whose insides the parser reads as expressions too. Comments, and the
+/// text of strings and heredocs, do not count.
 fn hcl_nesting_depth(text: &str) -> usize {
+    enum Ctx {
+        Bracket,
+        Template,
+        Str,
+        Heredoc(String),
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let at = |i: usize| chars.get(i).copied();
+    let line_end = |i: usize| {
+        (i..chars.len())
+            .find(|&j| chars[j] == '\n')
+            .unwrap_or(chars.len())
+    };
+    let mut stack: Vec<Ctx> = Vec::new();
     let (mut depth, mut deepest) = (0usize, 0usize);
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => {
-                while let Some(c) = chars.next() {
-                    match c {
-                        '\\' => {
-                            chars.next();
-                        }
-                        '"' | '\n' => break,
-                        _ => {}
-                    }
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let in_text = matches!(stack.last(), Some(Ctx::Str | Ctx::Heredoc(_)));
+        if let Some(Ctx::Heredoc(marker)) = stack.last() {
+            if i == 0 || chars[i - 1] == '\n' {
+                let end = line_end(i);
+                let line: String = chars[i..end].iter().collect();
+                if line.trim() == marker {
+                    stack.pop();
+                    i = end;
+                    continue;
                 }
             }
-            '#' => {
-                chars.find(|c| *c == '\n');
-            }
-            '/' if chars.peek() == Some(&'/') => {
-                chars.find(|c| *c == '\n');
-            }
-            '/' if chars.peek() == Some(&'*') => {
-                chars.next();
-                let mut star = false;
-                for c in chars.by_ref() {
-                    if star && c == '/' {
-                        break;
-                    }
-                    star = c == '*';
-                }
-            }
-            '{' | '[' | '(' => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            '}' | ']' | ')' => depth = depth.saturating_sub(1),
-            _ => {}
         }
+        if in_text {
+            match c {
+                // `$${` and `%%{` are the literal text `${` and `%{`.
+                '$' | '%' if at(i + 1) == Some(c) && at(i + 2) == Some('{') => i += 2,
+                '$' | '%' if at(i + 1) == Some('{') => {
+                    stack.push(Ctx::Template);
+                    depth += 1;
+                    i += 1;
+                }
+                '\\' if matches!(stack.last(), Some(Ctx::Str)) => i += 1,
+                '"' | '\n' if matches!(stack.last(), Some(Ctx::Str)) => {
+                    stack.pop();
+                }
+                _ => {}
+            }
+        } else {
+            match c {
+                '"' => stack.push(Ctx::Str),
+                '<' if at(i + 1) == Some('<') => {
+                    let mut j = i + 2;
+                    if at(j) == Some('-') {
+                        j += 1;
+                    }
+                    let start = j;
+                    while at(j).is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-') {
+                        j += 1;
+                    }
+                    let end = line_end(j);
+                    if j > start && chars[j..end].iter().all(|c| c.is_whitespace()) {
+                        stack.push(Ctx::Heredoc(chars[start..j].iter().collect()));
+                        i = end;
+                    } else {
+                        i += 1;
+                    }
+                }
+                '#' => i = line_end(i),
+                '/' if at(i + 1) == Some('/') => i = line_end(i),
+                '/' if at(i + 1) == Some('*') => {
+                    i += 2;
+                    while i < chars.len() && !(chars[i] == '*' && at(i + 1) == Some('/')) {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                '{' | '[' | '(' => {
+                    stack.push(Ctx::Bracket);
+                    depth += 1;
+                }
+                '}' | ']' | ')' => {
+                    if matches!(stack.last(), Some(Ctx::Bracket | Ctx::Template)) {
+                        stack.pop();
+                        depth -= 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        deepest = deepest.max(depth);
+        i += 1;
     }
     deepest
 }
@@ -541,18 +594,41 @@ mod tests {
             "{}",
             err.message
         );
-        let found = include_str!(
-            "../../../fuzz/regressions/server_config/timeout-06d97bbf588c3a873c2a4ff02ff248c7d05dcdaa"
-        );
-        let err = parse("found.hcl", found).unwrap_err();
-        assert!(
-            err.message.contains("nested more than 16 levels"),
-            "{}",
-            err.message
-        );
+        // The second hid its nesting in `${ }` inside strings from the first version of the guard.
+        for found in [
+            &include_bytes!(
+                "../../../fuzz/regressions/server_config/timeout-06d97bbf588c3a873c2a4ff02ff248c7d05dcdaa"
+            )[..],
+            &include_bytes!(
+                "../../../fuzz/regressions/server_config/timeout-c4248052b8d0048c8bf30023f97e5c7e4d06d795"
+            )[..],
+        ] {
+            let err = parse("found.hcl", &String::from_utf8_lossy(found)).unwrap_err();
+            assert!(
+                err.message.contains("nested more than 16 levels"),
+                "{}",
+                err.message
+            );
+        }
         assert_eq!(hcl_nesting_depth(HCL), 1);
         assert_eq!(hcl_nesting_depth("a = \"{{{[[[\" # ((((\n b = [{}]"), 2);
         assert_eq!(hcl_nesting_depth("/* {{{ */ a = {} // ((("), 1);
+        // The insides of `${ }` in strings and heredocs are expressions too (found in review).
+        assert_eq!(hcl_nesting_depth(r#"a = "${ {x = {y = 1}} }""#), 3);
+        assert_eq!(hcl_nesting_depth(r#"a = "$${ {{{ }""#), 0);
+        assert_eq!(
+            hcl_nesting_depth("a = <<EOF\n)))) ${ [[1]] }\n# ${ (1) }\nEOF\nb = {}\n"),
+            3
+        );
+        assert_eq!(hcl_nesting_depth("a = <<-EOT\n  {{{\n  EOT\nb = [1]"), 1);
+        let hidden = format!(
+            "a = \"${{ {} }}\"",
+            "{ x = 1 > ".repeat(MAX_HCL_NESTING + 1)
+        );
+        assert!(parse("hidden.hcl", &hidden)
+            .unwrap_err()
+            .message
+            .contains("nested more than 16 levels"));
     }
 
     const HCL: &str = r#"

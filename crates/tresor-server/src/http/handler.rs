@@ -322,9 +322,12 @@ async fn dispatch(
 }
 
 /// The media type of a `Content-Type` header, lowercased, or the error Go's
-/// `mime.ParseMediaType` gives (Vault answers it as a 400). Parameters are not looked at.
+/// `mime.ParseMediaType` gives (Vault answers it as a 400). Parameters must be `key=value`,
+/// the value a token or a quoted string; quoted strings holding `;` are not split correctly,
+/// which only makes such a header fail.
 fn media_type(header: &str) -> Result<String, &'static str> {
-    let base = header.split(';').next().unwrap_or("").trim().to_lowercase();
+    let mut parts = header.split(';');
+    let base = parts.next().unwrap_or("").trim().to_lowercase();
     let is_token = |c: char| c > ' ' && c < '\u{7f}' && !"()<>@,;:\\\"/[]?=".contains(c);
     let token_end = |s: &str| s.find(|c| !is_token(c)).unwrap_or(s.len());
     let first = token_end(&base);
@@ -332,18 +335,34 @@ fn media_type(header: &str) -> Result<String, &'static str> {
         return Err("mime: no media type");
     }
     let rest = &base[first..];
-    if rest.is_empty() {
-        return Ok(base);
+    if !rest.is_empty() {
+        let Some(rest) = rest.strip_prefix('/') else {
+            return Err("mime: expected slash after first token");
+        };
+        let second = token_end(rest);
+        if second == 0 {
+            return Err("mime: expected token after slash");
+        }
+        if second != rest.len() {
+            return Err("mime: unexpected content after media subtype");
+        }
     }
-    let Some(rest) = rest.strip_prefix('/') else {
-        return Err("mime: expected slash after first token");
-    };
-    let second = token_end(rest);
-    if second == 0 {
-        return Err("mime: expected token after slash");
-    }
-    if second != rest.len() {
-        return Err("mime: unexpected content after media subtype");
+    let params: Vec<&str> = parts.map(str::trim).collect();
+    for (i, param) in params.iter().enumerate() {
+        // One trailing `;` is allowed, as in Go.
+        if param.is_empty() && i + 1 == params.len() {
+            break;
+        }
+        let valid = param.split_once('=').is_some_and(|(k, v)| {
+            let (k, v) = (k.trim_end(), v.trim_start());
+            !k.is_empty()
+                && token_end(k) == k.len()
+                && ((!v.is_empty() && token_end(v) == v.len())
+                    || (v.len() >= 2 && v.starts_with('"') && v.ends_with('"')))
+        });
+        if !valid {
+            return Err("mime: invalid media parameter");
+        }
     }
     Ok(base)
 }
@@ -359,6 +378,22 @@ mod tests {
             Ok("application/merge-patch+json".to_owned())
         );
         assert_eq!(media_type("json"), Ok("json".to_owned()));
+        assert_eq!(
+            media_type("application/merge-patch+json; a=\"b c\";"),
+            Ok("application/merge-patch+json".to_owned())
+        );
+        for bad in [
+            "application/merge-patch+json; foo",
+            "a/b; =x",
+            "a/b;; c=d",
+            "a/b; c=",
+        ] {
+            assert_eq!(
+                media_type(bad),
+                Err("mime: invalid media parameter"),
+                "{bad}"
+            );
+        }
         assert_eq!(media_type(""), Err("mime: no media type"));
         assert_eq!(media_type("/json"), Err("mime: no media type"));
         assert_eq!(
