@@ -4,8 +4,8 @@
 # seeds (fuzz/seeds/<target>) and every input that ever failed (fuzz/regressions/<target>), then
 # fuzzes. A panic, a hang past 10 s or more than 2 GiB fails the run; libFuzzer writes the
 # input to fuzz/artifacts/<target>/, which belongs in fuzz/regressions/ and in a unit test.
-# A longer run: FUZZ_SECONDS=1800 scripts/fuzz.sh. The executions per target go to
-# target/fuzz-report.md.
+# A longer run: FUZZ_SECONDS=1800 scripts/fuzz.sh; some targets only: scripts/fuzz.sh policy
+# request. The executions per target go to target/fuzz-report.md.
 #
 # Built on the stable toolchain without a sanitizer (`--sanitizer none`): the code is safe
 # Rust, so a crash is a panic, an abort, a hang or memory growth, all of which libFuzzer sees.
@@ -20,7 +20,7 @@ fi
 export PATH="$tools/bin:$PATH"
 cd fuzz
 cargo fuzz build --sanitizer none -O
-targets=$(cargo fuzz list)
+targets="${*:-$(cargo fuzz list)}"
 logs="$root/target/fuzz-logs"
 mkdir -p "$logs"
 
