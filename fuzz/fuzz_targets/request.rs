@@ -6,57 +6,11 @@
 //! `p`atch, `d`elete, `l`ist; upper case for KV v1), the path, a space, and a JSON body.
 #![no_main]
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
-
 use libfuzzer_sys::fuzz_target;
 use tresor_engines::kv::{KvV1, KvV2};
 use tresor_sdk::framework::{decode, Kind, Routed};
-use tresor_sdk::{Backend, Clock, Operation, Request, Result, StorageView};
-
-#[derive(Default)]
-struct Memory(Mutex<BTreeMap<String, Vec<u8>>>);
-
-#[async_trait::async_trait]
-impl StorageView for Memory {
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.0.lock().unwrap().get(key).cloned())
-    }
-    async fn put(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.0.lock().unwrap().insert(key.into(), value.into());
-        Ok(())
-    }
-    async fn delete(&self, key: &str) -> Result<()> {
-        self.0.lock().unwrap().remove(key);
-        Ok(())
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        // Direct children, folders with a trailing `/`, as the real storage lists them.
-        let mut out: Vec<String> = Vec::new();
-        for key in self.0.lock().unwrap().keys() {
-            if let Some(rest) = key.strip_prefix(prefix) {
-                let child = match rest.find('/') {
-                    Some(i) => &rest[..=i],
-                    None => rest,
-                };
-                if out.last().map(String::as_str) != Some(child) {
-                    out.push(child.to_owned());
-                }
-            }
-        }
-        Ok(out)
-    }
-    async fn batch(&self, ops: Vec<(String, Option<Vec<u8>>)>) -> Result<()> {
-        let mut m = self.0.lock().unwrap();
-        for (k, v) in ops {
-            match v {
-                Some(v) => m.insert(k, v),
-                None => m.remove(&k),
-            };
-        }
-        Ok(())
-    }
-}
+use tresor_sdk::memory::MemoryView;
+use tresor_sdk::{Backend, Clock, Operation, Request};
 
 const KINDS: &[Kind] = &[
     Kind::Str,
@@ -82,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
         .expect("a runtime");
     let v2 = Routed::new(KvV2::new(Clock::system()));
     let v1 = Routed::new(KvV1);
-    let (store_v2, store_v1) = (Memory::default(), Memory::default());
+    let (store_v2, store_v1) = (MemoryView::default(), MemoryView::default());
     for line in text.lines().take(8) {
         let mut chars = line.chars();
         let Some(letter) = chars.next() else { continue };
@@ -106,7 +60,7 @@ fuzz_target!(|data: &[u8]| {
                 let _ = decode("f", *kind, value);
             }
         }
-        let (backend, store): (&dyn Backend, &Memory) = if v1_mount {
+        let (backend, store): (&dyn Backend, &MemoryView) = if v1_mount {
             (&v1, &store_v1)
         } else {
             (&v2, &store_v2)

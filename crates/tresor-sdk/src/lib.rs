@@ -10,6 +10,7 @@ mod error;
 pub mod framework;
 pub mod glob;
 pub mod ids;
+pub mod memory;
 pub mod registry;
 mod request;
 mod response;

@@ -565,7 +565,8 @@ impl TokenStore {
             self.expiration.get(&Self::lease_id(entry)).await?,
         ) {
             lease.expire_ms = expire_ms;
-            lease.last_renewal_ms = Some(self.barrier.clock().now_ms());
+            // The entry's renewal time, so that the token and its lease tell the same.
+            lease.last_renewal_ms = entry.last_renewal_ms;
             self.expiration.save(&lease).await?;
         }
         Ok(())

@@ -1,50 +1,13 @@
 //! The framework on a small backend: routing, fields, warnings, existence, canonical paths,
 //! flags, help, OpenAPI and secrets all come from its table.
 
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use super::*;
+use crate::memory::MemoryView;
 use crate::{Map, Request};
-
-#[derive(Default)]
-struct Memory(Mutex<BTreeMap<String, Vec<u8>>>);
-
-#[async_trait]
-impl StorageView for Memory {
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.0.lock().unwrap().get(key).cloned())
-    }
-    async fn put(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.0.lock().unwrap().insert(key.into(), value.into());
-        Ok(())
-    }
-    async fn delete(&self, key: &str) -> Result<()> {
-        self.0.lock().unwrap().remove(key);
-        Ok(())
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        Ok(self
-            .0
-            .lock()
-            .unwrap()
-            .keys()
-            .filter_map(|k| k.strip_prefix(prefix).map(str::to_owned))
-            .collect())
-    }
-    async fn batch(&self, ops: Vec<(String, Option<Vec<u8>>)>) -> Result<()> {
-        for (k, v) in ops {
-            match v {
-                Some(v) => self.put(&k, &v).await?,
-                None => self.delete(&k).await?,
-            }
-        }
-        Ok(())
-    }
-}
 
 #[derive(Default)]
 struct Toy {
@@ -154,7 +117,7 @@ fn req(op: Operation, path: &str, data: Value) -> Request {
 
 #[tokio::test]
 async fn routes_by_pattern_and_operation() {
-    let (b, v) = (Routed::new(Toy::default()), Memory::default());
+    let (b, v) = (Routed::new(Toy::default()), MemoryView::default());
     let r = b
         .handle(&req(Operation::Read, "items/Bob/", json!({})), &v)
         .await
@@ -183,7 +146,7 @@ async fn routes_by_pattern_and_operation() {
 
 #[tokio::test]
 async fn a_field_that_does_not_decode_is_refused_before_the_handler() {
-    let (b, v) = (Routed::new(Toy::default()), Memory::default());
+    let (b, v) = (Routed::new(Toy::default()), MemoryView::default());
     let e = b
         .handle(
             &req(Operation::Update, "items/a", json!({"count": "ten"})),
@@ -210,7 +173,7 @@ async fn a_field_that_does_not_decode_is_refused_before_the_handler() {
 
 #[tokio::test]
 async fn ignored_parameters_are_warned_about() {
-    let (b, v) = (Routed::new(Toy::default()), Memory::default());
+    let (b, v) = (Routed::new(Toy::default()), MemoryView::default());
     // A write that answers nothing stays a 204, as in Vault, but it still wrote.
     let r = b
         .handle(
@@ -245,7 +208,7 @@ async fn ignored_parameters_are_warned_about() {
 
 #[tokio::test]
 async fn existence_checks_come_from_the_path() {
-    let (b, v) = (Routed::new(Toy::default()), Memory::default());
+    let (b, v) = (Routed::new(Toy::default()), MemoryView::default());
     let probe = |p: &str| req(Operation::Update, p, json!({}));
     assert_eq!(b.exists(&probe("items/A"), &v).await.unwrap(), Some(false));
     b.handle(&probe("items/a"), &v).await.unwrap();
@@ -324,7 +287,7 @@ fn the_openapi_paths_follow_the_table() {
 
 #[tokio::test]
 async fn secrets_are_revoked_by_their_type() {
-    let (b, v) = (Routed::new(Toy::default()), Memory::default());
+    let (b, v) = (Routed::new(Toy::default()), MemoryView::default());
     b.revoke(
         &req(Operation::Delete, "x", json!({"secret_type": "b"})),
         &v,
