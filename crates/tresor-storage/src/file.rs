@@ -4,7 +4,7 @@
 //! thread that drains every batch waiting in its queue into a single transaction, so concurrent
 //! writers share one fsync (group commit) and each still returns only once its batch is durable.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 
@@ -44,33 +44,37 @@ fn backend_err(e: impl std::fmt::Display) -> StorageError {
     StorageError::Backend(e.to_string())
 }
 
-impl FileStorage {
-    /// Opens (or creates) the database in the directory `dir`, creating the directory if needed.
-    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-        let dir = dir.as_ref();
-        // Only ciphertext is in the file, but nobody else has any business reading it either:
-        // the directory and the file are made private from the start, never widened by a umask
-        // in between.
+/// Opens (or creates) a redb database at `path`, its directory created if needed. Only
+/// ciphertext is in these files, but nobody else has any business reading them either: the
+/// directory and the file are made private from the start, never widened by a umask in between.
+pub fn open_private_db(path: &Path) -> Result<Database> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if let Some(dir) = path.parent() {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)
             .map_err(|e| backend_err(format!("creating {}: {e}", dir.display())))?;
-        let path: PathBuf = dir.join(FILE_NAME);
-        std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .and_then(|_| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)))
-            .map_err(|e| backend_err(format!("securing {}: {e}", path.display())))?;
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(&path)
-            .map_err(|e| backend_err(format!("opening {}: {e}", path.display())))?;
+    }
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .and_then(|_| std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)))
+        .map_err(|e| backend_err(format!("securing {}: {e}", path.display())))?;
+    Database::builder()
+        .set_cache_size(CACHE_BYTES)
+        .create(path)
+        .map_err(|e| backend_err(format!("opening {}: {e}", path.display())))
+}
+
+impl FileStorage {
+    /// Opens (or creates) the database in the directory `dir`, creating the directory if needed.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        let db = open_private_db(&dir.as_ref().join(FILE_NAME))?;
         let txn = db.begin_write().map_err(backend_err)?;
         txn.open_table(TABLE).map_err(backend_err)?;
         txn.commit().map_err(backend_err)?;

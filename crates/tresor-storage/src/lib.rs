@@ -4,12 +4,13 @@
 //! seal's own header excepted) before it reaches a [`Storage`]. Backends plug in behind the one
 //! trait and nothing above it can tell which one is running.
 
+pub mod cluster;
 mod file;
 mod inmem;
 
 use async_trait::async_trait;
 
-pub use file::FileStorage;
+pub use file::{open_private_db, FileStorage};
 pub use inmem::InmemStorage;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +19,10 @@ pub enum StorageError {
     Backend(String),
     #[error("storage is closed")]
     Closed,
+    /// A write on a node that is not the active one (a Raft follower, or a node whose cluster is
+    /// not running): the request belongs to the active node.
+    #[error("cannot write to a read-only storage: this node is not the active node")]
+    ReadOnly,
 }
 
 pub type Result<T> = std::result::Result<T, StorageError>;
@@ -49,10 +54,16 @@ pub trait Storage: Send + Sync + 'static {
 
     /// The name shown by `sys/seal-status` (`storage_type`).
     fn kind(&self) -> &'static str;
+
+    /// The replication control of a backend shared by several servers (Raft), `None` for a
+    /// backend only this process uses.
+    fn cluster(&self) -> Option<&dyn cluster::Cluster> {
+        None
+    }
 }
 
 /// Folds full keys under `prefix` (in order) into Vault's list answer.
-pub(crate) fn fold_children<'a>(prefix: &str, keys: impl Iterator<Item = &'a str>) -> Vec<String> {
+pub fn fold_children<'a>(prefix: &str, keys: impl Iterator<Item = &'a str>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for key in keys {
         let Some(rest) = key.strip_prefix(prefix) else {
@@ -72,11 +83,13 @@ pub(crate) fn fold_children<'a>(prefix: &str, keys: impl Iterator<Item = &'a str
     out
 }
 
-#[cfg(test)]
-pub(crate) mod contract {
-    //! The behaviour every backend must share, run against each of them.
+#[doc(hidden)]
+pub mod contract {
+    //! The behaviour every backend must share; each backend's tests (in this crate and in the
+    //! crates of the heavier backends) run it.
     use super::*;
 
+    #[allow(clippy::missing_panics_doc)]
     pub async fn check(s: &dyn Storage) {
         assert_eq!(s.get("a").await.unwrap(), None);
         s.put("a", b"1").await.unwrap();
