@@ -249,6 +249,21 @@ impl Barrier {
         }
     }
 
+    /// Reads the stored keyring again (another node of the cluster rotated it), opening it with
+    /// the root key already held.
+    pub async fn reload_keyring(&self) -> Result<(), CoreError> {
+        let _writing = self.keyring_writes.lock().await;
+        let current = self.keyring()?;
+        let sealed = self
+            .storage
+            .get(KEYRING_PATH)
+            .await?
+            .ok_or_else(|| CoreError::internal("keyring missing from storage"))?;
+        let fresh = Keyring::open(current.root_key.clone(), &sealed)?;
+        self.install(fresh);
+        Ok(())
+    }
+
     /// Forgets the keys: every later read or write fails with `Sealed`.
     pub fn seal(&self) {
         if let Ok(mut k) = self.keyring.write() {

@@ -172,6 +172,8 @@ pub struct Core {
     active: RwLock<Option<Arc<Active>>>,
     /// Also serialises init, unseal and seal against each other.
     unseal: Mutex<UnsealProgress>,
+    /// Cluster membership and roles (see `ha`); idle without replicated storage.
+    pub(crate) ha: crate::ha::HaState,
 }
 
 impl Core {
@@ -189,11 +191,16 @@ impl Core {
             registry,
             active: RwLock::new(None),
             unseal: Mutex::new(UnsealProgress::default()),
+            ha: crate::ha::HaState::default(),
         })
     }
 
     pub fn config(&self) -> &CoreConfig {
         &self.config
+    }
+
+    pub(crate) fn me(&self) -> std::sync::Weak<Core> {
+        self.me.clone()
     }
 
     pub(crate) fn registry(&self) -> &tresor_sdk::Registry {
@@ -224,7 +231,8 @@ impl Core {
         self.active.read().map(|a| a.is_none()).unwrap_or(true)
     }
 
-    async fn seal_config(&self) -> Result<Option<SealConfig>, CoreError> {
+    /// The seal configuration in storage (absent until initialised).
+    pub(crate) async fn stored_seal_config(&self) -> Result<Option<SealConfig>, CoreError> {
         match self.barrier.storage().get(SEAL_CONFIG_PATH).await? {
             None => Ok(None),
             Some(b) => Ok(Some(
@@ -233,8 +241,16 @@ impl Core {
         }
     }
 
+    /// Initialised, or joining a cluster that is (Vault counts a joined node as initialised).
     pub async fn is_initialized(&self) -> Result<bool, CoreError> {
         Ok(self.seal_config().await?.is_some())
+    }
+
+    async fn seal_config(&self) -> Result<Option<SealConfig>, CoreError> {
+        Ok(match self.stored_seal_config().await? {
+            Some(c) => Some(c),
+            None => self.join_seal_config(),
+        })
     }
 
     /// `sys/init`: creates the keys and the root token, and leaves the server sealed.
@@ -248,6 +264,11 @@ impl Core {
         if self.is_initialized().await? {
             return Err(CoreError::AlreadyInitialized);
         }
+        // A cluster node makes a cluster of itself first: every write below goes through it.
+        let cluster_tls = match self.ha() {
+            Some(c) => Some(c.bootstrap().await?),
+            None => None,
+        };
         let unseal_key = crypto::random_key()?;
         let root_key = crypto::random_key()?;
         let keyring = Keyring::generate(root_key.clone(), self.config.clock.now())?;
@@ -255,7 +276,9 @@ impl Core {
         let sealed_root = seal::seal_root_key(&unseal_key, &root_key)?;
         let sealed_ring = keyring.seal()?;
         self.barrier.install(keyring);
-        let root_token = self.write_initial_state(root_token_id).await;
+        let root_token = self
+            .write_initial_state(root_token_id, cluster_tls.as_deref().map(|v| &v[..]))
+            .await;
         self.barrier.seal();
         let root_token = root_token?;
         // The seal config goes last: until it is there, the server counts as uninitialised.
@@ -277,7 +300,11 @@ impl Core {
     async fn write_initial_state(
         &self,
         root_token_id: Option<String>,
+        cluster_tls: Option<&[u8]>,
     ) -> Result<Zeroizing<String>, CoreError> {
+        if let Some(tls) = cluster_tls {
+            self.barrier.put(crate::ha::RAFT_TLS_PATH, tls).await?;
+        }
         let mut id = [0u8; 4];
         crypto::fill_random(&mut id)?;
         let cluster = ClusterInfo {
@@ -289,7 +316,7 @@ impl Core {
             .put_json(MOUNT_TABLE_PATH, &Vec::<MountEntry>::new())
             .await?;
         let expiration = Arc::new(ExpirationManager::new(Arc::clone(&self.barrier)));
-        let tokens = TokenStore::load(Arc::clone(&self.barrier), expiration).await?;
+        let tokens = TokenStore::load(Arc::clone(&self.barrier), expiration, true).await?;
         tokens.create_root(root_token_id).await
     }
 
@@ -339,6 +366,7 @@ impl Core {
         config: SealConfig,
     ) -> Result<(), CoreError> {
         let unseal_key = seal::combine_shares(shares, config)?;
+        self.complete_join(&unseal_key).await?;
         let storage = self.barrier.storage();
         let sealed_root = storage
             .get(ROOT_KEY_PATH)
@@ -351,37 +379,60 @@ impl Core {
             .ok_or_else(|| CoreError::internal("keyring missing from storage"))?;
         let keyring = Keyring::open(root_key, &sealed_ring)?;
         self.barrier.install(keyring);
-        match self.load_active().await {
+        let loaded = match self.start_cluster(&unseal_key).await {
+            Ok(()) => self.load_active().await,
+            Err(e) => Err(e),
+        };
+        match loaded {
             Ok(active) => {
                 let active = Arc::new(active);
                 if let Ok(mut a) = self.active.write() {
                     *a = Some(Arc::clone(&active));
                 }
-                tokio::spawn(run_expiry(Arc::downgrade(&active)));
-                tokio::spawn(run_periodic(Arc::downgrade(&active)));
-                tokio::spawn(crate::rotation::run_upkeep(
-                    Arc::clone(&self.barrier),
-                    Arc::downgrade(&active),
-                ));
+                self.after_unseal(&active);
                 tracing::info!("core: vault is unsealed");
                 Ok(())
             }
             Err(e) => {
+                self.ha.stop_all();
+                if let Some(c) = self.ha() {
+                    c.stop().await;
+                }
                 self.barrier.seal();
                 Err(e)
             }
         }
     }
 
+    /// Builds the unsealed state afresh from storage (keyring first) and puts it in place of
+    /// the old one: a standby after a change under `core/`, a node that became the leader.
+    pub(crate) async fn reload_active(&self) -> Result<Arc<Active>, CoreError> {
+        self.barrier.reload_keyring().await?;
+        let active = Arc::new(self.load_active().await?);
+        if let Ok(mut a) = self.active.write() {
+            if a.is_none() {
+                return Err(CoreError::Sealed);
+            }
+            *a = Some(Arc::clone(&active));
+        }
+        Ok(active)
+    }
+
     async fn load_active(&self) -> Result<Active, CoreError> {
+        let may_write = self.may_write();
         let cluster: ClusterInfo = self
             .barrier
             .get_json(CLUSTER_PATH)
             .await?
             .ok_or_else(|| CoreError::internal("cluster info missing"))?;
         let expiration = Arc::new(ExpirationManager::new(Arc::clone(&self.barrier)));
-        let tokens = TokenStore::load(Arc::clone(&self.barrier), Arc::clone(&expiration)).await?;
-        let policies = PolicyStore::load(Arc::clone(&self.barrier)).await?;
+        let tokens = TokenStore::load(
+            Arc::clone(&self.barrier),
+            Arc::clone(&expiration),
+            may_write,
+        )
+        .await?;
+        let policies = PolicyStore::load(Arc::clone(&self.barrier), may_write).await?;
         let router = Router::default();
         let mut table: Vec<MountEntry> = self
             .barrier
@@ -396,7 +447,10 @@ impl Core {
         table.extend(auth);
         for entry in table {
             let mount = self.build_mount(entry)?;
-            mount.backend.initialize(&mount.view).await?;
+            // Storage upgrades are once-per-cluster work: the active node runs them.
+            if may_write {
+                mount.backend.initialize(&mount.view).await?;
+            }
             router.insert(mount);
         }
         let audit = crate::audit::AuditBroker::load(Arc::clone(&self.barrier)).await?;
@@ -435,8 +489,13 @@ impl Core {
     pub async fn seal(&self) {
         let mut progress = self.unseal.lock().await;
         *progress = UnsealProgress::default();
+        self.ha.stop_all();
         if let Ok(mut a) = self.active.write() {
             *a = None;
+        }
+        // A sealed node takes no part in the cluster (its keyring is behind the barrier).
+        if let Some(c) = self.ha() {
+            c.stop().await;
         }
         self.barrier.seal();
         tracing::info!("core: vault is sealed");
@@ -943,6 +1002,22 @@ impl Core {
     pub(crate) fn acl_for(active: &Active, policies: &[String]) -> Arc<crate::policy::Acl> {
         active.policies.acl(policies)
     }
+}
+
+/// The once-per-cluster work of the active node: lease expiry, backends' periodic work, the
+/// barrier's upkeep. Each task also ends by itself once `active` is gone (sealed).
+pub(crate) fn spawn_duties(
+    barrier: &Arc<Barrier>,
+    active: &Arc<Active>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    vec![
+        tokio::spawn(run_expiry(Arc::downgrade(active))),
+        tokio::spawn(run_periodic(Arc::downgrade(active))),
+        tokio::spawn(crate::rotation::run_upkeep(
+            Arc::clone(barrier),
+            Arc::downgrade(active),
+        )),
+    ]
 }
 
 /// The expiry task of one unsealed period: rebuilds the lease queue from storage, then revokes

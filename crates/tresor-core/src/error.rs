@@ -25,9 +25,20 @@ pub enum CoreError {
     Backend(#[from] tresor_sdk::Error),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A write on a standby: see [`tresor_sdk::Error::ReadOnly`].
+    #[error("cannot write to a read-only storage: this node is not the active node")]
+    ReadOnly,
 }
 
 impl CoreError {
+    /// A write refused because this node is a standby, wherever it surfaced.
+    pub fn is_read_only(&self) -> bool {
+        matches!(
+            self,
+            CoreError::ReadOnly | CoreError::Backend(tresor_sdk::Error::ReadOnly)
+        )
+    }
+
     pub fn invalid(msg: impl Into<String>) -> Self {
         CoreError::InvalidRequest(msg.into())
     }
@@ -38,7 +49,10 @@ impl CoreError {
 
 impl From<tresor_storage::StorageError> for CoreError {
     fn from(e: tresor_storage::StorageError) -> Self {
-        CoreError::Internal(e.to_string())
+        match e {
+            tresor_storage::StorageError::ReadOnly => CoreError::ReadOnly,
+            e => CoreError::Internal(e.to_string()),
+        }
     }
 }
 
@@ -55,6 +69,7 @@ impl From<CoreError> for tresor_sdk::Error {
             CoreError::InvalidRequest(m) => tresor_sdk::Error::InvalidRequest(m),
             CoreError::Forbidden(m) => tresor_sdk::Error::Forbidden(m),
             CoreError::PermissionDenied => tresor_sdk::Error::PermissionDenied,
+            CoreError::ReadOnly => tresor_sdk::Error::ReadOnly,
             other => tresor_sdk::Error::Internal(other.to_string()),
         }
     }

@@ -15,6 +15,7 @@ mod core;
 pub mod crypto;
 mod error;
 mod expiration;
+pub mod ha;
 pub mod harness;
 mod mounts;
 pub mod policy;

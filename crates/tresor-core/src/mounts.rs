@@ -220,6 +220,11 @@ impl MountView {
         MountView { barrier, prefix }
     }
 
+    /// The storage prefix of every key of this mount.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// Deletes every key of the mount (on disable), depth first.
     pub async fn clear(&self) -> Result<(), CoreError> {
         delete_tree(&self.barrier, &self.prefix).await

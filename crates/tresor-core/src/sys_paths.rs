@@ -375,6 +375,17 @@ impl Paths for SystemBackend {
                 .synopsis("Seals the Tresor server.")
                 .sudo()
                 .write(handler!(Self::seal)),
+            // Integrated storage and HA.
+            Path::new("storage/raft/configuration")
+                .synopsis("Returns the configuration of the raft cluster.")
+                .read(handler!(Self::raft_configuration)),
+            Path::new("storage/raft/remove-peer")
+                .synopsis("Removes a peer from the raft cluster.")
+                .field(Field::new("server_id", Kind::Str, "The ID of the server to remove."))
+                .write(handler!(Self::raft_remove_peer)),
+            Path::new("ha-status")
+                .synopsis("Check the HA status of a Vault cluster")
+                .read(handler!(Self::ha_status)),
             // What a token may see, for clients and the UI.
             Path::new("internal/ui/mounts")
                 .synopsis("Information about mounts returned according to their tuned visibility. Internal API; its location, inputs, and outputs may change.")
@@ -646,6 +657,22 @@ impl SystemBackend {
         let b = sys(c)?;
         let (core, path) = (b.core()?, auth_mount(c.param("path"))?);
         Ok(sys::disable(&core, &b.active, Table::Auth, &path).await?)
+    }
+
+    async fn raft_configuration(&self, c: &Call<'_>) -> Answer {
+        let core = sys(c)?.core()?;
+        Ok(Some(crate::ha::raft_configuration(&core).await?))
+    }
+
+    async fn raft_remove_peer(&self, c: &Call<'_>) -> Answer {
+        let core = sys(c)?.core()?;
+        crate::ha::raft_remove_peer(&core, c.req.data.get("server_id")).await?;
+        Ok(None)
+    }
+
+    async fn ha_status(&self, c: &Call<'_>) -> Answer {
+        let core = sys(c)?.core()?;
+        Ok(Some(crate::ha::ha_status(&core).await?))
     }
 
     async fn seal(&self, c: &Call<'_>) -> Answer {

@@ -202,6 +202,12 @@ impl RaftStorage {
         tls::server_config(Arc::clone(&self.inner.tls))
     }
 
+    /// The HTTPS client that reaches other nodes' cluster ports (for forwarded requests), while
+    /// this node runs in the cluster.
+    pub fn peer_client(&self) -> Option<reqwest::Client> {
+        self.inner.client.get()
+    }
+
     fn raft(&self) -> Option<Raft> {
         self.inner.raft.lock().ok().and_then(|r| r.clone())
     }

@@ -1,9 +1,10 @@
 //! The replicated key/value store each node applies the log to, in its `state.db` (redb), with
 //! the last applied log id and membership in the same transactions.
 //!
-//! Applying is not fsynced by itself: a crash may lose the last applied batches, never part of
-//! one, and openraft applies them again from the log, which is durable. Building a snapshot (the
-//! only thing that lets the log be purged) makes the state durable first.
+//! Every applied batch is durable before openraft hears it is applied. A lazier state (left to
+//! be re-applied from the log after a crash) would not do: the cluster runs only once a node is
+//! unsealed, and unsealing reads the seal configuration and keys from this very state, so a
+//! node that lost its last applied entries to `kill -9` could find itself uninitialised.
 
 use std::io::Cursor;
 use std::path::Path;
@@ -109,9 +110,6 @@ impl StateMachine {
     }
 
     fn build(&self) -> Result<Snapshot, StorageError> {
-        // Durable first: the log up to this point may be purged once the snapshot exists.
-        let txn = self.db.begin_write().map_err(sm_write_err)?;
-        txn.commit().map_err(sm_write_err)?;
         let applied: Option<LogId> = self.meta(APPLIED)?;
         let membership: StoredMembership = self.meta(MEMBERSHIP)?.unwrap_or_default();
         let body = encode(&SnapshotBody {
@@ -169,9 +167,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let entries: Vec<Entry> = entries.into_iter().collect();
         let db = Arc::clone(&self.db);
         let (replies, changed) = tokio::task::spawn_blocking(move || {
-            let mut txn = db.begin_write().map_err(sm_write_err)?;
-            txn.set_durability(redb::Durability::None)
-                .map_err(sm_write_err)?;
+            let txn = db.begin_write().map_err(sm_write_err)?;
             let mut changed = Vec::new();
             let mut last = None;
             let mut membership = None;

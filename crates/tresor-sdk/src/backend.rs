@@ -82,6 +82,11 @@ pub trait Backend: Send + Sync {
         Ok(())
     }
 
+    /// In a cluster, a replicated write changed `key` (relative to the mount) underneath this
+    /// node: whatever the backend keeps in memory about it is stale. An empty key means any
+    /// key may have changed.
+    fn invalidate(&self, _key: &str) {}
+
     /// The text of `vault path-help` for `path` (relative to the mount): the matching route's
     /// help, or what the backend is and its paths (for the mount itself).
     fn help(&self, _path: &str) -> String {

@@ -32,6 +32,10 @@ pub enum Error {
     /// Storage or crypto failed underneath (500). The message must not contain secret material.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A write on a standby node of a cluster: the request belongs to the active node, which
+    /// the server forwards it to.
+    #[error("cannot write to a read-only storage: this node is not the active node")]
+    ReadOnly,
 }
 
 impl Error {

@@ -24,6 +24,8 @@ pub struct ListenerConfig {
     pub tls_client_ca_file: Option<PathBuf>,
     pub tls_min_version: String,
     pub tls_require_and_verify_client_cert: bool,
+    /// Where this listener's cluster port listens (Vault's default: the port after `address`).
+    pub cluster_address: Option<String>,
     /// Timeouts and the connection cap.
     pub http: crate::limits::HttpLimits,
 }
@@ -38,6 +40,7 @@ impl Default for ListenerConfig {
             tls_client_ca_file: None,
             tls_min_version: "tls12".into(),
             tls_require_and_verify_client_cert: false,
+            cluster_address: None,
             http: crate::limits::HttpLimits::default(),
         }
     }
@@ -102,7 +105,6 @@ const ACCEPTED_UNUSED: &[&str] = &[
 ];
 
 const LISTENER_UNUSED_OK: &[&str] = &[
-    "cluster_address",
     "tls_cipher_suites",
     "tls_prefer_server_cipher_suites",
     "tls_max_version",
@@ -519,6 +521,7 @@ fn read_listener(
     for (key, v) in body {
         match key.as_str() {
             "address" => l.address = as_string(src, &key, &v)?,
+            "cluster_address" => l.cluster_address = Some(as_string(src, &key, &v)?),
             "tls_disable" => l.tls_disable = as_bool(src, &key, &v)?,
             "tls_cert_file" => l.tls_cert_file = Some(as_string(src, &key, &v)?.into()),
             "tls_key_file" => l.tls_key_file = Some(as_string(src, &key, &v)?.into()),

@@ -4,6 +4,7 @@
 //! into HTTP; it never decides authorisation. Errors become HTTP statuses in exactly one place,
 //! [`http::error`].
 
+pub mod cluster;
 pub mod config;
 mod harden;
 pub mod http;

@@ -45,18 +45,54 @@ pub enum RunError {
     Dev(tresor_core::CoreError),
     #[error("Failed to lock memory: {0}\n\n{advice}", advice = crate::harden::MLOCK_ADVICE)]
     Mlock(std::io::Error),
+    #[error("error in the raft storage configuration: {0}")]
+    Raft(String),
 }
 
-fn open_storage(opts: &RunOptions) -> Result<Arc<dyn Storage>, RunError> {
+/// The storage and, for integrated storage, this node's place in the cluster.
+struct Opened {
+    storage: Arc<dyn Storage>,
+    cluster: Option<crate::cluster::Setup>,
+}
+
+/// The address clients are told to use for this node: `api_addr`, else the first listener's.
+fn api_addr(opts: &RunOptions) -> String {
+    opts.config.api_addr.clone().unwrap_or_else(|| {
+        opts.config
+            .listeners
+            .first()
+            .map(|l| {
+                format!(
+                    "{}://{}",
+                    if l.tls_disable { "http" } else { "https" },
+                    l.address
+                )
+            })
+            .unwrap_or_default()
+    })
+}
+
+fn open_storage(opts: &RunOptions) -> Result<Opened, RunError> {
+    let alone = |storage: Arc<dyn Storage>| Opened {
+        storage,
+        cluster: None,
+    };
     let Some(s) = &opts.config.storage else {
         return if opts.dev.is_some() {
-            Ok(Arc::new(InmemStorage::new()))
+            Ok(alone(Arc::new(InmemStorage::new())))
         } else {
             Err(RunError::NoStorage)
         };
     };
     match s.kind.as_str() {
-        "inmem" => Ok(Arc::new(InmemStorage::new())),
+        "inmem" => Ok(alone(Arc::new(InmemStorage::new()))),
+        "raft" => {
+            let setup = crate::cluster::setup(&opts.config, s, &api_addr(opts))?;
+            Ok(Opened {
+                storage: Arc::new(setup.raft.clone()),
+                cluster: Some(setup),
+            })
+        }
         "file" => {
             let path = s
                 .options
@@ -64,7 +100,7 @@ fn open_storage(opts: &RunOptions) -> Result<Arc<dyn Storage>, RunError> {
                 .and_then(|p| p.as_str())
                 .filter(|p| !p.is_empty())
                 .ok_or(RunError::FilePathMissing)?;
-            Ok(Arc::new(FileStorage::open(path)?))
+            Ok(alone(Arc::new(FileStorage::open(path)?)))
         }
         other => Err(RunError::UnknownStorage(other.to_owned())),
     }
@@ -80,7 +116,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     if opts.dev.is_none() && !opts.config.disable_mlock {
         crate::harden::lock_memory().map_err(RunError::Mlock)?;
     }
-    let storage = open_storage(&opts)?;
+    let Opened { storage, cluster } = open_storage(&opts)?;
     let mut core_config = CoreConfig::default();
     if let Some(m) = opts.config.max_lease_ttl {
         core_config.max_lease_ttl = m;
@@ -122,7 +158,8 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         ),
         None => None,
     };
-    let app = crate::http::router(Arc::clone(&core));
+    let raft = cluster.as_ref().map(|c| c.raft.clone());
+    let app = crate::http::router(Arc::clone(&core), raft);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut bound = Vec::new();
     let mut tasks = Vec::new();
@@ -147,6 +184,23 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
             l.http,
             stop_rx.clone(),
         )));
+    }
+    if let Some(c) = &cluster {
+        // The cluster port: bound now, but it completes a handshake only while this node holds
+        // the cluster's keyring (unsealed, or joining).
+        let tcp = listener::bind(&c.listen).await?;
+        tasks.push(tokio::spawn(listener::serve(
+            tcp,
+            Some(c.raft.server_tls()),
+            crate::cluster::router(c.raft.clone(), app.clone()),
+            crate::limits::HttpLimits::default(),
+            stop_rx.clone(),
+        )));
+        crate::cluster::spawn_retry_join(
+            Arc::clone(&core),
+            c.retry_join.clone(),
+            c.retry_join_as_non_voter,
+        );
     }
 
     for w in &opts.config.warnings {

@@ -13,7 +13,7 @@ pub use model::{Policy, PolicyError};
 use crate::barrier::Barrier;
 use crate::error::CoreError;
 
-const POLICY_PREFIX: &str = "sys/policy/";
+pub(crate) const POLICY_PREFIX: &str = "sys/policy/";
 pub const DEFAULT_POLICY: &str = include_str!("default.hcl");
 
 /// Policies by name, and ACLs compiled from them. Compiling happens once per distinct set of
@@ -49,8 +49,9 @@ pub fn normalize_name(name: &str) -> String {
 }
 
 impl PolicyStore {
-    /// Loads every stored policy, writing the shipped `default` policy on first use.
-    pub async fn load(barrier: Arc<Barrier>) -> Result<Self, CoreError> {
+    /// Loads every stored policy, writing the shipped `default` policy on first use (only where
+    /// `may_write`: a standby keeps it in memory and the active node stores it).
+    pub async fn load(barrier: Arc<Barrier>, may_write: bool) -> Result<Self, CoreError> {
         let mut policies = HashMap::new();
         for name in barrier.list(POLICY_PREFIX).await? {
             if name.ends_with('/') {
@@ -64,12 +65,14 @@ impl PolicyStore {
         }
         if !policies.contains_key("default") {
             let p = model::parse("default", DEFAULT_POLICY).map_err(CoreError::internal)?;
-            barrier
-                .put(
-                    &format!("{POLICY_PREFIX}default"),
-                    DEFAULT_POLICY.as_bytes(),
-                )
-                .await?;
+            if may_write {
+                barrier
+                    .put(
+                        &format!("{POLICY_PREFIX}default"),
+                        DEFAULT_POLICY.as_bytes(),
+                    )
+                    .await?;
+            }
             policies.insert("default".into(), Arc::new(p));
         }
         policies.insert("root".into(), Arc::new(root_policy()));
@@ -143,6 +146,26 @@ impl PolicyStore {
         if let Ok(mut a) = self.acls.write() {
             a.clear();
         }
+    }
+
+    /// Another node changed the stored policy `name`: take storage's version (or its absence)
+    /// and drop every ACL built from the old one.
+    pub async fn reload_one(&self, name: &str) -> Result<(), CoreError> {
+        let stored = self.barrier.get(&format!("{POLICY_PREFIX}{name}")).await?;
+        let parsed = match stored {
+            Some(text) => Some(Arc::new(
+                model::parse(name, &String::from_utf8_lossy(&text)).map_err(CoreError::internal)?,
+            )),
+            None => None,
+        };
+        if let Ok(mut p) = self.policies.write() {
+            match parsed {
+                Some(policy) => p.insert(name.to_owned(), policy),
+                None => p.remove(name),
+            };
+        }
+        self.invalidate();
+        Ok(())
     }
 
     /// The ACL for a set of policy names (unknown names contribute nothing, as in Vault).

@@ -30,7 +30,7 @@ use crate::expiration::{ExpirationManager, LeaseEntry, LeaseKind};
 use crate::mounts::delete_tree;
 
 const SALT_PATH: &str = "sys/token/salt";
-const ID_PREFIX: &str = "sys/token/id/";
+pub(crate) const ID_PREFIX: &str = "sys/token/id/";
 const ACCESSOR_PREFIX: &str = "sys/token/accessor/";
 const PARENT_PREFIX: &str = "sys/token/parent/";
 const REVOKE_PREFIX: &str = "sys/token/revoke/";
@@ -304,10 +304,12 @@ pub struct TokenStore {
 }
 
 impl TokenStore {
-    /// Loads the salt (creating it on first use) and finishes revocations a crash interrupted.
+    /// Loads the salt (creating it on first use) and, where `may_write`, finishes revocations a
+    /// crash interrupted (on a standby, the active node does).
     pub async fn load(
         barrier: Arc<Barrier>,
         expiration: Arc<ExpirationManager>,
+        may_write: bool,
     ) -> Result<Self, CoreError> {
         let salt = match barrier.get(SALT_PATH).await? {
             Some(s) => s,
@@ -325,11 +327,21 @@ impl TokenStore {
             tree_locks: (0..USE_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             cache: cache::EntryCache::default(),
         };
-        for pending in store.barrier.list(REVOKE_PREFIX).await? {
+        let pending = if may_write {
+            store.barrier.list(REVOKE_PREFIX).await?
+        } else {
+            Vec::new()
+        };
+        for pending in pending {
             tracing::info!("token: resuming an interrupted revocation");
             store.revoke_tree(&pending).await?;
         }
         Ok(store)
+    }
+
+    /// Another node changed the stored entry of `id_hash`: the cached one is stale.
+    pub fn forget(&self, id_hash: &str) {
+        self.cache.removed(id_hash);
     }
 
     pub fn hash(&self, value: &str) -> String {

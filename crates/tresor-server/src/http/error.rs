@@ -74,10 +74,21 @@ impl From<CoreError> for ApiError {
                     format!("1 error occurred:\n\t* {m}\n\n"),
                 ),
                 B::Internal(m) => internal(m),
+                B::ReadOnly => standby(),
             },
             CoreError::Internal(m) => internal(m),
+            CoreError::ReadOnly => standby(),
         }
     }
+}
+
+/// A write reached a standby and could not be forwarded to an active node (none is known, or
+/// it did not answer): Vault's answer when no active node can be found.
+fn standby() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no active Vault instance found",
+    )
 }
 
 fn internal(detail: String) -> ApiError {

@@ -145,23 +145,7 @@ fn truthy(v: Option<&Value>) -> bool {
 
 /// Reads a JSON object body, within the listener's read timeout; empty means `{}`.
 pub async fn json_body(body: Body, timeout: Option<std::time::Duration>) -> Result<Map, ApiError> {
-    let read = axum::body::to_bytes(body, MAX_REQUEST_SIZE);
-    let limit = timeout.unwrap_or(std::time::Duration::MAX);
-    let bytes = match tokio::time::timeout(limit, read).await {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(_)) => {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "http: request body too large",
-            ))
-        }
-        Err(_) => {
-            return Err(ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "http: request body not received in time",
-            ))
-        }
-    };
+    let bytes = body_bytes(body, timeout).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
@@ -183,53 +167,148 @@ fn path_injects_data(path: &str) -> bool {
         && !path.starts_with("sys/tools/")
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn v1(
     State(state): State<Arc<AppState>>,
     conn: Option<Extension<Connection>>,
+    forwarded: Option<Extension<super::Forwarded>>,
     Path(path): Path<String>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match handle(state, conn.map(|c| c.0), path, method, uri, headers, body).await {
+    let hop = Hop {
+        conn: conn.map(|c| c.0),
+        forwarded: forwarded.is_some(),
+    };
+    match handle(state, hop, path, method, uri, headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
+/// How a request reached this node.
+#[derive(Clone, Copy)]
+struct Hop {
+    conn: Option<Connection>,
+    /// Forwarded by a standby: answered here, never forwarded again.
+    forwarded: bool,
+}
+
+impl Hop {
+    fn client(&self) -> Option<std::net::IpAddr> {
+        self.conn.map(|c| c.peer.ip())
+    }
+
+    fn timeout(&self) -> Option<std::time::Duration> {
+        self.conn.map(|c| c.read_timeout)
+    }
+}
+
+/// Whether a standby hands this request to the active node instead of answering it: every
+/// write, and the join handshake (its challenges live in the active node's memory).
+fn for_the_active_node(method: &Method, path: &str) -> bool {
+    !matches!(method.as_str(), "GET" | "HEAD" | "LIST")
+        && !path
+            .strip_prefix("sys/")
+            .is_some_and(|p| sys::LOCAL_ONLY.contains(&p))
+}
+
+/// Reads a whole body, within the listener's read timeout.
+async fn body_bytes(
+    body: Body,
+    timeout: Option<std::time::Duration>,
+) -> Result<axum::body::Bytes, ApiError> {
+    let read = axum::body::to_bytes(body, MAX_REQUEST_SIZE);
+    match tokio::time::timeout(timeout.unwrap_or(std::time::Duration::MAX), read).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "http: request body too large",
+        )),
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "http: request body not received in time",
+        )),
+    }
+}
+
 async fn handle(
     state: Arc<AppState>,
-    conn: Option<Connection>,
+    hop: Hop,
     path: String,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    if !hop.forwarded && state.core.is_standby() && for_the_active_node(&method, &path) {
+        let bytes = body_bytes(body, hop.timeout()).await?;
+        return super::forward::to_active(&state, hop.client(), &method, &uri, &headers, bytes)
+            .await;
+    }
     if let Some(sys_path) = path.strip_prefix("sys/") {
         if sys::UNAUTHENTICATED.contains(&sys_path) {
-            let timeout = conn.map(|c| c.read_timeout);
-            return sys::unauthenticated(&state, sys_path, &method, &uri, body, timeout).await;
+            return sys::unauthenticated(&state, sys_path, &method, &uri, body, hop.timeout())
+                .await;
         }
     }
-    dispatch(state, conn, path, method, uri, headers, body).await
+    match dispatch(&state, hop.conn, path, &method, &uri, &headers, body).await {
+        // A read that had to write (a token's last use, a lease): the active node's to answer.
+        Err(Refused::ReadOnly) if !hop.forwarded && state.core.is_standby() => {
+            super::forward::to_active(
+                &state,
+                hop.client(),
+                &method,
+                &uri,
+                &headers,
+                Default::default(),
+            )
+            .await
+        }
+        Err(Refused::ReadOnly) => Err(tresor_core::CoreError::ReadOnly.into()),
+        Err(Refused::Api(e)) => Err(e),
+        Ok(r) => Ok(r),
+    }
+}
+
+/// Why `dispatch` did not answer: an error for the client, or a write refused on a standby.
+enum Refused {
+    Api(ApiError),
+    ReadOnly,
+}
+
+impl From<ApiError> for Refused {
+    fn from(e: ApiError) -> Self {
+        Refused::Api(e)
+    }
+}
+
+impl From<tresor_core::CoreError> for Refused {
+    fn from(e: tresor_core::CoreError) -> Self {
+        if e.is_read_only() {
+            Refused::ReadOnly
+        } else {
+            Refused::Api(e.into())
+        }
+    }
 }
 
 async fn dispatch(
-    state: Arc<AppState>,
+    state: &AppState,
     conn: Option<Connection>,
     path: String,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
     body: Body,
-) -> Result<Response, ApiError> {
-    let query = query_map(&uri);
+) -> Result<Response, Refused> {
+    let query = query_map(uri);
     if method == Method::GET && truthy(query.get("help")) {
         let help = state
             .core
-            .help(token(&headers).as_deref(), &path, conn.map(|c| c.peer.ip()))
+            .help(token(headers).as_deref(), &path, conn.map(|c| c.peer.ip()))
             .await?;
         return Ok(
             axum::Json(serde_json::json!({ "help": help, "see_also": null })).into_response(),
@@ -262,7 +341,8 @@ async fn dispatch(
                 return Err(ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     format!("PATCH requires Content-Type of application/merge-patch+json, provided {ctype}"),
-                ));
+                )
+                .into());
             }
             (
                 Operation::Patch,
@@ -270,7 +350,7 @@ async fn dispatch(
             )
         }
         "DELETE" => (Operation::Delete, query),
-        _ => return Err(ApiError::bare(StatusCode::METHOD_NOT_ALLOWED)),
+        _ => return Err(ApiError::bare(StatusCode::METHOD_NOT_ALLOWED).into()),
     };
     // As in Vault, a list names a directory: `LIST secret/metadata/app` is checked by the ACL
     // (and answered) as `secret/metadata/app/`, so a `secret/metadata/app/*` rule allows it.
@@ -284,9 +364,9 @@ async fn dispatch(
         operation,
         path,
         data,
-        token: token(&headers),
+        token: token(headers),
         client_addr: conn.map(|c| c.peer.ip()),
-        wrap_ttl: wrap_ttl(&headers)?,
+        wrap_ttl: wrap_ttl(headers)?,
     };
     // Vault copies the data of `sys/` answers to the top level too, for old clients.
     let inject = path_injects_data(&req.path);
@@ -315,7 +395,7 @@ async fn dispatch(
             Ok((status, axum::Json(merged)).into_response())
         }
         None if matches!(operation, Operation::Read | Operation::List) => {
-            Err(ApiError::bare(StatusCode::NOT_FOUND))
+            Err(ApiError::bare(StatusCode::NOT_FOUND).into())
         }
         None => Ok(StatusCode::NO_CONTENT.into_response()),
     }

@@ -1,6 +1,7 @@
 //! Vault's HTTP API over the core.
 
 pub mod error;
+mod forward;
 mod handler;
 mod sys;
 
@@ -16,7 +17,13 @@ pub const MAX_REQUEST_SIZE: usize = 32 * 1024 * 1024;
 /// Shared by every request handler.
 pub struct AppState {
     pub core: Arc<Core>,
+    /// This node's integrated storage, when it is in a cluster (join, forwarding).
+    pub raft: Option<tresor_raft::RaftStorage>,
 }
+
+/// Set on a request a standby forwarded here over the cluster port.
+#[derive(Clone, Copy, Debug)]
+pub struct Forwarded;
 
 /// The connection a request came in on, set by the listener.
 #[derive(Clone, Copy, Debug)]
@@ -26,8 +33,8 @@ pub struct Connection {
     pub read_timeout: std::time::Duration,
 }
 
-pub fn router(core: Arc<Core>) -> axum::Router {
-    let state = Arc::new(AppState { core });
+pub fn router(core: Arc<Core>, raft: Option<tresor_raft::RaftStorage>) -> axum::Router {
+    let state = Arc::new(AppState { core, raft });
     axum::Router::new()
         .route("/v1/{*path}", any(handler::v1))
         .fallback(handler::not_found)

@@ -4,6 +4,8 @@
 use axum::body::Body;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
 use base64::Engine;
 use serde_json::{json, Value};
 use tresor_core::SealConfig;
@@ -13,7 +15,19 @@ use super::handler::json_body;
 use super::AppState;
 
 /// The routes (under `sys/`) answered here, before any token check.
-pub const UNAUTHENTICATED: &[&str] = &["init", "seal-status", "unseal", "health", "leader"];
+pub const UNAUTHENTICATED: &[&str] = &[
+    "init",
+    "seal-status",
+    "unseal",
+    "health",
+    "leader",
+    "storage/raft/join",
+    "storage/raft/bootstrap/challenge",
+    "storage/raft/bootstrap/answer",
+];
+
+/// Writes a standby answers itself rather than forwarding: they concern this node.
+pub const LOCAL_ONLY: &[&str] = &["init", "unseal", "seal", "storage/raft/join"];
 
 pub async fn unauthenticated(
     state: &AppState,
@@ -32,7 +46,16 @@ pub async fn unauthenticated(
         }
         ("unseal", "PUT" | "POST") => unseal(state, json_body(body, timeout).await?).await?,
         ("health", "GET" | "HEAD") => health(state, uri, m == "HEAD").await?,
-        ("leader", "GET") => leader(),
+        ("leader", "GET") => leader(state),
+        ("storage/raft/join", "PUT" | "POST") => {
+            join(state, json_body(body, timeout).await?).await?
+        }
+        ("storage/raft/bootstrap/challenge", "PUT" | "POST") => {
+            challenge(state, json_body(body, timeout).await?).await?
+        }
+        ("storage/raft/bootstrap/answer", "PUT" | "POST") => {
+            answer(state, json_body(body, timeout).await?).await?
+        }
         _ => return Err(ApiError::bare(StatusCode::METHOD_NOT_ALLOWED)),
     };
     Ok(resp)
@@ -126,10 +149,16 @@ async fn health(state: &AppState, uri: &Uri, head: bool) -> Result<Response, Api
     };
     let initialized = state.core.is_initialized().await?;
     let sealed = state.core.is_sealed();
+    let standby = state.core.is_standby();
+    let standby_ok = q.iter().any(|(k, v)| {
+        k == "standbyok" && matches!(v.as_str(), "" | "true" | "1" | "t" | "True" | "TRUE")
+    });
     let status = if !initialized {
         code("uninitcode", 501)?
     } else if sealed {
         code("sealedcode", 503)?
+    } else if standby && !standby_ok {
+        code("standbycode", 429)?
     } else {
         code("activecode", 200)?
     };
@@ -137,7 +166,7 @@ async fn health(state: &AppState, uri: &Uri, head: bool) -> Result<Response, Api
     let mut body = json!({
         "initialized": initialized,
         "sealed": sealed,
-        "standby": false,
+        "standby": standby,
         "performance_standby": false,
         "replication_performance_mode": "disabled",
         "replication_dr_mode": "disabled",
@@ -158,8 +187,132 @@ async fn health(state: &AppState, uri: &Uri, head: bool) -> Result<Response, Api
     Ok((status, axum::Json(body)).into_response())
 }
 
-/// `sys/leader`: the storage backends Tresor has are not HA, and OpenBao answers just this then
-/// (sealed or not).
-fn leader() -> Response {
-    json_ok(json!({ "ha_enabled": false }))
+/// `sys/leader`: without a cluster OpenBao answers just `ha_enabled: false` (sealed or not).
+fn leader(state: &AppState) -> Response {
+    let Some(cluster) = state.core.ha() else {
+        return json_ok(json!({ "ha_enabled": false }));
+    };
+    let s = cluster.state();
+    let mut body = json!({
+        "ha_enabled": true,
+        "is_self": s.is_leader && !state.core.is_sealed(),
+        "active_time": state.core.active_since().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+        "leader_address": s.leader.as_ref().map(|l| l.api_addr.clone()).unwrap_or_default(),
+        "leader_cluster_address": s
+            .leader
+            .as_ref()
+            .map(|l| format!("https://{}", l.cluster_addr))
+            .unwrap_or_default(),
+        "performance_standby": false,
+        "performance_standby_last_remote_wal": 0,
+    });
+    if s.running {
+        body["raft_committed_index"] = s.committed_index.into();
+        body["raft_applied_index"] = s.applied_index.into();
+    }
+    json_ok(body)
+}
+
+fn str_field<'a>(data: &'a tresor_sdk::Map, name: &str) -> Result<&'a str, ApiError> {
+    match data.get(name) {
+        None | Some(Value::Null) => Ok(""),
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(ApiError::bad_request(format!("{name} must be a string"))),
+    }
+}
+
+fn bool_field(data: &tresor_sdk::Map, name: &str) -> Result<bool, ApiError> {
+    match data.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::String(s)) => s
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("{name} must be a boolean"))),
+        Some(_) => Err(ApiError::bad_request(format!("{name} must be a boolean"))),
+    }
+}
+
+/// `sys/storage/raft/join`: raw JSON in and out, no token (the node has none yet).
+async fn join(state: &AppState, data: tresor_sdk::Map) -> Result<Response, ApiError> {
+    if state.core.ha().is_none() {
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "raft backend not in use",
+        ));
+    }
+    let info = crate::cluster::LeaderInfo {
+        leader_api_addr: str_field(&data, "leader_api_addr")?.to_owned(),
+        leader_ca_cert: Some(str_field(&data, "leader_ca_cert")?.to_owned())
+            .filter(|s| !s.is_empty()),
+        leader_client_cert: Some(str_field(&data, "leader_client_cert")?.to_owned())
+            .filter(|s| !s.is_empty()),
+        leader_client_key: Some(str_field(&data, "leader_client_key")?.to_owned())
+            .filter(|s| !s.is_empty()),
+        leader_tls_servername: Some(str_field(&data, "leader_tls_servername")?.to_owned())
+            .filter(|s| !s.is_empty()),
+    };
+    if info.leader_api_addr.is_empty() {
+        return Err(ApiError::bad_request(
+            "must provide leader address or auto-join metadata",
+        ));
+    }
+    let retry = bool_field(&data, "retry")?;
+    let non_voter = bool_field(&data, "non_voter")?;
+    if !state.core.is_sealed() {
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "node must be sealed before joining",
+        ));
+    }
+    if state.core.is_initialized().await? {
+        return Ok(json_ok(json!({ "joined": true })));
+    }
+    if retry {
+        crate::cluster::spawn_retry_join(Arc::clone(&state.core), vec![info], non_voter);
+        return Ok(json_ok(json!({ "joined": false })));
+    }
+    match crate::cluster::join_once(&state.core, &info, non_voter).await {
+        Ok(joined) => Ok(json_ok(json!({ "joined": joined }))),
+        Err(e) if e.starts_with("invalid scheme") => Err(ApiError::bad_request(e)),
+        Err(e) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to join raft cluster: {e}"),
+        )),
+    }
+}
+
+/// `sys/storage/raft/bootstrap/challenge`, on the active node.
+async fn challenge(state: &AppState, data: tresor_sdk::Map) -> Result<Response, ApiError> {
+    let (challenge, config) = state
+        .core
+        .raft_challenge(str_field(&data, "server_id")?)
+        .await?;
+    Ok(json_ok(json!({
+        "data": {
+            "challenge": challenge,
+            "seal_config": {
+                "type": "shamir",
+                "secret_shares": config.secret_shares,
+                "secret_threshold": config.secret_threshold,
+                "pgp_keys": null,
+                "nonce": "",
+                "backup": false,
+            },
+        },
+    })))
+}
+
+/// `sys/storage/raft/bootstrap/answer`, on the active node.
+async fn answer(state: &AppState, data: tresor_sdk::Map) -> Result<Response, ApiError> {
+    let grant = state
+        .core
+        .raft_answer(
+            str_field(&data, "server_id")?,
+            str_field(&data, "answer")?,
+            str_field(&data, "cluster_addr")?,
+            str_field(&data, "api_addr")?,
+            bool_field(&data, "non_voter")?,
+        )
+        .await?;
+    Ok(json_ok(json!({ "data": grant })))
 }

@@ -199,20 +199,36 @@ pub async fn print_seal_status(ctx: &Ctx, seal: &Value) {
         .and_then(|l| l.get("ha_enabled"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    let leader = leader.unwrap_or(Value::Null);
     if ctx.format != Format::Table {
         let mut out = seal.as_object().cloned().unwrap_or_default();
         out.insert("ha_enabled".into(), ha.into());
+        if ha && out.get("sealed") == Some(&Value::Bool(false)) {
+            for k in [
+                "is_self",
+                "active_time",
+                "leader_address",
+                "leader_cluster_address",
+                "raft_committed_index",
+                "raft_applied_index",
+            ] {
+                if let Some(v) = leader.get(k) {
+                    out.insert(k.into(), v.clone());
+                }
+            }
+        }
         output::print_structured(ctx.format, &Value::Object(out));
     } else {
         print!(
             "{}",
-            output::table(&["Key", "Value"], status_rows(seal, ha))
+            output::table(&["Key", "Value"], status_rows(seal, ha, &leader))
         );
     }
 }
 
-/// The rows of `vault status`, shared with `operator unseal`.
-pub fn status_rows(seal: &Value, ha: bool) -> Vec<Vec<String>> {
+/// The rows of `vault status`, shared with `operator unseal`; an unsealed node of a cluster
+/// adds its role and the active node as Vault prints them.
+pub fn status_rows(seal: &Value, ha: bool, leader: &Value) -> Vec<Vec<String>> {
     let s = |k: &str| seal.get(k).map(output::go_value).unwrap_or_default();
     let sealed = seal.get("sealed").and_then(Value::as_bool).unwrap_or(true);
     let mut rows = vec![
@@ -239,6 +255,34 @@ pub fn status_rows(seal: &Value, ha: bool) -> Vec<Vec<String>> {
         rows.push(vec!["Cluster ID".into(), id]);
     }
     rows.push(vec!["HA Enabled".into(), ha.to_string()]);
+    if ha && !sealed {
+        let l = |k: &str| leader.get(k).map(output::go_value).unwrap_or_default();
+        let is_self = leader
+            .get("is_self")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        rows.push(vec!["HA Cluster".into(), l("leader_cluster_address")]);
+        rows.push(vec![
+            "HA Mode".into(),
+            if is_self { "active" } else { "standby" }.into(),
+        ]);
+        if is_self {
+            rows.push(vec!["Active Since".into(), l("active_time")]);
+        } else {
+            rows.push(vec!["Active Node Address".into(), l("leader_address")]);
+        }
+        if leader
+            .get("raft_committed_index")
+            .and_then(Value::as_u64)
+            .is_some_and(|i| i > 0)
+        {
+            rows.push(vec![
+                "Raft Committed Index".into(),
+                l("raft_committed_index"),
+            ]);
+            rows.push(vec!["Raft Applied Index".into(), l("raft_applied_index")]);
+        }
+    }
     rows
 }
 

@@ -9,6 +9,7 @@ mod login;
 mod mounts;
 mod operator;
 mod policy;
+mod raft;
 mod token;
 mod transit;
 
@@ -42,6 +43,15 @@ const INIT: &[(&str, Kind)] = &[
     ("status", Kind::Bool),
 ];
 const UNSEAL: &[(&str, Kind)] = &[("reset", Kind::Bool), ("migrate", Kind::Bool)];
+const RAFT_JOIN: &[(&str, Kind)] = &[
+    ("leader-ca-cert", Kind::Value),
+    ("leader-client-cert", Kind::Value),
+    ("leader-client-key", Kind::Value),
+    ("auto-join-scheme", Kind::Value),
+    ("auto-join-port", Kind::Value),
+    ("retry", Kind::Bool),
+    ("non-voter", Kind::Bool),
+];
 const TOKEN_CREATE: &[(&str, Kind)] = &[
     ("id", Kind::Value),
     ("display-name", Kind::Value),
@@ -162,6 +172,9 @@ pub const ALL: &[Command] = &[
     cmd("operator unseal", "Unseals the server", "  Provides an unseal key share. Without an argument, the key is read from a\n  hidden prompt.", UNSEAL),
     cmd("operator seal", "Seals the server", "  Seals the server.", &[]),
     cmd("operator key-status", "Provides information about the active encryption key", "  Provides information about the active encryption key.", &[]),
+    cmd("operator raft join", "Joins a node to the Raft cluster", "  Joins the node to a Raft cluster whose leader's API is at the given address;\n  unseal the node afterwards with the cluster's unseal keys.\n\n      $ vault operator raft join https://127.0.0.1:8200", RAFT_JOIN),
+    cmd("operator raft list-peers", "Returns the Raft peer set", "  Provides the details of all the peers in the Raft cluster.", &[]),
+    cmd("operator raft remove-peer", "Removes a node from the Raft cluster", "  Removes a node from the Raft cluster.\n\n      $ vault operator raft remove-peer node1", &[]),
     cmd("token create", "Create a new token", "  Creates a new token.\n\n      $ vault token create -policy=backend -period=24h", TOKEN_CREATE),
     cmd("token lookup", "Display information about a token", "  Displays information about a token, or the caller's own.", ACCESSOR),
     cmd("token renew", "Renew a token lease", "  Renews a token, or the caller's own.", TOKEN_RENEW),
@@ -221,6 +234,9 @@ pub async fn run(name: &str, ctx: &mut Ctx) -> Outcome {
         "operator unseal" => operator::unseal(ctx).await,
         "operator seal" => operator::seal(ctx).await,
         "operator key-status" => operator::key_status(ctx).await,
+        "operator raft join" => raft::join(ctx).await,
+        "operator raft list-peers" => raft::list_peers(ctx).await,
+        "operator raft remove-peer" => raft::remove_peer(ctx).await,
         "token create" => token::create(ctx).await,
         "token lookup" => token::lookup(ctx).await,
         "token renew" => token::renew(ctx).await,

@@ -1,0 +1,501 @@
+//! The core's side of a cluster (integrated Raft storage): Vault's join handshake, the
+//! active/standby roles, and keeping a standby's memory in step with replicated storage.
+//!
+//! - **Join.** The active node hands a joining node a random challenge sealed with the unseal
+//!   key (`sys/storage/raft/bootstrap/challenge`); the joiner can open it only once an operator
+//!   gives it the cluster's unseal keys, and trades it for the peers and the cluster's TLS
+//!   keyring (`…/bootstrap/answer`). Then it replicates, and unseals like any node.
+//! - **Roles.** Every unsealed node loads the same in-memory state (router, policies, tokens,
+//!   audit devices) and answers reads from its replicated copy. Only the Raft leader writes, and
+//!   only it runs the once-per-cluster duties (lease expiry, periodic backend work, barrier
+//!   upkeep): they start when it gains leadership and stop when it loses it.
+//! - **Caches follow storage.** A standby hears of every key a replicated batch changed and drops
+//!   what it holds for it: a token from the cache, a policy and the ACLs built from it, a
+//!   backend's cached object; a change under `core/` (mount tables, audit devices, keyring,
+//!   rotation settings) rebuilds the whole unsealed state.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use serde_json::json;
+use tokio::task::JoinHandle;
+use tresor_storage::cluster::{Cluster, ClusterState, JoinGrant};
+use zeroize::Zeroizing;
+
+use crate::core::{Active, Core};
+use crate::crypto::{self, KEY_LEN};
+use crate::error::CoreError;
+use crate::seal::{SealConfig, ROOT_KEY_PATH};
+
+/// Where the barrier keeps the cluster's TLS keyring, as in Vault.
+pub const RAFT_TLS_PATH: &str = "core/raft/tls";
+/// Associated data of a sealed join challenge.
+const CHALLENGE_AAD: &[u8] = b"tresor-raft-join-challenge";
+/// Vault's limit on the length of a joining node's id.
+const MAX_SERVER_ID: usize = 16_384;
+/// How long a challenge can be answered.
+const CHALLENGE_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+/// How long a joined node waits for the keys to be replicated to it before giving up.
+const REPLICATION_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The joining node's way to reach the leader with its answer (the server's HTTP client).
+#[async_trait::async_trait]
+pub trait JoinLeader: Send + Sync {
+    async fn answer(&self, answer: &[u8]) -> Result<JoinGrant, CoreError>;
+}
+
+/// A join begun (`sys/storage/raft/join`) and waiting for the unseal keys.
+pub(crate) struct PendingJoin {
+    pub seal_config: SealConfig,
+    pub challenge: Vec<u8>,
+    pub leader: Arc<dyn JoinLeader>,
+}
+
+/// A challenge's plaintext and when it was handed out.
+type Challenge = (Zeroizing<Vec<u8>>, std::time::Instant);
+
+/// The core's cluster state, all of it empty without a replicated storage.
+#[derive(Default)]
+pub(crate) struct HaState {
+    /// The combined unseal key while unsealed: join challenges are sealed with it.
+    pub seal_key: Mutex<Option<Zeroizing<[u8; KEY_LEN]>>>,
+    pub join: Mutex<Option<PendingJoin>>,
+    /// Challenges handed out by this (active) node, by server id.
+    challenges: Mutex<HashMap<String, Challenge>>,
+    /// The active node's duties, running while it leads.
+    duties: Mutex<Vec<JoinHandle<()>>>,
+    /// The tasks that follow the cluster (leadership, replicated changes) while unsealed.
+    followers: Mutex<Vec<JoinHandle<()>>>,
+    /// When this node last became active (RFC 3339), for `sys/leader`.
+    pub active_since: Mutex<Option<String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl HaState {
+    pub fn stop_all(&self) {
+        for t in lock(&self.followers).drain(..) {
+            t.abort();
+        }
+        self.stop_duties();
+        *lock(&self.seal_key) = None;
+        *lock(&self.active_since) = None;
+        lock(&self.challenges).clear();
+    }
+
+    fn stop_duties(&self) {
+        for t in lock(&self.duties).drain(..) {
+            t.abort();
+        }
+    }
+
+    fn duties_running(&self) -> bool {
+        !lock(&self.duties).is_empty()
+    }
+}
+
+impl Core {
+    /// The cluster this node's storage belongs to, if it is replicated.
+    pub fn ha(&self) -> Option<&dyn Cluster> {
+        self.barrier().storage().cluster()
+    }
+
+    /// The cluster as this node sees it, if it has one.
+    pub fn ha_state(&self) -> Option<ClusterState> {
+        self.ha().map(|c| c.state())
+    }
+
+    /// An unsealed node of a cluster that is not the active one: its writes go to the leader.
+    pub fn is_standby(&self) -> bool {
+        !self.is_sealed() && self.ha_state().is_some_and(|s| !s.is_leader)
+    }
+
+    /// When this node became the active node, if it is.
+    pub fn active_since(&self) -> Option<String> {
+        lock(&self.ha.active_since).clone()
+    }
+
+    /// `sys/storage/raft/bootstrap/challenge`, on the active node.
+    pub async fn raft_challenge(&self, server_id: &str) -> Result<(String, SealConfig), CoreError> {
+        self.ha()
+            .ok_or_else(|| CoreError::invalid("raft storage is not in use"))?;
+        if server_id.is_empty() {
+            return Err(CoreError::invalid("no server id provided"));
+        }
+        if server_id.len() > MAX_SERVER_ID {
+            return Err(CoreError::invalid("server id exceeds max length"));
+        }
+        let key = lock(&self.ha.seal_key).clone().ok_or(CoreError::Sealed)?;
+        let mut plain = Zeroizing::new(vec![0u8; 32]);
+        crypto::fill_random(&mut plain)?;
+        let sealed = crypto::seal(&key, CHALLENGE_AAD, &plain)?;
+        {
+            let mut pending = lock(&self.ha.challenges);
+            pending.retain(|_, (_, at)| at.elapsed() < CHALLENGE_TTL);
+            pending.insert(server_id.to_owned(), (plain, std::time::Instant::now()));
+        }
+        let config = self
+            .stored_seal_config()
+            .await?
+            .ok_or(CoreError::NotInitialized)?;
+        Ok((B64.encode(sealed), config))
+    }
+
+    /// `sys/storage/raft/bootstrap/answer`, on the active node: admits the node that opened
+    /// its challenge and answers with the peers and the cluster's TLS keyring.
+    pub async fn raft_answer(
+        &self,
+        server_id: &str,
+        answer_b64: &str,
+        cluster_addr: &str,
+        api_addr: &str,
+        non_voter: bool,
+    ) -> Result<serde_json::Value, CoreError> {
+        let cluster = self
+            .ha()
+            .ok_or_else(|| CoreError::invalid("raft storage is not in use"))?;
+        if server_id.is_empty() {
+            return Err(CoreError::invalid("no server_id provided"));
+        }
+        if answer_b64.is_empty() {
+            return Err(CoreError::invalid("no answer provided"));
+        }
+        if cluster_addr.is_empty() {
+            return Err(CoreError::invalid("no cluster_addr provided"));
+        }
+        let answer = Zeroizing::new(
+            B64.decode(answer_b64)
+                .map_err(|_| CoreError::invalid("could not base64 decode answer"))?,
+        );
+        // One attempt per challenge: right or wrong, it is spent (no guessing against it).
+        let expected = lock(&self.ha.challenges).remove(server_id);
+        let valid = expected.is_some_and(|(plain, at)| {
+            at.elapsed() < CHALLENGE_TTL
+                && plain.len() == answer.len()
+                && bool::from(subtle::ConstantTimeEq::ct_eq(&plain[..], &answer[..]))
+        });
+        if !valid {
+            return Err(CoreError::invalid("invalid answer given"));
+        }
+        let keyring = self
+            .barrier()
+            .get(RAFT_TLS_PATH)
+            .await?
+            .ok_or_else(|| CoreError::internal("could not find raft TLS configuration"))?;
+        let addr = cluster_addr
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .trim_end_matches('/');
+        let peers = cluster
+            .add_peer(server_id, addr, api_addr, !non_voter)
+            .await?;
+        Ok(json!({
+            "peers": peers.iter().map(|p| json!({
+                "id": p.node_id,
+                "address": p.cluster_addr,
+                "api_address": p.api_addr,
+                "suffrage": if p.voter { 0 } else { 1 },
+            })).collect::<Vec<_>>(),
+            "tls_keyring": B64.encode(&keyring[..]),
+        }))
+    }
+
+    /// `sys/storage/raft/join`, on the joining node: keeps the challenge until the unseal keys
+    /// arrive. A node that is initialised already has nothing to join.
+    pub async fn begin_join(
+        &self,
+        seal_config: SealConfig,
+        challenge_b64: &str,
+        leader: Arc<dyn JoinLeader>,
+    ) -> Result<bool, CoreError> {
+        if self.ha().is_none() {
+            return Err(CoreError::internal("raft backend not in use"));
+        }
+        if !self.is_sealed() {
+            return Err(CoreError::internal("node must be sealed before joining"));
+        }
+        if self.stored_seal_config().await?.is_some() {
+            return Ok(true);
+        }
+        seal_config.validate()?;
+        let challenge = B64
+            .decode(challenge_b64)
+            .map_err(|_| CoreError::internal("the leader sent a malformed challenge"))?;
+        *lock(&self.ha.join) = Some(PendingJoin {
+            seal_config,
+            challenge,
+            leader,
+        });
+        Ok(true)
+    }
+
+    /// The seal configuration this node answers with before it holds one: a joining node's is
+    /// the leader's.
+    pub(crate) fn join_seal_config(&self) -> Option<SealConfig> {
+        lock(&self.ha.join).as_ref().map(|j| j.seal_config)
+    }
+
+    /// The joining node's unseal: opens the challenge with the combined key, trades it for the
+    /// peers and keyring, starts replicating and waits for the keys to arrive. On return the
+    /// node unseals as any initialised node does.
+    pub(crate) async fn complete_join(&self, unseal_key: &[u8; KEY_LEN]) -> Result<(), CoreError> {
+        let (challenge, leader) = {
+            let join = lock(&self.ha.join);
+            let Some(j) = join.as_ref() else {
+                return Ok(());
+            };
+            (j.challenge.clone(), Arc::clone(&j.leader))
+        };
+        let answer = crypto::open(unseal_key, CHALLENGE_AAD, &challenge).map_err(|_| {
+            CoreError::invalid(
+                "Error unsealing: failed to decrypt the raft join challenge: cipher: message authentication failed",
+            )
+        })?;
+        let grant = leader.answer(&answer).await?;
+        let cluster = self
+            .ha()
+            .ok_or_else(|| CoreError::internal("raft backend not in use"))?;
+        cluster
+            .start(&grant.tls_keyring, Some(&grant.peers))
+            .await?;
+        let started = std::time::Instant::now();
+        while self.barrier().storage().get(ROOT_KEY_PATH).await?.is_none()
+            || self.stored_seal_config().await?.is_none()
+        {
+            if started.elapsed() > REPLICATION_WAIT {
+                return Err(CoreError::internal(
+                    "joined the cluster, but its keys were not replicated here in time",
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        *lock(&self.ha.join) = None;
+        tracing::info!("core: joined the raft cluster");
+        Ok(())
+    }
+
+    /// After the barrier opened: brings the cluster up with the keyring from the barrier and
+    /// keeps the unseal key for join challenges.
+    pub(crate) async fn start_cluster(
+        &self,
+        unseal_key: &Zeroizing<[u8; KEY_LEN]>,
+    ) -> Result<(), CoreError> {
+        let Some(cluster) = self.ha() else {
+            return Ok(());
+        };
+        let keyring = self.barrier().get(RAFT_TLS_PATH).await?.ok_or_else(|| {
+            CoreError::internal("the cluster's TLS keyring is missing from the barrier")
+        })?;
+        cluster.start(&keyring, None).await?;
+        *lock(&self.ha.seal_key) = Some(unseal_key.clone());
+        Ok(())
+    }
+
+    /// Whether this node may write (and so run the storage upgrades of a load): always without
+    /// a cluster, only as its leader in one.
+    pub(crate) fn may_write(&self) -> bool {
+        self.ha().is_none_or(|c| c.state().is_leader)
+    }
+
+    /// Once unsealed: either the duties start now (single server), or the node follows the
+    /// cluster's leadership and replicated changes.
+    pub(crate) fn after_unseal(&self, active: &Arc<Active>) {
+        let Some(cluster) = self.ha() else {
+            self.start_duties(active);
+            return;
+        };
+        let me = self.me();
+        let leadership = tokio::spawn(follow_leadership(me.clone(), cluster.watch()));
+        let changes = tokio::spawn(follow_changes(me, cluster.changes()));
+        lock(&self.ha.followers).extend([leadership, changes]);
+    }
+
+    fn start_duties(&self, active: &Arc<Active>) {
+        let mut duties = lock(&self.ha.duties);
+        for t in duties.drain(..) {
+            t.abort();
+        }
+        duties.extend(crate::core::spawn_duties(self.barrier(), active));
+        *lock(&self.ha.active_since) = Some(tresor_sdk::clock::rfc3339(self.config().clock.now()));
+    }
+
+    /// What a replicated write to `key` means for this standby's memory.
+    async fn invalidate(&self, key: &str) {
+        let Ok(active) = self.active() else { return };
+        if key == crate::barrier::KEYRING_PATH {
+            // Rotated, or only its encryption count stored: new terms, same everything else.
+            if let Err(e) = self.barrier().reload_keyring().await {
+                tracing::error!(error = %e, "core: reloading the replicated keyring failed");
+            }
+        } else if rebuilds_everything(key) {
+            if let Err(e) = self.reload_active().await {
+                tracing::error!(error = %e, "core: reloading after a replicated change failed");
+            }
+        } else if let Some(name) = key.strip_prefix(crate::policy::POLICY_PREFIX) {
+            if let Err(e) = active.policies.reload_one(name).await {
+                tracing::error!(error = %e, "core: reloading a replicated policy failed");
+            }
+        } else if let Some(hash) = key.strip_prefix(crate::tokens::ID_PREFIX) {
+            active.tokens.forget(hash);
+        } else {
+            for m in active.router.all() {
+                if let Some(rel) = key.strip_prefix(m.view.prefix()) {
+                    m.backend.invalidate(rel);
+                }
+            }
+        }
+    }
+}
+
+/// Starts the duties when this node becomes the leader and stops them when it is no longer.
+/// Becoming the leader first rebuilds the unsealed state from storage (with the storage
+/// upgrades a load makes), since the node may have been behind until its election.
+async fn follow_leadership(
+    core: Weak<Core>,
+    mut state: tokio::sync::watch::Receiver<ClusterState>,
+) {
+    loop {
+        let leading = state.borrow_and_update().is_leader;
+        let Some(c) = core.upgrade() else { return };
+        if leading && !c.ha.duties_running() {
+            match c.reload_active().await {
+                Ok(active) => {
+                    c.start_duties(&active);
+                    tracing::info!("core: this node is the active node");
+                }
+                Err(e) => tracing::error!(error = %e, "core: taking over as active node failed"),
+            }
+        } else if !leading && c.ha.duties_running() {
+            c.ha.stop_duties();
+            *lock(&c.ha.active_since) = None;
+            tracing::info!("core: this node is a standby");
+        }
+        drop(c);
+        if state.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Drops what a standby holds for every key replication changed. The leader's own writes come
+/// through here too; its caches are written through already, so it ignores them. A standby
+/// that fell behind the feed reloads everything.
+async fn follow_changes(
+    core: Weak<Core>,
+    mut changes: tokio::sync::broadcast::Receiver<Arc<Vec<String>>>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let keys = match changes.recv().await {
+            Ok(keys) => keys,
+            Err(RecvError::Lagged(_)) => Arc::new(vec![String::new()]),
+            Err(RecvError::Closed) => return,
+        };
+        let Some(c) = core.upgrade() else { return };
+        if !c.is_standby() {
+            continue;
+        }
+        if keys.iter().any(|k| k.is_empty()) {
+            c.invalidate("").await;
+            continue;
+        }
+        let mut reloaded = false;
+        for k in keys.iter() {
+            let whole = rebuilds_everything(k);
+            if whole && reloaded {
+                continue;
+            }
+            c.invalidate(k).await;
+            reloaded |= whole;
+        }
+    }
+}
+
+/// A change that the unsealed state is built from as a whole (mount tables, audit devices,
+/// rotation settings), or any change at all (the empty key).
+fn rebuilds_everything(key: &str) -> bool {
+    key.is_empty()
+        || (key.starts_with("core/")
+            && key != crate::barrier::KEYRING_PATH
+            && !key.starts_with("core/raft/"))
+}
+
+fn raft_in_use(core: &Core) -> Result<&dyn Cluster, CoreError> {
+    core.ha()
+        .ok_or_else(|| CoreError::invalid("raft storage is not in use"))
+}
+
+fn data(v: serde_json::Value) -> tresor_sdk::Response {
+    match v {
+        serde_json::Value::Object(m) => tresor_sdk::Response::data(m),
+        _ => tresor_sdk::Response::default(),
+    }
+}
+
+/// `sys/storage/raft/configuration`: the peers as this node knows them.
+pub(crate) async fn raft_configuration(core: &Core) -> Result<tresor_sdk::Response, CoreError> {
+    let cluster = raft_in_use(core)?;
+    let peers = cluster
+        .peers()
+        .await
+        .map_err(|_| CoreError::invalid("raft storage is not initialized"))?;
+    Ok(data(json!({
+        "config": {
+            "servers": peers.iter().map(|p| json!({
+                "node_id": p.node_id,
+                "address": p.cluster_addr,
+                "leader": p.leader,
+                "protocol_version": "3",
+                "voter": p.voter,
+            })).collect::<Vec<_>>(),
+            "index": cluster.state().committed_index,
+        }
+    })))
+}
+
+/// `sys/storage/raft/remove-peer`, on the active node (a standby forwards it there).
+pub(crate) async fn raft_remove_peer(
+    core: &Core,
+    server_id: Option<&serde_json::Value>,
+) -> Result<(), CoreError> {
+    let cluster = raft_in_use(core)?;
+    let id = server_id
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| CoreError::invalid("no server id provided"))?;
+    cluster.remove_peer(id).await?;
+    Ok(())
+}
+
+/// `sys/ha-status`: every member, which one is active.
+pub(crate) async fn ha_status(core: &Core) -> Result<tresor_sdk::Response, CoreError> {
+    let cluster = raft_in_use(core)?;
+    let mut peers = cluster.peers().await?;
+    peers.sort_by(|a, b| a.api_addr.cmp(&b.api_addr));
+    let hostname = hostname();
+    let nodes: Vec<serde_json::Value> = peers
+        .iter()
+        .map(|p| {
+            json!({
+                "hostname": if p.node_id == cluster.node_id() { hostname.clone() } else { p.node_id.clone() },
+                "node_id": p.node_id,
+                "api_address": p.api_addr,
+                "cluster_address": format!("https://{}", p.cluster_addr),
+                "active_node": p.leader,
+                "last_echo": null,
+                "version": crate::VAULT_VERSION,
+            })
+        })
+        .collect();
+    Ok(data(json!({ "nodes": nodes })))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}

@@ -1,0 +1,108 @@
+//! `vault operator raft join|list-peers|remove-peer`.
+
+use serde_json::{json, Map, Value};
+
+use crate::cli::output::{self, Format};
+use crate::cli::{Ctx, Failure, Outcome};
+
+/// A flag that takes PEM text inline or, as `@path`, from a file (as Vault's join flags do).
+fn pem_flag(ctx: &Ctx, name: &str) -> Result<Option<String>, Failure> {
+    match ctx.flags.value(name) {
+        None | Some("") => Ok(None),
+        Some(v) => match v.strip_prefix('@') {
+            Some(path) => std::fs::read_to_string(path)
+                .map(Some)
+                .map_err(|e| Failure::Local(format!("Error reading {path}: {e}"))),
+            None => Ok(Some(v.to_owned())),
+        },
+    }
+}
+
+pub async fn join(ctx: &mut Ctx) -> Outcome {
+    ctx.expect_args(1, Some(1))?;
+    let leader = ctx.args()[0].clone();
+    if leader.starts_with("provider=") {
+        return Err(Failure::Local(
+            "Error joining the node to the Raft cluster: auto-join by cloud provider metadata is not supported by Tresor".into(),
+        ));
+    }
+    let mut body = Map::new();
+    body.insert("leader_api_addr".into(), leader.into());
+    for (flag, field) in [
+        ("leader-ca-cert", "leader_ca_cert"),
+        ("leader-client-cert", "leader_client_cert"),
+        ("leader-client-key", "leader_client_key"),
+    ] {
+        if let Some(v) = pem_flag(ctx, flag)? {
+            body.insert(field.into(), v.into());
+        }
+    }
+    body.insert("retry".into(), ctx.flags.bool("retry").into());
+    body.insert("non_voter".into(), ctx.flags.bool("non-voter").into());
+    let resp = ctx
+        .client
+        .put("sys/storage/raft/join", &Value::Object(body))
+        .await
+        .map_err(|e| Failure::Remote(format!("Error joining the node to the Raft cluster: {e}")))?
+        .unwrap_or(Value::Null);
+    let joined = resp.get("joined").and_then(Value::as_bool).unwrap_or(false);
+    if ctx.format != Format::Table {
+        output::print_structured(ctx.format, &json!({ "joined": joined }));
+    } else {
+        print!(
+            "{}",
+            output::table(
+                &["Key", "Value"],
+                vec![vec!["Joined".into(), joined.to_string()]]
+            )
+        );
+    }
+    Ok(0)
+}
+
+pub async fn list_peers(ctx: &mut Ctx) -> Outcome {
+    ctx.expect_args(0, Some(0))?;
+    let resp = ctx
+        .client
+        .get("sys/storage/raft/configuration")
+        .await
+        .map_err(|e| Failure::Remote(format!("Error reading the raft cluster configuration: {e}")))?
+        .unwrap_or(Value::Null);
+    if ctx.format != Format::Table {
+        output::print_structured(ctx.format, &resp);
+        return Ok(0);
+    }
+    let servers = resp
+        .pointer("/data/config/servers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let rows = servers
+        .iter()
+        .map(|s| {
+            let leader = s.get("leader").and_then(Value::as_bool).unwrap_or(false);
+            vec![
+                s.get("node_id").map(output::go_value).unwrap_or_default(),
+                s.get("address").map(output::go_value).unwrap_or_default(),
+                if leader { "leader" } else { "follower" }.to_owned(),
+                s.get("voter").map(output::go_value).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        output::table(&["Node", "Address", "State", "Voter"], rows)
+    );
+    Ok(0)
+}
+
+pub async fn remove_peer(ctx: &mut Ctx) -> Outcome {
+    ctx.expect_args(1, Some(1))?;
+    let id = ctx.args()[0].clone();
+    ctx.client
+        .put("sys/storage/raft/remove-peer", &json!({ "server_id": id }))
+        .await
+        .map_err(|e| Failure::Remote(format!("Error removing the peer from raft cluster: {e}")))?;
+    println!("Peer removed successfully!");
+    Ok(0)
+}

@@ -1,0 +1,562 @@
+//! Three-node clusters on integrated Raft storage, each node its own process and data directory
+//! on loopback: forming (CLI join, the join API, `retry_join`), standbys answering reads and
+//! forwarding writes, failover after `kill -9` of the active node with no acknowledged write
+//! lost, the old node rejoining, removing a peer, and no secret in any data directory.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::Server;
+use serde_json::{json, Value};
+
+/// A loopback port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct NodeSpec {
+    name: String,
+    dir: PathBuf,
+    api: u16,
+    cluster: u16,
+    retry_join: Option<String>,
+}
+
+impl NodeSpec {
+    fn new(root: &Path, name: &str) -> Self {
+        NodeSpec {
+            name: name.to_owned(),
+            dir: root.join(name),
+            api: free_port(),
+            cluster: free_port(),
+            retry_join: None,
+        }
+    }
+
+    fn api_addr(&self) -> String {
+        format!("http://127.0.0.1:{}", self.api)
+    }
+
+    fn config(&self) -> String {
+        let retry = self
+            .retry_join
+            .as_ref()
+            .map(|l| format!("  retry_join {{\n    leader_api_addr = \"{l}\"\n  }}\n"))
+            .unwrap_or_default();
+        format!(
+            r#"storage "raft" {{
+  path = "{data}"
+  node_id = "{name}"
+  performance_multiplier = 1
+{retry}}}
+listener "tcp" {{
+  address = "127.0.0.1:{api}"
+  cluster_address = "127.0.0.1:{cluster}"
+  tls_disable = true
+}}
+api_addr = "http://127.0.0.1:{api}"
+cluster_addr = "https://127.0.0.1:{cluster}"
+disable_mlock = true
+"#,
+            data = self.dir.join("data").display(),
+            name = self.name,
+            api = self.api,
+            cluster = self.cluster,
+        )
+    }
+
+    fn start(&self) -> Server {
+        std::fs::create_dir_all(&self.dir).unwrap();
+        common::with_config(&self.dir, "node.hcl", &self.config())
+    }
+}
+
+async fn eventually<F, Fut>(what: &str, secs: u64, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn init(s: &Server) -> (Vec<String>, String) {
+    let r = s
+        .call(
+            "PUT",
+            "sys/init",
+            None,
+            Some(json!({"secret_shares": 3, "secret_threshold": 2})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let keys = r.body["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect();
+    (keys, r.body["root_token"].as_str().unwrap().to_owned())
+}
+
+async fn unseal(s: &Server, keys: &[String]) {
+    let mut last = Value::Null;
+    for k in &keys[..2] {
+        let r = s
+            .call("PUT", "sys/unseal", None, Some(json!({ "key": k })))
+            .await;
+        assert_eq!(r.status, 200, "unsealing {}: {:?}", s.addr, r.body);
+        last = r.body;
+    }
+    assert_eq!(last["sealed"], false, "{last:?}");
+}
+
+async fn is_active(s: &Server) -> bool {
+    s.call("GET", "sys/leader", None, None).await.body["is_self"] == true
+}
+
+async fn read_secret(s: &common::Remote, token: &str, path: &str) -> Option<Value> {
+    let r = s
+        .call("GET", &format!("secret/data/{path}"), Some(token), None)
+        .await;
+    (r.status == 200).then(|| r.body["data"]["data"].clone())
+}
+
+/// Runs the CLI against `addr` with `token`.
+fn cli(addr: &str, token: &str, args: &[&str]) -> (i32, String, String) {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(common::binary());
+    cmd.args(args).env("HOME", home.path());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("VAULT_") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd
+        .env("VAULT_ADDR", addr)
+        .env("VAULT_TOKEN", token)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Every file under `dir`, as bytes.
+fn all_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                pending.push(p);
+            } else if let Ok(b) = std::fs::read(&p) {
+                out.push((p, b));
+            }
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_join_serve_fail_over_and_rejoin() {
+    let root = tempfile::tempdir().unwrap();
+    let specs: Vec<NodeSpec> = ["node1", "node2", "node3"]
+        .iter()
+        .map(|n| NodeSpec::new(root.path(), n))
+        .collect();
+    let mut nodes: Vec<Option<Server>> = specs.iter().map(|s| Some(s.start())).collect();
+
+    // The first node is initialised and unsealed as any server.
+    let n1 = nodes[0].as_ref().unwrap();
+    let status = n1.call("GET", "sys/seal-status", None, None).await;
+    assert_eq!(status.body["storage_type"], "raft");
+    let (keys, root_token) = init(n1).await;
+    unseal(n1, &keys).await;
+    eventually("node1 to be active", 20, || is_active(n1)).await;
+    let r = n1
+        .call(
+            "POST",
+            "sys/mounts/secret",
+            Some(&root_token),
+            Some(json!({"type": "kv", "options": {"version": "2"}})),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+    let r = n1
+        .call(
+            "PUT",
+            "secret/data/app",
+            Some(&root_token),
+            Some(json!({"data": {"password": "s3cr3t-on-raft"}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+
+    // node2 joins with the CLI, node3 with the API; both are then unsealed with the same keys.
+    let n2 = nodes[1].as_ref().unwrap();
+    let n3 = nodes[2].as_ref().unwrap();
+    let (code, out, err) = cli(
+        &specs[1].api_addr(),
+        "",
+        &["operator", "raft", "join", &specs[0].api_addr()],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Joined") && out.contains("true"), "{out}");
+    let r = n3
+        .call(
+            "PUT",
+            "sys/storage/raft/join",
+            None,
+            Some(json!({ "leader_api_addr": specs[0].api_addr() })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body, json!({ "joined": true }));
+    // A joined node shows the leader's seal configuration until it is unsealed.
+    let s = n2.call("GET", "sys/seal-status", None, None).await;
+    assert_eq!(
+        (s.body["t"].clone(), s.body["n"].clone()),
+        (json!(2), json!(3))
+    );
+    assert_eq!(s.body["sealed"], true);
+    unseal(n2, &keys).await;
+    unseal(n3, &keys).await;
+
+    // list-peers from a standby: three voters, node1 leading.
+    eventually("three voters", 30, || async {
+        let r = n2
+            .call(
+                "GET",
+                "sys/storage/raft/configuration",
+                Some(&root_token),
+                None,
+            )
+            .await;
+        let servers = r.body["data"]["config"]["servers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        servers.len() == 3 && servers.iter().all(|s| s["voter"] == true)
+    })
+    .await;
+    let (code, out, err) = cli(
+        &specs[1].api_addr(),
+        &root_token,
+        &["operator", "raft", "list-peers"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let leader_line = out.lines().find(|l| l.contains("leader")).unwrap_or("");
+    assert!(leader_line.starts_with("node1"), "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.contains("follower")).count(),
+        2,
+        "{out}"
+    );
+
+    // Standbys: health 429 (200 with standbyok), sys/leader names node1, status says standby.
+    for s in [n2, n3] {
+        let h = s.call("GET", "sys/health", None, None).await;
+        assert_eq!(h.status, 429);
+        assert_eq!(h.body["standby"], true);
+        let h = s.call("GET", "sys/health?standbyok=true", None, None).await;
+        assert_eq!(h.status, 200);
+        let l = s.call("GET", "sys/leader", None, None).await;
+        assert_eq!(l.body["ha_enabled"], true);
+        assert_eq!(l.body["is_self"], false);
+        assert_eq!(l.body["leader_address"], specs[0].api_addr());
+        assert!(l.body["raft_applied_index"].as_u64().unwrap() > 0);
+    }
+    let h = n1.call("GET", "sys/health", None, None).await;
+    assert_eq!(
+        (h.status.as_u16(), h.body["standby"].clone()),
+        (200, json!(false))
+    );
+    let (_, out, _) = cli(&specs[2].api_addr(), &root_token, &["status"]);
+    assert!(out.contains("HA Mode") && out.contains("standby"), "{out}");
+    assert!(out.contains(&specs[0].api_addr()), "{out}");
+
+    // A secret written on the active node is read on each standby.
+    for s in [n2, n3] {
+        eventually("the secret on a standby", 20, || async {
+            read_secret(s, &root_token, "app").await == Some(json!({"password": "s3cr3t-on-raft"}))
+        })
+        .await;
+    }
+    // A token made on the active node works on the standbys.
+    let r = n1
+        .call(
+            "POST",
+            "auth/token/create",
+            Some(&root_token),
+            Some(json!({"policies": ["default"], "ttl": "1h"})),
+        )
+        .await;
+    let child = r.client_token();
+    for s in [n2, n3] {
+        eventually("the child token on a standby", 20, || async {
+            s.call("GET", "auth/token/lookup-self", Some(&child), None)
+                .await
+                .status
+                == 200
+        })
+        .await;
+    }
+    // A write through a standby lands on the active node, and a policy written there governs
+    // the standby too.
+    let r = n2
+        .call(
+            "PUT",
+            "secret/data/through-standby",
+            Some(&root_token),
+            Some(json!({"data": {"v": "1"}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        read_secret(n1, &root_token, "through-standby").await,
+        Some(json!({"v": "1"}))
+    );
+    let r = n3
+        .call(
+            "PUT",
+            "sys/policies/acl/reader",
+            Some(&root_token),
+            Some(json!({"policy": "path \"secret/data/app\" { capabilities = [\"read\"] }"})),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+    let reader = n1
+        .call(
+            "POST",
+            "auth/token/create",
+            Some(&root_token),
+            Some(json!({"policies": ["reader"]})),
+        )
+        .await
+        .client_token();
+    eventually("the policy on a standby", 20, || async {
+        read_secret(n3, &reader, "app").await.is_some()
+    })
+    .await;
+    let denied = n3
+        .call("GET", "secret/data/through-standby", Some(&reader), None)
+        .await;
+    assert_eq!(denied.status, 403);
+    // Revoked on the active node: refused on the standby once replicated.
+    let r = n1
+        .call(
+            "POST",
+            "auth/token/revoke",
+            Some(&root_token),
+            Some(json!({ "token": reader })),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    eventually("the revoked token refused on a standby", 20, || async {
+        n3.call("GET", "auth/token/lookup-self", Some(&reader), None)
+            .await
+            .status
+            == 403
+    })
+    .await;
+
+    // kill -9 of the active node under a write load: a standby takes over, and every write
+    // that was acknowledged is there afterwards.
+    let writers: Vec<_> = [1usize, 2]
+        .iter()
+        .map(|&i| {
+            let remote = nodes[i].as_ref().unwrap().remote();
+            let token = root_token.clone();
+            tokio::spawn(async move {
+                let mut acked = Vec::new();
+                let started = Instant::now();
+                let mut n = 0;
+                while started.elapsed() < Duration::from_secs(8) {
+                    let key = format!("load-{i}-{n}");
+                    let r = remote
+                        .call(
+                            "PUT",
+                            &format!("secret/data/{key}"),
+                            Some(&token),
+                            Some(json!({"data": {"n": n}})),
+                        )
+                        .await;
+                    if r.status == 200 {
+                        acked.push(key);
+                    }
+                    n += 1;
+                }
+                acked
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let killed_at = Instant::now();
+    nodes[0].take().unwrap().kill();
+    let mut new_leader = None;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while new_leader.is_none() && Instant::now() < deadline {
+        for i in [1usize, 2] {
+            if is_active(nodes[i].as_ref().unwrap()).await {
+                new_leader = Some(i);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let new_leader = new_leader.expect("a new active node");
+    let failover = killed_at.elapsed();
+    assert!(
+        failover < Duration::from_secs(15),
+        "failover took {failover:?}"
+    );
+    let mut acked = Vec::new();
+    for w in writers {
+        acked.extend(w.await.unwrap());
+    }
+    assert!(!acked.is_empty(), "writes resumed after the failover");
+    let leader = nodes[new_leader].as_ref().unwrap().remote();
+    for key in &acked {
+        assert!(
+            read_secret(&leader, &root_token, key).await.is_some(),
+            "acknowledged write {key} lost"
+        );
+    }
+
+    // The killed node comes back, is unsealed, and follows as a standby with everything.
+    let n1 = specs[0].start();
+    unseal(&n1, &keys).await;
+    let last = acked.last().unwrap().clone();
+    eventually("the old active node to catch up", 30, || async {
+        read_secret(&n1, &root_token, &last).await.is_some()
+    })
+    .await;
+    assert!(!is_active(&n1).await);
+    nodes[0] = Some(n1);
+
+    // remove-peer: the leader drops one follower; two members go on taking writes.
+    let follower = (0..3).find(|&i| i != new_leader).unwrap();
+    let (code, out, err) = cli(
+        &specs[new_leader].api_addr(),
+        &root_token,
+        &["operator", "raft", "remove-peer", &specs[follower].name],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Peer removed successfully!"), "{out}");
+    let r = leader
+        .call(
+            "GET",
+            "sys/storage/raft/configuration",
+            Some(&root_token),
+            None,
+        )
+        .await;
+    let servers = r.body["data"]["config"]["servers"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(servers.len(), 2, "{servers:?}");
+    assert!(servers
+        .iter()
+        .all(|s| s["node_id"] != specs[follower].name.as_str()));
+    let r = leader
+        .call(
+            "PUT",
+            "secret/data/after-remove",
+            Some(&root_token),
+            Some(json!({"data": {"v": "2"}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+
+    // Nothing plaintext on any node's disk: neither the secret nor a token.
+    drop(nodes);
+    for spec in &specs {
+        for (path, bytes) in all_bytes(&spec.dir.join("data")) {
+            for needle in ["s3cr3t-on-raft", root_token.as_str()] {
+                assert!(
+                    !contains(&bytes, needle.as_bytes()),
+                    "{needle} found in {}",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_join_forms_a_cluster_from_configuration() {
+    let root = tempfile::tempdir().unwrap();
+    let first = NodeSpec::new(root.path(), "a");
+    let mut second = NodeSpec::new(root.path(), "b");
+    second.retry_join = Some(first.api_addr());
+    // The joiner starts first: it keeps asking until the leader is there and initialised.
+    let b = second.start();
+    let a = first.start();
+    let (keys, root_token) = init(&a).await;
+    unseal(&a, &keys).await;
+    eventually("the joiner to receive a challenge", 30, || async {
+        b.call("GET", "sys/seal-status", None, None).await.body["initialized"] == true
+    })
+    .await;
+    unseal(&b, &keys).await;
+    eventually("two peers", 30, || async {
+        let r = a
+            .call(
+                "GET",
+                "sys/storage/raft/configuration",
+                Some(&root_token),
+                None,
+            )
+            .await;
+        r.body["data"]["config"]["servers"]
+            .as_array()
+            .is_some_and(|s| s.len() == 2)
+    })
+    .await;
+    let l = b.call("GET", "sys/leader", None, None).await;
+    assert_eq!(l.body["leader_address"], first.api_addr());
+    // A joining node cannot be initialised on its own, nor answer a challenge it did not get.
+    let r = b
+        .call(
+            "PUT",
+            "sys/init",
+            None,
+            Some(json!({"secret_shares": 1, "secret_threshold": 1})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let r = a
+        .call(
+            "PUT",
+            "sys/storage/raft/bootstrap/answer",
+            None,
+            Some(json!({"server_id": "intruder", "answer": "AAAA", "cluster_addr": "127.0.0.1:1"})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.errors(), vec!["invalid answer given".to_owned()]);
+}
