@@ -400,7 +400,12 @@ async fn follow_changes(
             continue;
         }
         if keys.iter().any(|k| k.is_empty()) {
-            c.invalidate("").await;
+            // A restore: if the entries are another cluster's, this node's keys cannot open
+            // them, and it seals itself until unsealed with the snapshot's keys.
+            if let Err(e) = c.reload_active().await {
+                tracing::warn!(error = %e, "core: replicated state does not open with this node's keys; sealing");
+                c.seal().await;
+            }
             continue;
         }
         let mut reloaded = false;
@@ -498,4 +503,68 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_owned())
         .unwrap_or_default()
+}
+
+/// What a snapshot archive starts with; then a MAC of the rest, then the stored entries.
+const SNAPSHOT_MAGIC: &[u8] = b"TRESOR-RAFT-SNAPSHOT-1\n";
+const SNAPSHOT_MAC_LEN: usize = 32;
+
+/// The key of a snapshot's MAC, derived from the unseal key: a snapshot made by this cluster
+/// verifies; one made under other unseal keys does not (and needs `snapshot-force`).
+fn snapshot_mac_key(core: &Core) -> Result<[u8; 32], CoreError> {
+    let key = lock(&core.ha.seal_key).clone().ok_or(CoreError::Sealed)?;
+    Ok(crypto::hmac_sha256(&key[..], b"tresor raft snapshot"))
+}
+
+/// `GET sys/storage/raft/snapshot`: every stored entry (ciphertext), sealed with a MAC.
+pub(crate) async fn raft_snapshot(core: &Core) -> Result<tresor_sdk::Response, CoreError> {
+    let cluster = raft_in_use(core)?;
+    let body = cluster.snapshot().await?;
+    let mac = crypto::hmac_sha256(&snapshot_mac_key(core)?, &body);
+    let mut archive = Vec::with_capacity(SNAPSHOT_MAGIC.len() + mac.len() + body.len());
+    archive.extend_from_slice(SNAPSHOT_MAGIC);
+    archive.extend_from_slice(&mac);
+    archive.extend_from_slice(&body);
+    Ok(tresor_sdk::Response {
+        binary: Some(archive),
+        ..Default::default()
+    })
+}
+
+/// `POST sys/storage/raft/snapshot[-force]`: replaces every stored entry of the cluster. The
+/// active node then rebuilds its state from the restored entries; if they were made under
+/// other keys, it cannot, and seals itself (as every standby does), to be unsealed with the
+/// snapshot's unseal keys.
+pub(crate) async fn raft_restore(
+    core: &Core,
+    snapshot_b64: Option<&serde_json::Value>,
+    force: bool,
+) -> Result<(), CoreError> {
+    let cluster = raft_in_use(core)?;
+    let archive = snapshot_b64
+        .and_then(|v| v.as_str())
+        .and_then(|s| B64.decode(s).ok())
+        .ok_or_else(|| CoreError::invalid("no snapshot provided"))?;
+    let rest = archive
+        .strip_prefix(SNAPSHOT_MAGIC)
+        .filter(|r| r.len() >= SNAPSHOT_MAC_LEN)
+        .ok_or_else(|| CoreError::invalid("the snapshot is not a Tresor raft snapshot"))?;
+    let (mac, body) = rest.split_at(SNAPSHOT_MAC_LEN);
+    if !force {
+        let expected = crypto::hmac_sha256(&snapshot_mac_key(core)?, body);
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(&expected[..], mac)) {
+            return Err(CoreError::invalid(
+                "could not verify hash file, possibly the snapshot is using a different set of unseal keys; use the snapshot-force API to bypass this check",
+            ));
+        }
+    }
+    cluster
+        .restore(body)
+        .await
+        .map_err(|e| CoreError::invalid(format!("error installing the snapshot: {e}")))?;
+    if let Err(e) = core.reload_active().await {
+        tracing::warn!(error = %e, "core: the restored snapshot does not open with this node's keys; sealing");
+        core.seal().await;
+    }
+    Ok(())
 }

@@ -383,6 +383,15 @@ impl Paths for SystemBackend {
                 .synopsis("Removes a peer from the raft cluster.")
                 .field(Field::new("server_id", Kind::Str, "The ID of the server to remove."))
                 .write(handler!(Self::raft_remove_peer)),
+            Path::new("storage/raft/snapshot")
+                .synopsis("Returns a snapshot of the current state of vault, or installs one.")
+                .field(Field::new("snapshot", Kind::Str, "The snapshot to install (its bytes are the request body)."))
+                .read(handler!(Self::raft_snapshot))
+                .write(handler!(Self::raft_restore)),
+            Path::new("storage/raft/snapshot-force")
+                .synopsis("Installs the provided snapshot, returning the cluster to the state defined in it. This bypasses checks ensuring the current Autounseal or Shamir keys are consistent with the snapshot data.")
+                .field(Field::new("snapshot", Kind::Str, "The snapshot to install (its bytes are the request body)."))
+                .write(handler!(Self::raft_restore_force)),
             Path::new("ha-status")
                 .synopsis("Check the HA status of a Vault cluster")
                 .read(handler!(Self::ha_status)),
@@ -667,6 +676,23 @@ impl SystemBackend {
     async fn raft_remove_peer(&self, c: &Call<'_>) -> Answer {
         let core = sys(c)?.core()?;
         crate::ha::raft_remove_peer(&core, c.req.data.get("server_id")).await?;
+        Ok(None)
+    }
+
+    async fn raft_snapshot(&self, c: &Call<'_>) -> Answer {
+        let core = sys(c)?.core()?;
+        Ok(Some(crate::ha::raft_snapshot(&core).await?))
+    }
+
+    async fn raft_restore(&self, c: &Call<'_>) -> Answer {
+        let core = sys(c)?.core()?;
+        crate::ha::raft_restore(&core, c.req.data.get("snapshot"), false).await?;
+        Ok(None)
+    }
+
+    async fn raft_restore_force(&self, c: &Call<'_>) -> Answer {
+        let core = sys(c)?.core()?;
+        crate::ha::raft_restore(&core, c.req.data.get("snapshot"), true).await?;
         Ok(None)
     }
 

@@ -23,6 +23,8 @@ pub struct Response {
     pub login: Option<crate::LoginAuth>,
     /// A body answered as it is, without Vault's envelope (the OpenAPI document).
     pub raw: Option<Value>,
+    /// Bytes answered as they are (a storage snapshot); never seen by the audit log.
+    pub binary: Option<Vec<u8>>,
 }
 
 /// What a backend asks of the lease of a secret it returns.

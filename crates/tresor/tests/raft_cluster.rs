@@ -560,3 +560,154 @@ async fn retry_join_forms_a_cluster_from_configuration() {
     assert_eq!(r.status, 400);
     assert_eq!(r.errors(), vec!["invalid answer given".to_owned()]);
 }
+
+async fn write_secret(s: &Server, token: &str, path: &str, data: Value) {
+    let r = s
+        .call(
+            "PUT",
+            &format!("secret/data/{path}"),
+            Some(token),
+            Some(json!({ "data": data })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+}
+
+async fn mount_kv(s: &Server, token: &str) {
+    let r = s
+        .call(
+            "POST",
+            "sys/mounts/secret",
+            Some(token),
+            Some(json!({"type": "kv", "options": {"version": "2"}})),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_restore_on_the_same_cluster_and_into_a_fresh_one() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let a1_spec = NodeSpec::new(root.path(), "a1");
+    let mut a2_spec = NodeSpec::new(root.path(), "a2");
+    a2_spec.retry_join = Some(a1_spec.api_addr());
+    let a1 = a1_spec.start();
+    let a2 = a2_spec.start();
+    let (keys, token) = init(&a1).await;
+    unseal(&a1, &keys).await;
+    eventually("a1 active", 20, || is_active(&a1)).await;
+    eventually("a2 to get its challenge", 30, || async {
+        a2.call("GET", "sys/seal-status", None, None).await.body["initialized"] == true
+    })
+    .await;
+    unseal(&a2, &keys).await;
+    mount_kv(&a1, &token).await;
+    write_secret(&a1, &token, "db", json!({"password": "before-snapshot"})).await;
+
+    let snap = root.path().join("raft.snap");
+    let (code, out, err) = cli(
+        &a1_spec.api_addr(),
+        &token,
+        &[
+            "operator",
+            "raft",
+            "snapshot",
+            "save",
+            snap.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let mode = std::fs::metadata(&snap).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let bytes = std::fs::read(&snap).unwrap();
+    assert!(
+        !contains(&bytes, b"before-snapshot"),
+        "the snapshot holds ciphertext only"
+    );
+
+    // Later changes are undone by the restore, on the active node and on the standby.
+    write_secret(&a1, &token, "db", json!({"password": "after-snapshot"})).await;
+    write_secret(&a1, &token, "extra", json!({"x": "1"})).await;
+    let (code, out, err) = cli(
+        &a2_spec.api_addr(),
+        &token,
+        &[
+            "operator",
+            "raft",
+            "snapshot",
+            "restore",
+            snap.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    for s in [&a1, &a2] {
+        eventually("the restored state", 20, || async {
+            read_secret(s, &token, "db").await == Some(json!({"password": "before-snapshot"}))
+                && read_secret(s, &token, "extra").await.is_none()
+        })
+        .await;
+    }
+
+    // A fresh cluster with keys of its own: refused without -force; with it, the cluster takes
+    // the snapshot's state, seals, and opens with the original cluster's keys and token.
+    let b_spec = NodeSpec::new(root.path(), "b1");
+    let b = b_spec.start();
+    let (b_keys, b_token) = init(&b).await;
+    unseal(&b, &b_keys).await;
+    eventually("b1 active", 20, || is_active(&b)).await;
+    let (code, _, err) = cli(
+        &b_spec.api_addr(),
+        &b_token,
+        &[
+            "operator",
+            "raft",
+            "snapshot",
+            "restore",
+            snap.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("could not verify hash file"), "{err}");
+    let garbage = root.path().join("garbage.snap");
+    std::fs::write(&garbage, b"not a snapshot").unwrap();
+    let (code, _, err) = cli(
+        &b_spec.api_addr(),
+        &b_token,
+        &[
+            "operator",
+            "raft",
+            "snapshot",
+            "restore",
+            "-force",
+            garbage.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        b.call("GET", "sys/seal-status", None, None).await.body["sealed"],
+        false
+    );
+    let (code, out, err) = cli(
+        &b_spec.api_addr(),
+        &b_token,
+        &[
+            "operator",
+            "raft",
+            "snapshot",
+            "restore",
+            "-force",
+            snap.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    eventually("the fresh node to seal itself", 20, || async {
+        b.call("GET", "sys/seal-status", None, None).await.body["sealed"] == true
+    })
+    .await;
+    unseal(&b, &keys).await;
+    eventually("the original secret on the fresh cluster", 20, || async {
+        read_secret(&b, &token, "db").await == Some(json!({"password": "before-snapshot"}))
+    })
+    .await;
+}

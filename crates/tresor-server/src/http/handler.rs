@@ -7,6 +7,8 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
 use serde::Serialize;
 use serde_json::Value;
 use tresor_core::CoreRequest;
@@ -159,6 +161,14 @@ pub async fn json_body(body: Body, timeout: Option<std::time::Duration>) -> Resu
             "failed to decode JSON input: {e}"
         ))),
     }
+}
+
+/// `sys/storage/raft/snapshot[-force]` takes the snapshot itself as the request body.
+fn is_snapshot_upload(path: &str) -> bool {
+    matches!(
+        path,
+        "sys/storage/raft/snapshot" | "sys/storage/raft/snapshot-force"
+    )
 }
 
 fn path_injects_data(path: &str) -> bool {
@@ -325,6 +335,13 @@ async fn dispatch(
             }
         }
         "LIST" => (Operation::List, query),
+        "POST" | "PUT" if is_snapshot_upload(&path) => {
+            // The body is the snapshot's bytes, not JSON.
+            let bytes = body_bytes(body, conn.map(|c| c.read_timeout)).await?;
+            let mut data = Map::new();
+            data.insert("snapshot".into(), Value::String(B64.encode(&bytes)));
+            (Operation::Update, data)
+        }
         "POST" | "PUT" => (
             Operation::Update,
             json_body(body, conn.map(|c| c.read_timeout)).await?,
@@ -373,6 +390,21 @@ async fn dispatch(
     // Boxed: the core's future is large, and unboxed it would be copied at every layer the
     // handler's future passes through (axum, tower, hyper) — a few percent of a KV read.
     match Box::pin(state.core.handle(req)).await? {
+        Some(resp) if resp.binary.is_some() => Ok((
+            StatusCode::OK,
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/octet-stream"),
+                ),
+                (
+                    header::CONTENT_DISPOSITION,
+                    HeaderValue::from_static("attachment; filename=\"raft.snap\""),
+                ),
+            ],
+            resp.binary.unwrap_or_default(),
+        )
+            .into_response()),
         Some(resp) if resp.raw.is_some() => {
             let body = serde_json::to_vec(&resp.raw)
                 .map_err(|e| ApiError::from(tresor_core::CoreError::internal(e)))?;

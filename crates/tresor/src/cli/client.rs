@@ -287,15 +287,14 @@ impl Client {
         self.send(method, path, query, None, false, true).await
     }
 
-    async fn send(
+    /// A request with the client's token, namespace, wrapping and headers set.
+    fn prepare(
         &self,
         method: &str,
         path: &str,
         query: &[(String, String)],
-        body: Option<&Value>,
-        lenient_404: bool,
         wrap: bool,
-    ) -> Result<Option<Value>, ApiError> {
+    ) -> (reqwest::RequestBuilder, String) {
         let url = self.url(path, query);
         let m = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
         let mut req = self.http.request(m, &url);
@@ -321,6 +320,53 @@ impl Client {
         for (k, v) in &self.headers {
             req = req.header(k, v);
         }
+        (req, url)
+    }
+
+    /// A request whose body and answer are bytes, not JSON (raft snapshots).
+    pub async fn bytes(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, ApiError> {
+        let (mut req, url) = self.prepare(method, path, &[], false);
+        if let Some(b) = body {
+            req = req
+                .header("Content-Type", "application/octet-stream")
+                .body(b);
+        }
+        let resp = req.send().await.map_err(|e| ApiError::Transport {
+            method: method.to_owned(),
+            url: url.clone(),
+            cause: transport_cause(&e),
+        })?;
+        let code = resp.status().as_u16();
+        let bytes = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+        if (200..300).contains(&code) {
+            return Ok(bytes);
+        }
+        let raw = String::from_utf8_lossy(&bytes).into_owned();
+        let errors = errors_of(serde_json::from_str::<Value>(&raw).ok().as_ref());
+        Err(ApiError::Response {
+            method: method.to_owned(),
+            url,
+            code,
+            errors,
+            raw,
+        })
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+        lenient_404: bool,
+        wrap: bool,
+    ) -> Result<Option<Value>, ApiError> {
+        let (mut req, url) = self.prepare(method, path, query, wrap);
         if let Some(b) = body {
             let ctype = if method == "PATCH" {
                 "application/merge-patch+json"
@@ -355,20 +401,7 @@ impl Client {
             };
             return Ok((has("data") || has("warnings")).then_some(parsed).flatten());
         }
-        let errors: Vec<String> = parsed
-            .as_ref()
-            .and_then(|v| v.get("errors"))
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .map(|e| {
-                        e.as_str()
-                            .map(str::to_owned)
-                            .unwrap_or_else(|| e.to_string())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let errors = errors_of(parsed.as_ref());
         Err(ApiError::Response {
             method: method.to_owned(),
             url,
@@ -449,4 +482,20 @@ fn transport_cause(e: &reqwest::Error) -> String {
         return "context deadline exceeded (Client.Timeout exceeded while awaiting headers)".into();
     }
     chain.last().cloned().unwrap_or(text)
+}
+
+/// The `errors` of a Vault error body.
+fn errors_of(body: Option<&Value>) -> Vec<String> {
+    body.and_then(|v| v.get("errors"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|e| {
+                    e.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| e.to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }

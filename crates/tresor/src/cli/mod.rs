@@ -193,8 +193,9 @@ pub fn run(args: &[String]) -> ExitCode {
         return ExitCode::from(1);
     }
     let args = &args[first_word..];
-    // The longest command name that the leading words spell (`kv metadata get` before `kv`).
-    let found = (1..=args.len().min(3)).rev().find_map(|n| {
+    // The longest command name that the leading words spell (`kv metadata get` before `kv`,
+    // `operator raft snapshot save` the longest of all).
+    let found = (1..=args.len().min(4)).rev().find_map(|n| {
         if args[..n].iter().any(|a| a.starts_with('-')) {
             return None;
         }

@@ -1,4 +1,4 @@
-//! `vault operator raft join|list-peers|remove-peer`.
+//! `vault operator raft join|list-peers|remove-peer|snapshot save|snapshot restore`.
 
 use serde_json::{json, Map, Value};
 
@@ -104,5 +104,49 @@ pub async fn remove_peer(ctx: &mut Ctx) -> Outcome {
         .await
         .map_err(|e| Failure::Remote(format!("Error removing the peer from raft cluster: {e}")))?;
     println!("Peer removed successfully!");
+    Ok(0)
+}
+
+pub async fn snapshot_save(ctx: &mut Ctx) -> Outcome {
+    ctx.expect_args(1, Some(1))?;
+    let path = ctx.args()[0].clone();
+    let bytes = ctx
+        .client
+        .bytes("GET", "sys/storage/raft/snapshot", None)
+        .await
+        .map_err(|e| Failure::Remote(format!("Error taking the snapshot: {e}")))?;
+    write_private(&path, &bytes)
+        .map_err(|e| Failure::Local(format!("Error writing the snapshot to {path}: {e}")))?;
+    Ok(0)
+}
+
+/// The snapshot file is the whole (encrypted) store: made readable by its owner only.
+fn write_private(path: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+pub async fn snapshot_restore(ctx: &mut Ctx) -> Outcome {
+    ctx.expect_args(1, Some(1))?;
+    let path = ctx.args()[0].clone();
+    let bytes = std::fs::read(&path)
+        .map_err(|e| Failure::Local(format!("Error opening the snapshot file: {e}")))?;
+    let endpoint = if ctx.flags.bool("force") {
+        "sys/storage/raft/snapshot-force"
+    } else {
+        "sys/storage/raft/snapshot"
+    };
+    ctx.client
+        .bytes("POST", endpoint, Some(bytes))
+        .await
+        .map_err(|e| Failure::Remote(format!("Error installing the snapshot: {e}")))?;
     Ok(0)
 }
