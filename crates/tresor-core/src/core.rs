@@ -629,6 +629,11 @@ impl Core {
             req.path = path;
         }
         drop(routed);
+        // A read that changes state (new database credentials) runs on the active node whole:
+        // a standby that made the user and then failed to store its lease would leak it.
+        if flags.forward && self.is_standby() {
+            return Err(CoreError::ReadOnly);
+        }
         if flags.wrapping_token {
             if let Err(e) =
                 Box::pin(crate::wrapping::check_named(&active, &req.data, &raw_token)).await

@@ -344,7 +344,7 @@ impl Core {
         } else {
             for m in active.router.all() {
                 if let Some(rel) = key.strip_prefix(m.view.prefix()) {
-                    m.backend.invalidate(rel);
+                    m.backend.invalidate(rel).await;
                 }
             }
         }

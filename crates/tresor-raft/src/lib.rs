@@ -335,6 +335,17 @@ async fn follow_metrics(raft: Raft, state: watch::Sender<ClusterState>, me: Node
             committed_index: m.last_log_index.unwrap_or(0),
             applied_index: m.last_applied.map(|l| l.index).unwrap_or(0),
         };
+        if state.borrow().leader.as_ref().map(|l| &l.node_id)
+            != next.leader.as_ref().map(|l| &l.node_id)
+        {
+            match &next.leader {
+                Some(l) => {
+                    tracing::info!(leader = %l.node_id, term = next.term, "raft: leader elected")
+                }
+                None if !stopped => tracing::info!(term = next.term, "raft: no leader"),
+                None => {}
+            }
+        }
         state.send_if_modified(|s| {
             if *s != next {
                 *s = next;

@@ -85,7 +85,7 @@ pub trait Backend: Send + Sync {
     /// In a cluster, a replicated write changed `key` (relative to the mount) underneath this
     /// node: whatever the backend keeps in memory about it is stale. An empty key means any
     /// key may have changed.
-    fn invalidate(&self, _key: &str) {}
+    async fn invalidate(&self, _key: &str) {}
 
     /// The text of `vault path-help` for `path` (relative to the mount): the matching route's
     /// help, or what the backend is and its paths (for the mount itself).

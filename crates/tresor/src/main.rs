@@ -106,9 +106,17 @@ fn init_logging(level: &str) {
         "err" => "error",
         other => other,
     };
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(format!("{level},h2=warn,hyper=warn,rustls=warn"))
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // openraft narrates every step (its whole state at start-up) at info; Tresor logs what an
+    // operator needs of it (leader changes) itself.
+    let raft = if matches!(level, "debug" | "trace") {
+        level
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(format!(
+        "{level},h2=warn,hyper=warn,rustls=warn,openraft={raft}"
+    ))
+    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -384,6 +384,59 @@ async fn three_nodes_join_serve_fail_over_and_rejoin() {
     })
     .await;
 
+    // Caches follow storage: a transit key rotated on the active node, and the barrier's own
+    // keyring rotated there (entries written after it use the new term).
+    let r = n1
+        .call(
+            "POST",
+            "sys/mounts/transit",
+            Some(&root_token),
+            Some(json!({"type": "transit"})),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+    let r = n1
+        .call("POST", "transit/keys/k", Some(&root_token), Some(json!({})))
+        .await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+    let latest = |s: &Server| {
+        let remote = s.remote();
+        let token = root_token.clone();
+        async move {
+            remote
+                .call("GET", "transit/keys/k", Some(&token), None)
+                .await
+                .body["data"]["latest_version"]
+                .as_u64()
+        }
+    };
+    eventually("the key on a standby", 20, || async {
+        latest(n2).await == Some(1)
+    })
+    .await;
+    let r = n1
+        .call(
+            "POST",
+            "transit/keys/k/rotate",
+            Some(&root_token),
+            Some(json!({})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+    eventually("the rotated key on a standby", 20, || async {
+        latest(n2).await == Some(2)
+    })
+    .await;
+    let r = n1
+        .call("POST", "sys/rotate", Some(&root_token), Some(json!({})))
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+    write_secret(n1, &root_token, "after-rotate", json!({"v": "new term"})).await;
+    eventually("an entry of the new term on a standby", 20, || async {
+        read_secret(n2, &root_token, "after-rotate").await == Some(json!({"v": "new term"}))
+    })
+    .await;
+
     // kill -9 of the active node under a write load: a standby takes over, and every write
     // that was acknowledged is there afterwards.
     let writers: Vec<_> = [1usize, 2]

@@ -170,6 +170,7 @@ impl Paths for Database {
             Path::new("creds/{name}")
                 .synopsis("Request database credentials for a certain role.")
                 .field(ROLE)
+                .forward()
                 .read(handler!(Self::creds_path)),
             Path::new("static-roles")
                 .synopsis("Manage the static roles that can be created with this backend.")
@@ -208,6 +209,16 @@ impl Paths for Database {
 
     async fn periodic(&self, view: &dyn StorageView) -> Result<()> {
         self.rotate_due(view).await
+    }
+
+    /// Another node of the cluster changed a connection's configuration (or its root
+    /// password): the open pool uses the old one.
+    async fn invalidate(&self, key: &str) {
+        if let Some(name) = key.strip_prefix("config/") {
+            self.connections.lock().await.remove(name);
+        } else if key.is_empty() {
+            self.connections.lock().await.clear();
+        }
     }
 }
 

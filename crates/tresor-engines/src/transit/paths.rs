@@ -81,8 +81,22 @@ const TYPE: Field = Field::new("type", Kind::Str, "The type of key to create.")
     .default(tresor_sdk::framework::DefaultValue::Str("aes256-gcm96"));
 const DERIVED: Field = Field::new("derived", Kind::Bool, "Enables key derivation mode. This allows for per-transaction unique keys for encryption operations.");
 const CONVERGENT: Field = Field::new("convergent_encryption", Kind::Bool, "Whether to support convergent encryption. This is only supported when using a key with key derivation enabled and will require all requests to carry both a context and 96-bit (12-byte) nonce.");
+#[async_trait::async_trait]
 impl Paths for Transit {
     const HELP: &'static str = "The transit backend provides encryption as a service: keys are kept inside Tresor and\nnever leave it; applications send data to encrypt or decrypt.";
+
+    /// Another node of the cluster changed a key: drop the parsed copy (all of them when any
+    /// key may have changed).
+    async fn invalidate(&self, key: &str) {
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        match key.strip_prefix("policy/") {
+            Some(name) => {
+                cache.remove(name);
+            }
+            None if key.is_empty() => cache.clear(),
+            None => {}
+        }
+    }
 
     fn paths() -> Vec<Path<Self>> {
         let named = |pattern| Path::new(pattern).field(NAME);

@@ -358,6 +358,9 @@ pub trait Paths: Send + Sync + Sized + 'static {
     async fn periodic(&self, _view: &dyn StorageView) -> Result<()> {
         Ok(())
     }
+
+    /// See [`Backend::invalidate`].
+    async fn invalidate(&self, _key: &str) {}
 }
 
 /// A [`Paths`] backend with its table built, serving as a [`Backend`].
@@ -506,6 +509,10 @@ impl<B: Paths> Backend for Routed<B> {
 
     async fn periodic(&self, view: &dyn StorageView) -> Result<()> {
         self.backend.periodic(view).await
+    }
+
+    async fn invalidate(&self, key: &str) {
+        self.backend.invalidate(key).await
     }
 
     fn help(&self, path: &str) -> String {
