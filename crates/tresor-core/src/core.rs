@@ -405,7 +405,8 @@ impl Core {
     }
 
     /// Builds the unsealed state afresh from storage (keyring first) and puts it in place of
-    /// the old one: a standby after a change under `core/`, a node that became the leader.
+    /// the old one: a standby after a change under `core/`, a node that became the leader, the
+    /// leader after a snapshot restore.
     pub(crate) async fn reload_active(&self) -> Result<Arc<Active>, CoreError> {
         self.barrier.reload_keyring().await?;
         let active = Arc::new(self.load_active().await?);
@@ -414,6 +415,10 @@ impl Core {
                 return Err(CoreError::Sealed);
             }
             *a = Some(Arc::clone(&active));
+        }
+        // The duties held the old state and end with it: the leader starts them on the new.
+        if self.may_write() {
+            self.start_duties(&active);
         }
         Ok(active)
     }

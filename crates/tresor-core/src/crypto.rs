@@ -144,3 +144,60 @@ mod tests {
         assert!(open(&key, b"path", &ct[..10]).is_err());
     }
 }
+
+/// A key-agreement key pair (X25519) for one exchange: the joining node of a cluster makes one,
+/// so that what the leader sends it can be read by it alone.
+pub struct AgreementKey(aws_lc_rs::agreement::PrivateKey);
+
+impl AgreementKey {
+    pub fn generate() -> Result<Self, CryptoError> {
+        aws_lc_rs::agreement::PrivateKey::generate(&aws_lc_rs::agreement::X25519)
+            .map(AgreementKey)
+            .map_err(|_| CryptoError::Random)
+    }
+
+    pub fn public_key(&self) -> Result<Vec<u8>, CryptoError> {
+        self.0
+            .compute_public_key()
+            .map(|k| k.as_ref().to_vec())
+            .map_err(|_| CryptoError::Random)
+    }
+
+    /// The AES-256 key both sides derive from this key and the peer's public key, bound to
+    /// `context` (HMAC-SHA256 of the shared secret).
+    pub fn shared_key(
+        &self,
+        peer_public: &[u8],
+        context: &[u8],
+    ) -> Result<Zeroizing<[u8; KEY_LEN]>, CryptoError> {
+        let peer = aws_lc_rs::agreement::UnparsedPublicKey::new(
+            &aws_lc_rs::agreement::X25519,
+            peer_public,
+        );
+        aws_lc_rs::agreement::agree(&self.0, peer, CryptoError::Open, |secret| {
+            Ok(Zeroizing::new(hmac_sha256(secret, context)))
+        })
+    }
+}
+
+#[cfg(test)]
+mod agreement_tests {
+    use super::*;
+
+    #[test]
+    fn both_sides_derive_the_same_key_and_a_stranger_another() {
+        let (a, b, c) = (
+            AgreementKey::generate().unwrap(),
+            AgreementKey::generate().unwrap(),
+            AgreementKey::generate().unwrap(),
+        );
+        let ab = a.shared_key(&b.public_key().unwrap(), b"ctx").unwrap();
+        let ba = b.shared_key(&a.public_key().unwrap(), b"ctx").unwrap();
+        assert_eq!(*ab, *ba);
+        let cb = c.shared_key(&b.public_key().unwrap(), b"ctx").unwrap();
+        assert_ne!(*ab, *cb);
+        let other_context = a.shared_key(&b.public_key().unwrap(), b"other").unwrap();
+        assert_ne!(*ab, *other_context);
+        assert!(a.shared_key(b"short", b"ctx").is_err());
+    }
+}

@@ -35,15 +35,63 @@ pub const RAFT_TLS_PATH: &str = "core/raft/tls";
 const CHALLENGE_AAD: &[u8] = b"tresor-raft-join-challenge";
 /// Vault's limit on the length of a joining node's id.
 const MAX_SERVER_ID: usize = 16_384;
+/// Challenges pending at once, in all and per node name: joins are rare, and an unauthenticated
+/// caller must not be able to fill the active node's memory with them.
+const MAX_PENDING: usize = 64;
+const MAX_PENDING_PER_NODE: usize = 4;
 /// How long a challenge can be answered.
 const CHALLENGE_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 /// How long a joined node waits for the keys to be replicated to it before giving up.
 const REPLICATION_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Who asks to join, as the challenge is bound to it: the joining node's name, its addresses,
+/// whether it is to vote, and the public key (X25519) the leader encrypts the cluster's keyring
+/// to. The leader admits exactly what the challenge was made for, and a challenge relayed from a
+/// request for another key does not open on the joining node, so a party in the middle learns
+/// nothing and cannot change who joins.
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    pub server_id: String,
+    pub public_key: Vec<u8>,
+    pub cluster_addr: String,
+    pub api_addr: String,
+    pub non_voter: bool,
+}
+
+impl JoinRequest {
+    /// The associated data of the sealed challenge.
+    pub fn binding(&self) -> Vec<u8> {
+        let mut out = CHALLENGE_AAD.to_vec();
+        for part in [
+            self.server_id.as_bytes(),
+            &self.public_key,
+            self.cluster_addr.as_bytes(),
+            self.api_addr.as_bytes(),
+            &[u8::from(self.non_voter)],
+        ] {
+            out.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            out.extend_from_slice(part);
+        }
+        out
+    }
+}
+
+/// The context both sides derive the keyring's encryption key with.
+pub const KEYRING_CONTEXT: &[u8] = b"tresor-raft-join-keyring";
+
 /// The joining node's way to reach the leader with its answer (the server's HTTP client).
 #[async_trait::async_trait]
 pub trait JoinLeader: Send + Sync {
+    /// What this node asked the challenge for.
+    fn request(&self) -> &JoinRequest;
     async fn answer(&self, answer: &[u8]) -> Result<JoinGrant, CoreError>;
+}
+
+/// A challenge handed out and not yet answered.
+struct Pending {
+    plain: Zeroizing<Vec<u8>>,
+    request: JoinRequest,
+    at: std::time::Instant,
 }
 
 /// A join begun (`sys/storage/raft/join`) and waiting for the unseal keys.
@@ -53,9 +101,6 @@ pub(crate) struct PendingJoin {
     pub leader: Arc<dyn JoinLeader>,
 }
 
-/// A challenge's plaintext and when it was handed out.
-type Challenge = (Zeroizing<Vec<u8>>, std::time::Instant);
-
 /// The core's cluster state, all of it empty without a replicated storage.
 #[derive(Default)]
 pub(crate) struct HaState {
@@ -63,13 +108,15 @@ pub(crate) struct HaState {
     pub seal_key: Mutex<Option<Zeroizing<[u8; KEY_LEN]>>>,
     pub join: Mutex<Option<PendingJoin>>,
     /// Challenges handed out by this (active) node, by server id.
-    challenges: Mutex<HashMap<String, Challenge>>,
+    challenges: Mutex<HashMap<String, Vec<Pending>>>,
     /// The active node's duties, running while it leads.
     duties: Mutex<Vec<JoinHandle<()>>>,
     /// The tasks that follow the cluster (leadership, replicated changes) while unsealed.
     followers: Mutex<Vec<JoinHandle<()>>>,
     /// When this node last became active (RFC 3339), for `sys/leader`.
     pub active_since: Mutex<Option<String>>,
+    /// The one background join (`retry_join`, `join -retry`) this node runs, if any.
+    join_task: Mutex<Option<JoinHandle<()>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -79,6 +126,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl HaState {
     pub fn stop_all(&self) {
         for t in lock(&self.followers).drain(..) {
+            t.abort();
+        }
+        if let Some(t) = lock(&self.join_task).take() {
             t.abort();
         }
         self.stop_duties();
@@ -93,8 +143,11 @@ impl HaState {
         }
     }
 
+    /// Whether the duties run (a duty ends by itself when the unsealed state it was started
+    /// for is replaced; then they do not).
     fn duties_running(&self) -> bool {
-        !lock(&self.duties).is_empty()
+        let duties = lock(&self.duties);
+        !duties.is_empty() && duties.iter().all(|t| !t.is_finished())
     }
 }
 
@@ -119,24 +172,52 @@ impl Core {
         lock(&self.ha.active_since).clone()
     }
 
-    /// `sys/storage/raft/bootstrap/challenge`, on the active node.
-    pub async fn raft_challenge(&self, server_id: &str) -> Result<(String, SealConfig), CoreError> {
+    /// `sys/storage/raft/bootstrap/challenge`, on the active node: a random secret sealed with
+    /// the unseal key and bound to the request, which only a node given the unseal keys opens.
+    pub async fn raft_challenge(
+        &self,
+        request: JoinRequest,
+    ) -> Result<(String, SealConfig), CoreError> {
         self.ha()
             .ok_or_else(|| CoreError::invalid("raft storage is not in use"))?;
-        if server_id.is_empty() {
+        if request.server_id.is_empty() {
             return Err(CoreError::invalid("no server id provided"));
         }
-        if server_id.len() > MAX_SERVER_ID {
+        if request.server_id.len() > MAX_SERVER_ID {
             return Err(CoreError::invalid("server id exceeds max length"));
+        }
+        if request.public_key.len() != 32 {
+            return Err(CoreError::invalid(
+                "no valid public_key provided (32 bytes of X25519, base64)",
+            ));
+        }
+        if request.cluster_addr.is_empty() {
+            return Err(CoreError::invalid("no cluster_addr provided"));
         }
         let key = lock(&self.ha.seal_key).clone().ok_or(CoreError::Sealed)?;
         let mut plain = Zeroizing::new(vec![0u8; 32]);
         crypto::fill_random(&mut plain)?;
-        let sealed = crypto::seal(&key, CHALLENGE_AAD, &plain)?;
+        let sealed = crypto::seal(&key, &request.binding(), &plain)?;
         {
             let mut pending = lock(&self.ha.challenges);
-            pending.retain(|_, (_, at)| at.elapsed() < CHALLENGE_TTL);
-            pending.insert(server_id.to_owned(), (plain, std::time::Instant::now()));
+            for list in pending.values_mut() {
+                list.retain(|p| p.at.elapsed() < CHALLENGE_TTL);
+            }
+            pending.retain(|_, list| !list.is_empty());
+            if pending.values().map(Vec::len).sum::<usize>() >= MAX_PENDING {
+                return Err(CoreError::invalid(
+                    "too many raft joins are pending; try again later",
+                ));
+            }
+            let list = pending.entry(request.server_id.clone()).or_default();
+            if list.len() >= MAX_PENDING_PER_NODE {
+                list.remove(0);
+            }
+            list.push(Pending {
+                plain,
+                request,
+                at: std::time::Instant::now(),
+            });
         }
         let config = self
             .stored_seal_config()
@@ -146,14 +227,12 @@ impl Core {
     }
 
     /// `sys/storage/raft/bootstrap/answer`, on the active node: admits the node that opened
-    /// its challenge and answers with the peers and the cluster's TLS keyring.
+    /// its challenge (as the challenge's request described it) and answers with the peers and
+    /// the cluster's TLS keyring, encrypted to the key of that request.
     pub async fn raft_answer(
         &self,
         server_id: &str,
         answer_b64: &str,
-        cluster_addr: &str,
-        api_addr: &str,
-        non_voter: bool,
     ) -> Result<serde_json::Value, CoreError> {
         let cluster = self
             .ha()
@@ -164,34 +243,47 @@ impl Core {
         if answer_b64.is_empty() {
             return Err(CoreError::invalid("no answer provided"));
         }
-        if cluster_addr.is_empty() {
-            return Err(CoreError::invalid("no cluster_addr provided"));
-        }
         let answer = Zeroizing::new(
             B64.decode(answer_b64)
                 .map_err(|_| CoreError::invalid("could not base64 decode answer"))?,
         );
-        // One attempt per challenge: right or wrong, it is spent (no guessing against it).
-        let expected = lock(&self.ha.challenges).remove(server_id);
-        let valid = expected.is_some_and(|(plain, at)| {
-            at.elapsed() < CHALLENGE_TTL
-                && plain.len() == answer.len()
-                && bool::from(subtle::ConstantTimeEq::ct_eq(&plain[..], &answer[..]))
-        });
-        if !valid {
-            return Err(CoreError::invalid("invalid answer given"));
-        }
+        // Found and taken in one step; a wrong answer spends nothing (the secret is 32 random
+        // bytes: guessing it is hopeless, and a stranger cannot cancel someone's join).
+        let request = {
+            let mut pending = lock(&self.ha.challenges);
+            let list = pending.get_mut(server_id);
+            let found = list.as_ref().and_then(|l| {
+                l.iter().position(|p| {
+                    p.at.elapsed() < CHALLENGE_TTL
+                        && p.plain.len() == answer.len()
+                        && bool::from(subtle::ConstantTimeEq::ct_eq(&p.plain[..], &answer[..]))
+                })
+            });
+            match (list, found) {
+                (Some(l), Some(i)) => l.remove(i).request,
+                _ => return Err(CoreError::invalid("invalid answer given")),
+            }
+        };
         let keyring = self
             .barrier()
             .get(RAFT_TLS_PATH)
             .await?
             .ok_or_else(|| CoreError::internal("could not find raft TLS configuration"))?;
-        let addr = cluster_addr
+        let ours = crypto::AgreementKey::generate()?;
+        let key = ours.shared_key(&request.public_key, KEYRING_CONTEXT)?;
+        let sealed_keyring = crypto::seal(&key, request.server_id.as_bytes(), &keyring)?;
+        let addr = request
+            .cluster_addr
             .trim_start_matches("https://")
             .trim_start_matches("http://")
             .trim_end_matches('/');
         let peers = cluster
-            .add_peer(server_id, addr, api_addr, !non_voter)
+            .add_peer(
+                &request.server_id,
+                addr,
+                &request.api_addr,
+                !request.non_voter,
+            )
             .await?;
         Ok(json!({
             "peers": peers.iter().map(|p| json!({
@@ -200,7 +292,8 @@ impl Core {
                 "api_address": p.api_addr,
                 "suffrage": if p.voter { 0 } else { 1 },
             })).collect::<Vec<_>>(),
-            "tls_keyring": B64.encode(&keyring[..]),
+            "tls_keyring": B64.encode(sealed_keyring),
+            "public_key": B64.encode(ours.public_key()?),
         }))
     }
 
@@ -250,32 +343,40 @@ impl Core {
             };
             (j.challenge.clone(), Arc::clone(&j.leader))
         };
-        let answer = crypto::open(unseal_key, CHALLENGE_AAD, &challenge).map_err(|_| {
+        // Opens only if made for this node's own request (and with these unseal keys).
+        let answer = crypto::open(unseal_key, &leader.request().binding(), &challenge).map_err(|_| {
             CoreError::invalid(
                 "Error unsealing: failed to decrypt the raft join challenge: cipher: message authentication failed",
             )
         })?;
         let grant = leader.answer(&answer).await?;
+        // The challenge is spent now: whatever happens next, a new join is needed to retry.
+        *lock(&self.ha.join) = None;
         let cluster = self
             .ha()
             .ok_or_else(|| CoreError::internal("raft backend not in use"))?;
-        cluster
-            .start(&grant.tls_keyring, Some(&grant.peers))
-            .await?;
-        let started = std::time::Instant::now();
-        while self.barrier().storage().get(ROOT_KEY_PATH).await?.is_none()
-            || self.stored_seal_config().await?.is_none()
-        {
-            if started.elapsed() > REPLICATION_WAIT {
-                return Err(CoreError::internal(
-                    "joined the cluster, but its keys were not replicated here in time",
-                ));
+        let joined = async {
+            cluster.start(&grant.tls_keyring, Some(&grant.peers)).await?;
+            let started = std::time::Instant::now();
+            while self.barrier().storage().get(ROOT_KEY_PATH).await?.is_none()
+                || self.stored_seal_config().await?.is_none()
+            {
+                if started.elapsed() > REPLICATION_WAIT {
+                    return Err(CoreError::internal(
+                        "joined the cluster, but its keys were not replicated here in time; join again",
+                    ));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            Ok(())
         }
-        *lock(&self.ha.join) = None;
-        tracing::info!("core: joined the raft cluster");
-        Ok(())
+        .await;
+        if joined.is_err() {
+            cluster.stop().await;
+        } else {
+            tracing::info!("core: joined the raft cluster");
+        }
+        joined
     }
 
     /// After the barrier opened: brings the cluster up with the keyring from the barrier and
@@ -314,13 +415,25 @@ impl Core {
         lock(&self.ha.followers).extend([leadership, changes]);
     }
 
-    fn start_duties(&self, active: &Arc<Active>) {
+    /// (Re)starts the active node's duties for `active`, the unsealed state now in place.
+    pub(crate) fn start_duties(&self, active: &Arc<Active>) {
         let mut duties = lock(&self.ha.duties);
         for t in duties.drain(..) {
             t.abort();
         }
         duties.extend(crate::core::spawn_duties(self.barrier(), active));
-        *lock(&self.ha.active_since) = Some(tresor_sdk::clock::rfc3339(self.config().clock.now()));
+        if self.ha().is_some() {
+            duties.push(tokio::spawn(crate::autopilot::run(self.me())));
+        }
+        lock(&self.ha.active_since)
+            .get_or_insert_with(|| tresor_sdk::clock::rfc3339(self.config().clock.now()));
+    }
+
+    /// Runs `task` as this node's one background join, ending any earlier one.
+    pub fn set_join_task(&self, task: JoinHandle<()>) {
+        if let Some(old) = lock(&self.ha.join_task).replace(task) {
+            old.abort();
+        }
     }
 
     /// What a replicated write to `key` means for this standby's memory.
@@ -362,11 +475,9 @@ async fn follow_leadership(
         let leading = state.borrow_and_update().is_leader;
         let Some(c) = core.upgrade() else { return };
         if leading && !c.ha.duties_running() {
+            // Rebuilding the unsealed state as the leader starts the duties.
             match c.reload_active().await {
-                Ok(active) => {
-                    c.start_duties(&active);
-                    tracing::info!("core: this node is the active node");
-                }
+                Ok(_) => tracing::info!("core: this node is the active node"),
                 Err(e) => tracing::error!(error = %e, "core: taking over as active node failed"),
             }
         } else if !leading && c.ha.duties_running() {
@@ -567,4 +678,40 @@ pub(crate) async fn raft_restore(
         core.seal().await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(key: u8) -> JoinRequest {
+        JoinRequest {
+            server_id: "node2".into(),
+            public_key: vec![key; 32],
+            cluster_addr: "127.0.0.1:8201".into(),
+            api_addr: "http://127.0.0.1:8200".into(),
+            non_voter: false,
+        }
+    }
+
+    /// A challenge made for one request (key, addresses, vote) does not open for another: a
+    /// party relaying the handshake cannot swap in its own key or change who joins.
+    #[test]
+    fn a_challenge_opens_only_for_the_request_it_was_made_for() {
+        let unseal_key = crypto::random_key().unwrap();
+        let sealed = crypto::seal(&unseal_key, &request(1).binding(), b"secret").unwrap();
+        assert_eq!(
+            &crypto::open(&unseal_key, &request(1).binding(), &sealed).unwrap()[..],
+            b"secret"
+        );
+        assert!(crypto::open(&unseal_key, &request(2).binding(), &sealed).is_err());
+        let mut other_addr = request(1);
+        other_addr.cluster_addr = "10.0.0.9:8201".into();
+        assert!(crypto::open(&unseal_key, &other_addr.binding(), &sealed).is_err());
+        let mut non_voter = request(1);
+        non_voter.non_voter = true;
+        assert!(crypto::open(&unseal_key, &non_voter.binding(), &sealed).is_err());
+        let wrong_keys = crypto::random_key().unwrap();
+        assert!(crypto::open(&wrong_keys, &request(1).binding(), &sealed).is_err());
+    }
 }

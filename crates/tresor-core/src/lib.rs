@@ -8,6 +8,7 @@
 //! **Invariants:** the core never speaks HTTP; backends never see tokens or other mounts.
 
 mod audit;
+mod autopilot;
 pub mod barrier;
 mod builtin;
 mod canonical;

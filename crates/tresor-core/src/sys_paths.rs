@@ -392,6 +392,21 @@ impl Paths for SystemBackend {
                 .synopsis("Installs the provided snapshot, returning the cluster to the state defined in it. This bypasses checks ensuring the current Autounseal or Shamir keys are consistent with the snapshot data.")
                 .field(Field::new("snapshot", Kind::Str, "The snapshot to install (its bytes are the request body)."))
                 .write(handler!(Self::raft_restore_force)),
+            Path::new("storage/raft/autopilot/state")
+                .synopsis("Returns the state of the raft cluster under integrated storage as seen by autopilot.")
+                .forward()
+                .read(handler!(Self::autopilot_state)),
+            Path::new("storage/raft/autopilot/configuration")
+                .synopsis("Returns the configuration of the autopilot subsystem of Raft, or sets it.")
+                .field(Field::new("cleanup_dead_servers", Kind::Bool, "Controls whether to remove dead servers from the Raft peer list periodically or when a new server joins."))
+                .field(Field::new("last_contact_threshold", Kind::Duration, "Limit on the amount of time a server can go without leader contact before being considered unhealthy."))
+                .field(Field::new("dead_server_last_contact_threshold", Kind::Duration, "Limit on the amount of time a server can go without leader contact before being considered failed. This takes effect only when cleanup_dead_servers is set."))
+                .field(Field::new("max_trailing_logs", Kind::Int, "Amount of entries in the Raft Log that a server can be behind before being considered unhealthy."))
+                .field(Field::new("min_quorum", Kind::Int, "Minimum number of servers allowed in a cluster before autopilot can prune dead servers. This should at least be 3."))
+                .field(Field::new("server_stabilization_time", Kind::Duration, "Minimum amount of time a server must be in a stable, healthy state before it can be added to the cluster."))
+                .field(Field::new("disable_upgrade_migration", Kind::Bool, "Whether or not to perform automated version upgrades."))
+                .read(handler!(Self::autopilot_config))
+                .write(handler!(Self::autopilot_set_config)),
             Path::new("ha-status")
                 .synopsis("Check the HA status of a Vault cluster")
                 .read(handler!(Self::ha_status)),
@@ -693,6 +708,24 @@ impl SystemBackend {
     async fn raft_restore_force(&self, c: &Call<'_>) -> Answer {
         let core = sys(c)?.core()?;
         crate::ha::raft_restore(&core, c.req.data.get("snapshot"), true).await?;
+        Ok(None)
+    }
+
+    async fn autopilot_state(&self, c: &Call<'_>) -> Answer {
+        let core = sys(c)?.core()?;
+        Ok(Some(Response::data(crate::autopilot::state(&core).await?)))
+    }
+
+    async fn autopilot_config(&self, c: &Call<'_>) -> Answer {
+        let core = sys(c)?.core()?;
+        Ok(Some(Response::data(
+            crate::autopilot::read_config(&core).await?,
+        )))
+    }
+
+    async fn autopilot_set_config(&self, c: &Call<'_>) -> Answer {
+        let core = sys(c)?.core()?;
+        crate::autopilot::write_config(&core, &c.req.data).await?;
         Ok(None)
     }
 

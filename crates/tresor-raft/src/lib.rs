@@ -32,7 +32,7 @@ use async_trait::async_trait;
 use openraft::error::{ClientWriteError, InitializeError};
 use openraft::ChangeMembers;
 use tokio::sync::{broadcast, watch};
-use tresor_storage::cluster::{Cluster, ClusterState, Peer};
+use tresor_storage::cluster::{Cluster, ClusterState, MemberHealth, Peer};
 use tresor_storage::{BatchOp, Storage, StorageError};
 use zeroize::Zeroizing;
 
@@ -162,6 +162,8 @@ struct Inner {
     tls: Arc<tls::Current>,
     client: Client,
     raft: Mutex<Option<Raft>>,
+    /// What the leader last heard from each member: when, its term and applied index.
+    contacts: Mutex<BTreeMap<NodeId, Contact>>,
     /// Serialises start, stop and bootstrap.
     lifecycle: tokio::sync::Mutex<()>,
     state: watch::Sender<ClusterState>,
@@ -190,6 +192,7 @@ impl RaftStorage {
                 tls: Arc::new(tls::Current::default()),
                 client: Client::default(),
                 raft: Mutex::new(None),
+                contacts: Mutex::new(BTreeMap::new()),
                 lifecycle: tokio::sync::Mutex::new(()),
                 state: watch::channel(ClusterState::default()).0,
             }),
@@ -225,6 +228,10 @@ impl RaftStorage {
         Ok(match name {
             network::APPEND => encode(&raft.append_entries(decode(body).map_err(malformed)?).await),
             network::VOTE => encode(&raft.vote(decode(body).map_err(malformed)?).await),
+            network::PING => {
+                let m = raft.metrics().borrow().clone();
+                encode(&(m.current_term, m.last_applied.map(|l| l.index).unwrap_or(0)))
+            }
             network::SNAPSHOT => {
                 let t: SnapshotTransfer = decode(body).map_err(malformed)?;
                 let snapshot = types::Snapshot {
@@ -276,6 +283,7 @@ impl RaftStorage {
             self.inner.state.clone(),
             self.inner.id,
         ));
+        tokio::spawn(probe_members(raft.clone(), Arc::downgrade(&self.inner)));
         Ok(raft)
     }
 
@@ -307,6 +315,79 @@ impl RaftStorage {
         peers.sort_by(|a, b| a.node_id.cmp(&b.node_id));
         peers
     }
+}
+
+#[derive(Clone, Copy)]
+struct Contact {
+    at: std::time::Instant,
+    term: u64,
+    index: u64,
+}
+
+/// How often the leader probes every member.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// While leading: asks every member once a second how it is, for autopilot. Ends with the Raft
+/// instance it was started for.
+async fn probe_members(raft: Raft, inner: std::sync::Weak<Inner>) {
+    loop {
+        tokio::time::sleep(PROBE_INTERVAL).await;
+        let m = raft.metrics().borrow().clone();
+        if m.running_state.is_err() {
+            return;
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        if m.current_leader != Some(inner.id) {
+            continue;
+        }
+        let members: Vec<(NodeId, Member)> = m
+            .membership_config
+            .membership()
+            .nodes()
+            .filter(|(id, _)| **id != inner.id)
+            .map(|(id, n)| (*id, n.clone()))
+            .collect();
+        let client = inner.client.clone();
+        let asked = members.into_iter().map(|(id, n)| {
+            let client = client.clone();
+            async move {
+                let answer: Result<(u64, u64), _> = client
+                    .call(&n.cluster_addr, network::PING, &(), PROBE_INTERVAL)
+                    .await;
+                (id, answer.ok())
+            }
+        });
+        let answers = futures_join_all(asked).await;
+        let Ok(mut contacts) = inner.contacts.lock() else {
+            continue;
+        };
+        for (id, answer) in answers {
+            if let Some((term, index)) = answer {
+                let at = std::time::Instant::now();
+                contacts.insert(id, Contact { at, term, index });
+            }
+        }
+    }
+}
+
+/// Runs the futures concurrently and collects their outputs (in no particular order).
+async fn futures_join_all<F: std::future::Future + Send + 'static>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let mut set = tokio::task::JoinSet::new();
+    for f in futures {
+        set.spawn(f);
+    }
+    let mut out = Vec::new();
+    while let Some(r) = set.join_next().await {
+        if let Ok(v) = r {
+            out.push(v);
+        }
+    }
+    out
 }
 
 /// Mirrors openraft's metrics into the [`ClusterState`] the core watches.
@@ -519,6 +600,42 @@ impl Cluster for RaftStorage {
     async fn peers(&self) -> tresor_storage::Result<Vec<Peer>> {
         let raft = self.running()?;
         Ok(self.member_peers(&raft))
+    }
+
+    async fn health(&self) -> tresor_storage::Result<Vec<MemberHealth>> {
+        let raft = self.running()?;
+        let peers = self.member_peers(&raft);
+        let m = raft.metrics().borrow().clone();
+        let contacts = self
+            .inner
+            .contacts
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default();
+        Ok(peers
+            .into_iter()
+            .map(|peer| {
+                let id = node_number(&peer.node_id);
+                let (last_contact, last_term, last_index) = if id == self.inner.id {
+                    (
+                        Some(Duration::ZERO),
+                        m.current_term,
+                        m.last_applied.map(|l| l.index).unwrap_or(0),
+                    )
+                } else {
+                    match contacts.get(&id) {
+                        Some(c) => (Some(c.at.elapsed()), c.term, c.index),
+                        None => (None, 0, 0),
+                    }
+                };
+                MemberHealth {
+                    peer,
+                    last_contact,
+                    last_term,
+                    last_index,
+                }
+            })
+            .collect())
     }
 
     async fn snapshot(&self) -> tresor_storage::Result<Vec<u8>> {

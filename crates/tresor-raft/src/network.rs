@@ -22,6 +22,9 @@ use crate::types::{decode, encode, Member, NodeId, Snapshot, SnapshotMeta, TypeC
 pub const APPEND: &str = "append";
 pub const VOTE: &str = "vote";
 pub const SNAPSHOT: &str = "snapshot";
+/// The leader's liveness probe of a member (for autopilot): answered with the member's term and
+/// last applied index.
+pub const PING: &str = "ping";
 
 /// A snapshot as it travels: openraft's metadata and our body.
 #[derive(Serialize, serde::Deserialize)]

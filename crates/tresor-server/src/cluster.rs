@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::{json, Map, Value};
+use tresor_core::ha::{JoinLeader, JoinRequest, KEYRING_CONTEXT};
 use tresor_core::{Core, CoreError, SealConfig};
 use tresor_raft::{RaftConfig, RaftStorage};
 use tresor_storage::cluster::{JoinGrant, Peer};
@@ -20,7 +21,8 @@ use crate::config::{Config, StorageConfig};
 use crate::run::RunError;
 
 /// How a node reaches a leader's API to join it (a `retry_join` block, or the join request).
-#[derive(Debug, Clone, Default)]
+/// Not `Debug`: it may hold a client key.
+#[derive(Clone, Default)]
 pub struct LeaderInfo {
     pub leader_api_addr: String,
     pub leader_ca_cert: Option<String>,
@@ -275,18 +277,21 @@ async fn put_json(client: &reqwest::Client, url: &str, body: Value) -> Result<Va
     Ok(body)
 }
 
-/// The joining node's side of the answer: PUTs it to the leader and reads the grant.
+/// The joining node's side of the handshake: its request (with a fresh X25519 key the leader
+/// encrypts the keyring to), and the answer PUT to the leader.
 struct HttpJoin {
     client: reqwest::Client,
     info: LeaderInfo,
-    server_id: String,
-    cluster_addr: String,
-    api_addr: String,
-    non_voter: bool,
+    request: JoinRequest,
+    key: tresor_core::crypto::AgreementKey,
 }
 
 #[async_trait::async_trait]
-impl tresor_core::ha::JoinLeader for HttpJoin {
+impl JoinLeader for HttpJoin {
+    fn request(&self) -> &JoinRequest {
+        &self.request
+    }
+
     async fn answer(&self, answer: &[u8]) -> Result<JoinGrant, CoreError> {
         let url = leader_url(&self.info, "sys/storage/raft/bootstrap/answer")
             .map_err(CoreError::internal)?;
@@ -294,21 +299,30 @@ impl tresor_core::ha::JoinLeader for HttpJoin {
             &self.client,
             &url,
             json!({
-                "server_id": self.server_id,
+                "server_id": self.request.server_id,
                 "answer": B64.encode(answer),
-                "cluster_addr": self.cluster_addr,
-                "api_addr": self.api_addr,
-                "non_voter": self.non_voter,
             }),
         )
         .await
         .map_err(|e| CoreError::internal(format!("failed to join raft cluster: {e}")))?;
         let data = body.get("data").unwrap_or(&Value::Null);
-        let keyring = data
-            .get("tls_keyring")
-            .and_then(Value::as_str)
-            .and_then(|k| B64.decode(k).ok())
-            .ok_or_else(|| CoreError::internal("the leader's answer has no TLS keyring"))?;
+        let field = |k: &str| {
+            data.get(k)
+                .and_then(Value::as_str)
+                .and_then(|v| B64.decode(v).ok())
+                .ok_or_else(|| CoreError::internal(format!("the leader's answer has no {k}")))
+        };
+        let shared = self
+            .key
+            .shared_key(&field("public_key")?, KEYRING_CONTEXT)?;
+        let keyring = tresor_core::crypto::open(
+            &shared,
+            self.request.server_id.as_bytes(),
+            &field("tls_keyring")?,
+        )
+        .map_err(|_| {
+            CoreError::internal("the leader's keyring does not open with this node's key")
+        })?;
         let peers = data
             .get("peers")
             .and_then(Value::as_array)
@@ -326,7 +340,7 @@ impl tresor_core::ha::JoinLeader for HttpJoin {
             .unwrap_or_default();
         Ok(JoinGrant {
             peers,
-            tls_keyring: zeroize::Zeroizing::new(keyring),
+            tls_keyring: keyring,
         })
     }
 }
@@ -337,7 +351,26 @@ pub async fn join_once(core: &Core, info: &LeaderInfo, non_voter: bool) -> Resul
     let cluster = core.ha().ok_or("raft backend not in use")?;
     let client = leader_client(info)?;
     let url = leader_url(info, "sys/storage/raft/bootstrap/challenge")?;
-    let body = put_json(&client, &url, json!({ "server_id": cluster.node_id() })).await?;
+    let key = tresor_core::crypto::AgreementKey::generate().map_err(|e| e.to_string())?;
+    let request = JoinRequest {
+        server_id: cluster.node_id().to_owned(),
+        public_key: key.public_key().map_err(|e| e.to_string())?,
+        cluster_addr: cluster.cluster_addr().to_owned(),
+        api_addr: cluster.api_addr().to_owned(),
+        non_voter,
+    };
+    let body = put_json(
+        &client,
+        &url,
+        json!({
+            "server_id": request.server_id,
+            "public_key": B64.encode(&request.public_key),
+            "cluster_addr": request.cluster_addr,
+            "api_addr": request.api_addr,
+            "non_voter": request.non_voter,
+        }),
+    )
+    .await?;
     let data = body.get("data").unwrap_or(&Value::Null);
     let challenge = data
         .get("challenge")
@@ -359,10 +392,8 @@ pub async fn join_once(core: &Core, info: &LeaderInfo, non_voter: bool) -> Resul
     let leader = Arc::new(HttpJoin {
         client,
         info: info.clone(),
-        server_id: cluster.node_id().to_owned(),
-        cluster_addr: cluster.cluster_addr().to_owned(),
-        api_addr: cluster.api_addr().to_owned(),
-        non_voter,
+        request,
+        key,
     });
     core.begin_join(seal_config, challenge, leader)
         .await
@@ -375,7 +406,9 @@ pub fn spawn_retry_join(core: Arc<Core>, leaders: Vec<LeaderInfo>, non_voter: bo
     if leaders.is_empty() {
         return;
     }
-    tokio::spawn(async move {
+    let joining = Arc::clone(&core);
+    let task = tokio::spawn(async move {
+        let core = joining;
         loop {
             if core.is_initialized().await.unwrap_or(false) {
                 return;
@@ -395,4 +428,6 @@ pub fn spawn_retry_join(core: Arc<Core>, leaders: Vec<LeaderInfo>, non_voter: bo
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
     });
+    // One background join per node: a new one replaces the old.
+    core.set_join_task(task);
 }

@@ -39,6 +39,17 @@ pub struct ClusterState {
     pub applied_index: u64,
 }
 
+/// What the leader last heard from one member (autopilot's view of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberHealth {
+    pub peer: Peer,
+    /// Since the member last answered the leader; zero for the leader itself, `None` if it
+    /// never has.
+    pub last_contact: Option<std::time::Duration>,
+    pub last_term: u64,
+    pub last_index: u64,
+}
+
 /// Peers and the cluster's TLS keyring, as a leader answers a joining node.
 pub struct JoinGrant {
     pub peers: Vec<Peer>,
@@ -87,6 +98,9 @@ pub trait Cluster: Send + Sync {
     async fn remove_peer(&self, node_id: &str) -> Result<()>;
 
     async fn peers(&self) -> Result<Vec<Peer>>;
+
+    /// On the leader: every member with what it last heard from it.
+    async fn health(&self) -> Result<Vec<MemberHealth>>;
 
     /// Every stored entry, as one opaque archive.
     async fn snapshot(&self) -> Result<Vec<u8>>;

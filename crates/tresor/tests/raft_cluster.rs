@@ -299,6 +299,108 @@ async fn three_nodes_join_serve_fail_over_and_rejoin() {
     assert!(out.contains("HA Mode") && out.contains("standby"), "{out}");
     assert!(out.contains(&specs[0].api_addr()), "{out}");
 
+    // Autopilot: Vault's defaults, its checks on new settings, and the cluster's health as the
+    // active node sees it (asked of a standby, which forwards).
+    let api2 = specs[1].api_addr();
+    let (code, out, err) = cli(
+        &api2,
+        &root_token,
+        &["operator", "raft", "autopilot", "get-config"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Cleanup Dead Servers") && out.contains("false"),
+        "{out}"
+    );
+    assert!(out.contains("24h0m0s") && out.contains("10s"), "{out}");
+    let (code, _, err) = cli(
+        &api2,
+        &root_token,
+        &[
+            "operator",
+            "raft",
+            "autopilot",
+            "set-config",
+            "-cleanup-dead-servers=true",
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("min_quorum must be set when cleanup_dead_servers is set"),
+        "{err}"
+    );
+    let (code, _, err) = cli(
+        &api2,
+        &root_token,
+        &[
+            "operator",
+            "raft",
+            "autopilot",
+            "set-config",
+            "-cleanup-dead-servers=true",
+            "-min-quorum=3",
+            "-dead-server-last-contact-threshold=30s",
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("should not be set to less than 1m"), "{err}");
+    let (code, _, err) = cli(
+        &api2,
+        &root_token,
+        &[
+            "operator",
+            "raft",
+            "autopilot",
+            "set-config",
+            "-cleanup-dead-servers=true",
+            "-min-quorum=3",
+            "-dead-server-last-contact-threshold=2m",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    eventually("the new autopilot settings on a standby", 20, || async {
+        let (_, out, _) = cli(
+            &specs[2].api_addr(),
+            &root_token,
+            &[
+                "operator",
+                "raft",
+                "autopilot",
+                "get-config",
+                "-format=json",
+            ],
+        );
+        out.contains("\"dead_server_last_contact_threshold\": \"2m0s\"")
+            && out.contains("\"min_quorum\": 3")
+    })
+    .await;
+    eventually("a healthy cluster in autopilot's eyes", 30, || async {
+        let r = n3
+            .call(
+                "GET",
+                "sys/storage/raft/autopilot/state",
+                Some(&root_token),
+                None,
+            )
+            .await;
+        let d = &r.body["data"];
+        d["healthy"] == true
+            && d["failure_tolerance"] == 1
+            && d["leader"] == "node1"
+            && d["voters"].as_array().is_some_and(|v| v.len() == 3)
+            && d["servers"]["node2"]["status"] == "voter"
+            && d["servers"]["node2"]["node_status"] == "alive"
+    })
+    .await;
+    let (code, out, err) = cli(
+        &api2,
+        &root_token,
+        &["operator", "raft", "autopilot", "state"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("Healthy:"), "{out}");
+    assert!(out.contains("Leader:") && out.contains("node1"), "{out}");
+
     // A secret written on the active node is read on each standby.
     for s in [n2, n3] {
         eventually("the secret on a standby", 20, || async {
@@ -592,6 +694,45 @@ async fn retry_join_forms_a_cluster_from_configuration() {
     .await;
     let l = b.call("GET", "sys/leader", None, None).await;
     assert_eq!(l.body["leader_address"], first.api_addr());
+    // A third node joins as a non-voter, and stays one.
+    let third = NodeSpec::new(root.path(), "c");
+    let c = third.start();
+    let r = c
+        .call(
+            "PUT",
+            "sys/storage/raft/join",
+            None,
+            Some(json!({ "leader_api_addr": first.api_addr(), "non_voter": true })),
+        )
+        .await;
+    assert_eq!(r.body, json!({ "joined": true }));
+    unseal(&c, &keys).await;
+    eventually("the non-voter in the configuration", 30, || async {
+        let r = a
+            .call(
+                "GET",
+                "sys/storage/raft/configuration",
+                Some(&root_token),
+                None,
+            )
+            .await;
+        r.body["data"]["config"]["servers"]
+            .as_array()
+            .is_some_and(|s| {
+                s.len() == 3 && s.iter().any(|x| x["node_id"] == "c" && x["voter"] == false)
+            })
+    })
+    .await;
+    let state = a
+        .call(
+            "GET",
+            "sys/storage/raft/autopilot/state",
+            Some(&root_token),
+            None,
+        )
+        .await;
+    assert_eq!(state.body["data"]["non_voters"], json!(["c"]));
+    assert_eq!(state.body["data"]["servers"]["c"]["status"], "non-voter");
     // A joining node cannot be initialised on its own, nor answer a challenge it did not get.
     let r = b
         .call(
@@ -612,6 +753,43 @@ async fn retry_join_forms_a_cluster_from_configuration() {
         .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.errors(), vec!["invalid answer given".to_owned()]);
+    // Unauthenticated challenges cannot fill the active node's memory: past 64 pending, refused.
+    let ask = |i: usize| {
+        a.call(
+            "PUT",
+            "sys/storage/raft/bootstrap/challenge",
+            None,
+            Some(json!({
+                "server_id": format!("flood-{i}"),
+                "public_key": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                "cluster_addr": "127.0.0.1:1",
+            })),
+        )
+    };
+    let mut refused = None;
+    for i in 0..70 {
+        let r = ask(i).await;
+        if r.status == 400 {
+            refused = Some((i, r.errors()));
+            break;
+        }
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
+    let (at, errors) = refused.expect("challenges past the cap are refused");
+    assert!(at <= 64, "refused only after {at}");
+    assert!(
+        errors[0].contains("too many raft joins are pending"),
+        "{errors:?}"
+    );
+    let r = a
+        .call(
+            "PUT",
+            "sys/storage/raft/bootstrap/challenge",
+            None,
+            Some(json!({"server_id": "no-key", "cluster_addr": "127.0.0.1:1"})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
 }
 
 async fn write_secret(s: &Server, token: &str, path: &str, data: Value) {

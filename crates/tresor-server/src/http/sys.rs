@@ -283,10 +283,16 @@ async fn join(state: &AppState, data: tresor_sdk::Map) -> Result<Response, ApiEr
 
 /// `sys/storage/raft/bootstrap/challenge`, on the active node.
 async fn challenge(state: &AppState, data: tresor_sdk::Map) -> Result<Response, ApiError> {
-    let (challenge, config) = state
-        .core
-        .raft_challenge(str_field(&data, "server_id")?)
-        .await?;
+    let request = tresor_core::ha::JoinRequest {
+        server_id: str_field(&data, "server_id")?.to_owned(),
+        public_key: base64::engine::general_purpose::STANDARD
+            .decode(str_field(&data, "public_key")?)
+            .map_err(|_| ApiError::bad_request("public_key must be base64"))?,
+        cluster_addr: str_field(&data, "cluster_addr")?.to_owned(),
+        api_addr: str_field(&data, "api_addr")?.to_owned(),
+        non_voter: bool_field(&data, "non_voter")?,
+    };
+    let (challenge, config) = state.core.raft_challenge(request).await?;
     Ok(json_ok(json!({
         "data": {
             "challenge": challenge,
@@ -306,13 +312,7 @@ async fn challenge(state: &AppState, data: tresor_sdk::Map) -> Result<Response, 
 async fn answer(state: &AppState, data: tresor_sdk::Map) -> Result<Response, ApiError> {
     let grant = state
         .core
-        .raft_answer(
-            str_field(&data, "server_id")?,
-            str_field(&data, "answer")?,
-            str_field(&data, "cluster_addr")?,
-            str_field(&data, "api_addr")?,
-            bool_field(&data, "non_voter")?,
-        )
+        .raft_answer(str_field(&data, "server_id")?, str_field(&data, "answer")?)
         .await?;
     Ok(json_ok(json!({ "data": grant })))
 }

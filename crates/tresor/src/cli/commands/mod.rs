@@ -43,6 +43,15 @@ const INIT: &[(&str, Kind)] = &[
     ("status", Kind::Bool),
 ];
 const UNSEAL: &[(&str, Kind)] = &[("reset", Kind::Bool), ("migrate", Kind::Bool)];
+const AUTOPILOT_SET: &[(&str, Kind)] = &[
+    ("cleanup-dead-servers", Kind::Value),
+    ("last-contact-threshold", Kind::Value),
+    ("dead-server-last-contact-threshold", Kind::Value),
+    ("server-stabilization-time", Kind::Value),
+    ("max-trailing-logs", Kind::Value),
+    ("min-quorum", Kind::Value),
+    ("disable-upgrade-migration", Kind::Value),
+];
 const RAFT_JOIN: &[(&str, Kind)] = &[
     ("leader-ca-cert", Kind::Value),
     ("leader-client-cert", Kind::Value),
@@ -176,6 +185,9 @@ pub const ALL: &[Command] = &[
     cmd("operator raft list-peers", "Returns the Raft peer set", "  Provides the details of all the peers in the Raft cluster.", &[]),
     cmd("operator raft snapshot save", "Saves a snapshot of the current state of the Raft cluster into a file", "  Saves a snapshot of the cluster's (encrypted) storage into a file.\n\n      $ vault operator raft snapshot save raft.snap", &[]),
     cmd("operator raft snapshot restore", "Installs the provided snapshot, returning the cluster to the state defined in it", "  Installs a snapshot. With -force, one made under other unseal keys too.\n\n      $ vault operator raft snapshot restore raft.snap", FORCE),
+    cmd("operator raft autopilot state", "Displays the state of the raft cluster under integrated storage as seen by autopilot", "  Displays the state of the raft cluster under integrated storage as seen by\n  autopilot.", &[]),
+    cmd("operator raft autopilot get-config", "Returns the configuration of the autopilot subsystem under integrated storage", "  Returns the configuration of the autopilot subsystem under integrated storage.", &[]),
+    cmd("operator raft autopilot set-config", "Modify the configuration of the autopilot subsystem under integrated storage", "  Modify the configuration of the autopilot subsystem under integrated storage.\n\n      $ vault operator raft autopilot set-config -cleanup-dead-servers=true -min-quorum=3", AUTOPILOT_SET),
     cmd("operator raft remove-peer", "Removes a node from the Raft cluster", "  Removes a node from the Raft cluster.\n\n      $ vault operator raft remove-peer node1", &[]),
     cmd("token create", "Create a new token", "  Creates a new token.\n\n      $ vault token create -policy=backend -period=24h", TOKEN_CREATE),
     cmd("token lookup", "Display information about a token", "  Displays information about a token, or the caller's own.", ACCESSOR),
@@ -239,6 +251,9 @@ pub async fn run(name: &str, ctx: &mut Ctx) -> Outcome {
         "operator raft join" => raft::join(ctx).await,
         "operator raft list-peers" => raft::list_peers(ctx).await,
         "operator raft remove-peer" => raft::remove_peer(ctx).await,
+        "operator raft autopilot state" => raft::autopilot_state(ctx).await,
+        "operator raft autopilot get-config" => raft::autopilot_get_config(ctx).await,
+        "operator raft autopilot set-config" => raft::autopilot_set_config(ctx).await,
         "operator raft snapshot save" => raft::snapshot_save(ctx).await,
         "operator raft snapshot restore" => raft::snapshot_restore(ctx).await,
         "token create" => token::create(ctx).await,

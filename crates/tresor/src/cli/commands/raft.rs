@@ -150,3 +150,131 @@ pub async fn snapshot_restore(ctx: &mut Ctx) -> Outcome {
         .map_err(|e| Failure::Remote(format!("Error installing the snapshot: {e}")))?;
     Ok(0)
 }
+
+pub async fn autopilot_state(ctx: &mut Ctx) -> Outcome {
+    ctx.expect_args(0, Some(0))?;
+    let resp = ctx
+        .client
+        .get("sys/storage/raft/autopilot/state")
+        .await
+        .map_err(|e| Failure::Remote(format!("Error checking autopilot state: {e}")))?
+        .unwrap_or(Value::Null);
+    let state = resp.get("data").cloned().unwrap_or(Value::Null);
+    if ctx.format != Format::Table {
+        output::print_structured(ctx.format, &state);
+        return Ok(0);
+    }
+    // Vault's "pretty" layout: a few headline lines, then every server.
+    let v = |o: &Value, k: &str| o.get(k).map(output::go_value).unwrap_or_default();
+    let mut out = String::new();
+    out.push_str(&format!("{:<30}{}\n", "Healthy:", v(&state, "healthy")));
+    out.push_str(&format!(
+        "{:<30}{}\n",
+        "Failure Tolerance:",
+        v(&state, "failure_tolerance")
+    ));
+    out.push_str(&format!("{:<30}{}\n", "Leader:", v(&state, "leader")));
+    for (title, key) in [("Voters:", "voters"), ("Non Voters:", "non_voters")] {
+        if let Some(list) = state.get(key).and_then(Value::as_array) {
+            out.push_str(title);
+            out.push('\n');
+            for id in list {
+                out.push_str(&format!("   {}\n", output::go_value(id)));
+            }
+        }
+    }
+    out.push_str("Servers:\n");
+    if let Some(servers) = state.get("servers").and_then(Value::as_object) {
+        for (id, s) in servers {
+            out.push_str(&format!("   {id}\n"));
+            for (label, key) in [
+                ("Name", "name"),
+                ("Address", "address"),
+                ("Status", "status"),
+                ("Node Status", "node_status"),
+                ("Healthy", "healthy"),
+                ("Last Contact", "last_contact"),
+                ("Last Term", "last_term"),
+                ("Last Index", "last_index"),
+                ("Version", "version"),
+                ("Node Type", "node_type"),
+            ] {
+                out.push_str(&format!("      {:<19}{}\n", format!("{label}:"), v(s, key)));
+            }
+        }
+    }
+    print!("{out}");
+    Ok(0)
+}
+
+pub async fn autopilot_get_config(ctx: &mut Ctx) -> Outcome {
+    ctx.expect_args(0, Some(0))?;
+    let resp = ctx
+        .client
+        .get("sys/storage/raft/autopilot/configuration")
+        .await
+        .map_err(|e| Failure::Remote(format!("Error reading the autopilot configuration: {e}")))?
+        .unwrap_or(Value::Null);
+    let c = resp.get("data").cloned().unwrap_or(Value::Null);
+    if ctx.format != Format::Table {
+        output::print_structured(ctx.format, &c);
+        return Ok(0);
+    }
+    let rows = [
+        ("Cleanup Dead Servers", "cleanup_dead_servers"),
+        ("Last Contact Threshold", "last_contact_threshold"),
+        (
+            "Dead Server Last Contact Threshold",
+            "dead_server_last_contact_threshold",
+        ),
+        ("Server Stabilization Time", "server_stabilization_time"),
+        ("Min Quorum", "min_quorum"),
+        ("Max Trailing Logs", "max_trailing_logs"),
+    ]
+    .iter()
+    .map(|(label, key)| {
+        vec![
+            (*label).to_owned(),
+            c.get(*key).map(output::go_value).unwrap_or_default(),
+        ]
+    })
+    .collect();
+    print!("{}", output::table(&["Key", "Value"], rows));
+    Ok(0)
+}
+
+pub async fn autopilot_set_config(ctx: &mut Ctx) -> Outcome {
+    ctx.expect_args(0, Some(0))?;
+    // As Vault's CLI: only the settings given are sent.
+    let mut body = Map::new();
+    if let Some(v) = ctx.flags.value("cleanup-dead-servers") {
+        let b = v.parse::<bool>().map_err(|_| {
+            Failure::Local(format!(
+                "invalid boolean value \"{v}\" for -cleanup-dead-servers"
+            ))
+        })?;
+        body.insert("cleanup_dead_servers".into(), b.into());
+    }
+    for (flag, field) in [
+        ("last-contact-threshold", "last_contact_threshold"),
+        (
+            "dead-server-last-contact-threshold",
+            "dead_server_last_contact_threshold",
+        ),
+        ("server-stabilization-time", "server_stabilization_time"),
+        ("max-trailing-logs", "max_trailing_logs"),
+        ("min-quorum", "min_quorum"),
+    ] {
+        if let Some(v) = ctx.flags.value(flag).filter(|v| !v.is_empty()) {
+            body.insert(field.into(), v.into());
+        }
+    }
+    ctx.client
+        .put(
+            "sys/storage/raft/autopilot/configuration",
+            &Value::Object(body),
+        )
+        .await
+        .map_err(|e| Failure::Remote(format!("Error setting the autopilot configuration: {e}")))?;
+    Ok(0)
+}
