@@ -162,6 +162,8 @@ struct Inner {
     tls: Arc<tls::Current>,
     client: Client,
     raft: Mutex<Option<Raft>>,
+    /// The queue of batches waiting to become one Raft entry together, while the cluster runs.
+    batches: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Queued>>>,
     /// What the leader last heard from each member: when, its term and applied index.
     contacts: Mutex<BTreeMap<NodeId, Contact>>,
     /// Serialises start, stop and bootstrap.
@@ -193,6 +195,7 @@ impl RaftStorage {
                 client: Client::default(),
                 raft: Mutex::new(None),
                 contacts: Mutex::new(BTreeMap::new()),
+                batches: Mutex::new(None),
                 lifecycle: tokio::sync::Mutex::new(()),
                 state: watch::channel(ClusterState::default()).0,
             }),
@@ -245,14 +248,7 @@ impl RaftStorage {
     }
 
     async fn write(&self, command: Command) -> Result<(), StorageError> {
-        let raft = self.running()?;
-        match raft.client_write(command).await {
-            Ok(_) => Ok(()),
-            Err(e) => match e.api_error() {
-                Some(ClientWriteError::ForwardToLeader(_)) => Err(StorageError::ReadOnly),
-                _ => Err(backend(format!("raft write failed: {e}"))),
-            },
-        }
+        propose(&self.running()?, command).await
     }
 
     async fn launch(&self, keyring: &[u8]) -> Result<Raft, StorageError> {
@@ -284,6 +280,11 @@ impl RaftStorage {
             self.inner.id,
         ));
         tokio::spawn(probe_members(raft.clone(), Arc::downgrade(&self.inner)));
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(group_commit(raft.clone(), rx));
+        if let Ok(mut b) = self.inner.batches.lock() {
+            *b = Some(tx);
+        }
         Ok(raft)
     }
 
@@ -390,6 +391,71 @@ where
     out
 }
 
+/// One `Storage::batch` waiting for its Raft entry.
+struct Queued {
+    ops: Vec<Op>,
+    done: tokio::sync::oneshot::Sender<Result<(), StorageError>>,
+}
+
+/// A group of batches stops growing past this many bytes of values (one batch larger than it
+/// still goes, alone).
+const MAX_GROUP_BYTES: usize = 4 << 20;
+
+/// Proposes one entry and waits until it is committed and applied here.
+async fn propose(raft: &Raft, command: Command) -> Result<(), StorageError> {
+    match raft.client_write(command).await {
+        Ok(_) => Ok(()),
+        Err(e) => match e.api_error() {
+            Some(ClientWriteError::ForwardToLeader(_)) => Err(StorageError::ReadOnly),
+            _ => Err(backend(format!("raft write failed: {e}"))),
+        },
+    }
+}
+
+/// Group commit for the cluster: every batch that queued while the previous entry was on its
+/// way becomes one Raft entry, applied in one transaction, in queue order. Each batch stays
+/// atomic (an entry applies whole or not at all) and each caller hears the entry's outcome. A
+/// Raft entry costs a fixed round of log flush, replication and apply; sharing it is what lets
+/// many concurrent writers through.
+async fn group_commit(raft: Raft, mut queue: tokio::sync::mpsc::UnboundedReceiver<Queued>) {
+    let size = |q: &Queued| -> usize {
+        q.ops
+            .iter()
+            .map(|op| match op {
+                Op::Put(k, v) => k.len() + v.len(),
+                Op::Delete(k) => k.len(),
+            })
+            .sum()
+    };
+    while let Some(first) = queue.recv().await {
+        let mut bytes = size(&first);
+        let mut group = vec![first];
+        while bytes < MAX_GROUP_BYTES {
+            match queue.try_recv() {
+                Ok(next) => {
+                    bytes += size(&next);
+                    group.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut ops = Vec::new();
+        let mut waiting = Vec::with_capacity(group.len());
+        for q in group {
+            ops.extend(q.ops);
+            waiting.push(q.done);
+        }
+        let outcome = propose(&raft, Command::Batch(ops)).await;
+        for done in waiting {
+            let _ = done.send(match &outcome {
+                Ok(()) => Ok(()),
+                Err(StorageError::ReadOnly) => Err(StorageError::ReadOnly),
+                Err(e) => Err(backend(e)),
+            });
+        }
+    }
+}
+
 /// Mirrors openraft's metrics into the [`ClusterState`] the core watches.
 async fn follow_metrics(raft: Raft, state: watch::Sender<ClusterState>, me: NodeId) {
     let mut metrics = raft.metrics();
@@ -464,7 +530,13 @@ impl Storage for RaftStorage {
                 BatchOp::Delete(k) => Op::Delete(k),
             })
             .collect();
-        self.write(Command::Batch(ops)).await
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let queue = self.inner.batches.lock().ok().and_then(|b| b.clone());
+        queue
+            .ok_or(StorageError::ReadOnly)?
+            .send(Queued { ops, done })
+            .map_err(|_| StorageError::ReadOnly)?;
+        answer.await.map_err(|_| StorageError::ReadOnly)?
     }
 
     fn kind(&self) -> &'static str {
@@ -528,6 +600,9 @@ impl Cluster for RaftStorage {
 
     async fn stop(&self) {
         let _guard = self.inner.lifecycle.lock().await;
+        if let Ok(mut b) = self.inner.batches.lock() {
+            b.take();
+        }
         let raft = self.inner.raft.lock().ok().and_then(|mut r| r.take());
         if let Some(raft) = raft {
             let _ = raft.shutdown().await;
@@ -565,7 +640,7 @@ impl Cluster for RaftStorage {
             cluster_addr: cluster_addr.to_owned(),
             api_addr: api_addr.to_owned(),
         };
-        raft.add_learner(id, member, false)
+        until_settled(|| raft.add_learner(id, member.clone(), false))
             .await
             .map_err(|e| backend(format!("adding {node_id}: {e}")))?;
         if voter {
@@ -591,7 +666,7 @@ impl Cluster for RaftStorage {
         } else {
             ChangeMembers::RemoveNodes(BTreeSet::from([id]))
         };
-        raft.change_membership(change, false)
+        until_settled(|| raft.change_membership(change.clone(), false))
             .await
             .map_err(|e| backend(format!("removing {node_id}: {e}")))?;
         Ok(())
@@ -675,11 +750,53 @@ async fn promote_when_caught_up(raft: Raft, id: NodeId) {
         );
         return;
     }
-    if let Err(e) = raft
-        .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), true)
-        .await
-    {
+    let m = raft
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .clone();
+    if m.get_node(&id).is_none() || m.voter_ids().any(|v| v == id) {
+        return;
+    }
+    let promote = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
+    if let Err(e) = until_settled(|| raft.change_membership(promote.clone(), true)).await {
         tracing::warn!(node = id, error = %e, "raft: promoting a joined node failed");
+    }
+}
+
+/// Runs a membership change, waiting its turn while another is under way (two nodes joining at
+/// once, a promotion): openraft takes one change at a time and refuses the others meanwhile.
+async fn until_settled<F, Fut>(
+    mut change: F,
+) -> Result<(), openraft::error::RaftError<NodeId, ClientWriteError<NodeId, Member>>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<
+        Output = Result<
+            openraft::raft::ClientWriteResponse<types::TypeConfig>,
+            openraft::error::RaftError<NodeId, ClientWriteError<NodeId, Member>>,
+        >,
+    >,
+{
+    let mut attempt = 0;
+    loop {
+        match change().await {
+            Ok(_) => return Ok(()),
+            Err(e)
+                if attempt < 150
+                    && matches!(
+                        e.api_error(),
+                        Some(ClientWriteError::ChangeMembershipError(
+                            openraft::error::ChangeMembershipError::InProgress(_)
+                        ))
+                    ) =>
+            {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 

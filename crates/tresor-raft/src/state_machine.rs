@@ -1,11 +1,14 @@
 //! The replicated key/value store each node applies the log to, in its `state.db` (redb), with
 //! the last applied log id and membership in the same transactions.
 //!
-//! Every applied batch is durable before openraft hears it is applied. A lazier state (left to
-//! be re-applied from the log after a crash) would not do: the cluster runs only once a node is
-//! unsealed, and unsealing reads the seal configuration and keys from this very state, so a
-//! node that lost its last applied entries to `kill -9` could find itself uninitialised.
-
+//! Applying is not fsynced, with one exception: a crash may lose the last applied batches
+//! (never part of one; redb commits are atomic), and openraft applies them again from the log,
+//! which is durable. The exception is a batch that touches `core/` (the seal configuration, the
+//! root key, the keyrings, the mount tables): those are durable before openraft hears they are
+//! applied, because a node reads them from this state to unseal, before its cluster runs and
+//! could re-apply anything. A durable commit also persists every lazier one before it, so what
+//! survives a crash is always a prefix of the log. Building a snapshot (the only thing that lets
+//! the log be purged) makes the state durable first.
 use std::io::Cursor;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -110,6 +113,9 @@ impl StateMachine {
     }
 
     fn build(&self) -> Result<Snapshot, StorageError> {
+        // Durable first: the log up to this point may be purged once the snapshot exists.
+        let txn = self.db.begin_write().map_err(sm_write_err)?;
+        txn.commit().map_err(sm_write_err)?;
         let applied: Option<LogId> = self.meta(APPLIED)?;
         let membership: StoredMembership = self.meta(MEMBERSHIP)?.unwrap_or_default();
         let body = encode(&SnapshotBody {
@@ -167,7 +173,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let entries: Vec<Entry> = entries.into_iter().collect();
         let db = Arc::clone(&self.db);
         let (replies, changed) = tokio::task::spawn_blocking(move || {
-            let txn = db.begin_write().map_err(sm_write_err)?;
+            let mut txn = db.begin_write().map_err(sm_write_err)?;
+            if !entries.iter().any(needs_durability) {
+                txn.set_durability(redb::Durability::None)
+                    .map_err(sm_write_err)?;
+            }
             let mut changed = Vec::new();
             let mut last = None;
             let mut membership = None;
@@ -269,6 +279,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             })),
             None => Ok(None),
         }
+    }
+}
+
+/// Whether applying `e` must reach the disk before openraft hears of it: what a node needs to
+/// unseal lives under `core/`, and a restore or a membership change is rare enough to pay for.
+fn needs_durability(e: &Entry) -> bool {
+    match &e.payload {
+        EntryPayload::Blank => false,
+        EntryPayload::Membership(_) => true,
+        EntryPayload::Normal(Command::Restore(_)) => true,
+        EntryPayload::Normal(Command::Batch(ops)) => ops.iter().any(|op| match op {
+            Op::Put(k, _) | Op::Delete(k) => k.starts_with("core/"),
+        }),
     }
 }
 

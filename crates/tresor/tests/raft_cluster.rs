@@ -118,7 +118,9 @@ async fn unseal(s: &Server, keys: &[String]) {
         let r = s
             .call("PUT", "sys/unseal", None, Some(json!({ "key": k })))
             .await;
-        assert_eq!(r.status, 200, "unsealing {}: {:?}", s.addr, r.body);
+        if r.status != 200 {
+            panic!("unsealing {}: {:?}\nits log:\n{}", s.addr, r.body, s.log());
+        }
         last = r.body;
     }
     assert_eq!(last["sealed"], false, "{last:?}");

@@ -25,6 +25,8 @@ pub struct Server {
     pub stdout: mpsc::Receiver<String>,
     pub banner: Vec<String>,
     remote: Remote,
+    /// Where its log (stderr) goes, when started in a directory.
+    log: Option<PathBuf>,
 }
 
 /// A server is spoken to as its [`Remote`] (`s.call(…)`, `s.url(…)`).
@@ -46,9 +48,16 @@ impl Drop for Server {
 /// Starts `program args…` and waits for the line that tells the listening address.
 pub fn start(program: &Path, args: &[&str], envs: &[(&str, &str)], dir: Option<&Path>) -> Server {
     let mut cmd = Command::new(program);
+    // The server's log goes beside its configuration, for a failing test to show.
+    let log = dir.map(|d| d.join("tresor-stderr.log"));
+    let stderr = log
+        .as_ref()
+        .and_then(|p| std::fs::File::create(p).ok())
+        .map(Stdio::from)
+        .unwrap_or_else(Stdio::null);
     cmd.args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .env_remove("VAULT_DEV_ROOT_TOKEN_ID")
         .env_remove("VAULT_DEV_LISTEN_ADDRESS");
     for (k, v) in envs {
@@ -110,6 +119,7 @@ pub fn start(program: &Path, args: &[&str], envs: &[(&str, &str)], dir: Option<&
                     client,
                     addr: addr.clone(),
                 },
+                log,
             };
         }
     }
@@ -280,6 +290,14 @@ impl Server {
             .expect("kill")
             .success();
         assert!(ok, "kill -{name} failed");
+    }
+
+    /// What the server logged so far (when it was started in a directory).
+    pub fn log(&self) -> String {
+        self.log
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
     }
 
     /// The server's process id, to look at it in `/proc`.
