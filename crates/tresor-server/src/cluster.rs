@@ -162,10 +162,16 @@ pub fn setup(config: &Config, storage: &StorageConfig, api_addr: &str) -> Result
     })
 }
 
+/// The largest Raft message a node accepts: a batch of entries or a whole snapshot (axum's
+/// default, 2 MiB, would stall replication at the first large batch). Only peers holding the
+/// cluster's key reach this route.
+const MAX_RPC_BYTES: usize = 1 << 30;
+
 /// The cluster port's routes: Raft's RPCs, and the API for requests a standby forwards.
 pub fn router(raft: RaftStorage, app: axum::Router) -> axum::Router {
     axum::Router::new()
         .route("/raft/{name}", axum::routing::post(rpc).with_state(raft))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_RPC_BYTES))
         .merge(app.layer(axum::middleware::from_fn(forwarded)))
 }
 

@@ -410,6 +410,18 @@ async fn three_nodes_join_serve_fail_over_and_rejoin() {
         })
         .await;
     }
+    // A write larger than any default HTTP body limit still replicates (Raft messages carry
+    // whole batches).
+    let big = "x".repeat(3 << 20);
+    write_secret(n1, &root_token, "big", json!({ "blob": big })).await;
+    for s in [n2, n3] {
+        eventually("the 3 MiB secret on a standby", 30, || async {
+            read_secret(s, &root_token, "big")
+                .await
+                .is_some_and(|d| d["blob"].as_str().map(str::len) == Some(3 << 20))
+        })
+        .await;
+    }
     // A token made on the active node works on the standbys.
     let r = n1
         .call(
