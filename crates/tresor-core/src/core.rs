@@ -152,6 +152,9 @@ pub(crate) struct Active {
     /// `sys/rotate/config`, read by the barrier's upkeep; held while an update is stored, so
     /// that two updates cannot lose each other's fields.
     pub rotation: Mutex<crate::rotation::RotationConfig>,
+    /// Built by a node that could write (a single server, or a cluster's leader): with its
+    /// storage upgrades done, ready for the duties without being rebuilt.
+    pub writable: bool,
 }
 
 #[derive(Default)]
@@ -408,13 +411,39 @@ impl Core {
     /// the old one: a standby after a change under `core/`, a node that became the leader, the
     /// leader after a snapshot restore.
     pub(crate) async fn reload_active(&self) -> Result<Arc<Active>, CoreError> {
-        self.barrier.reload_keyring().await?;
-        let active = Arc::new(self.load_active().await?);
-        if let Ok(mut a) = self.active.write() {
-            if a.is_none() {
-                return Err(CoreError::Sealed);
+        // A change to the tables made while the new state was being built (a mount on the new
+        // leader) would be missing from it: listen for such changes and build again if any came.
+        let mut changes = self.ha().map(|c| c.changes());
+        let mut active;
+        let mut rounds = 0;
+        loop {
+            self.barrier.reload_keyring().await?;
+            active = Arc::new(self.load_active().await?);
+            if let Ok(mut a) = self.active.write() {
+                if a.is_none() {
+                    return Err(CoreError::Sealed);
+                }
+                *a = Some(Arc::clone(&active));
             }
-            *a = Some(Arc::clone(&active));
+            rounds += 1;
+            let changed_meanwhile = changes.as_mut().is_some_and(|feed| {
+                let mut changed = false;
+                loop {
+                    match feed.try_recv() {
+                        Ok(keys) => {
+                            changed |= keys.iter().any(|k| k.is_empty() || k.starts_with("core/"))
+                        }
+                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
+                            changed = true
+                        }
+                        Err(_) => break,
+                    }
+                }
+                changed
+            });
+            if !changed_meanwhile || rounds >= 5 {
+                break;
+            }
         }
         // The duties held the old state and end with it: the leader starts them on the new.
         if self.may_write() {
@@ -462,6 +491,7 @@ impl Core {
         let rotation = crate::rotation::RotationConfig::load(&self.barrier).await?;
         Ok(Active {
             rotation: Mutex::new(rotation),
+            writable: may_write,
             router,
             audit,
             expiration,

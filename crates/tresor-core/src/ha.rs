@@ -475,10 +475,17 @@ async fn follow_leadership(
         let leading = state.borrow_and_update().is_leader;
         let Some(c) = core.upgrade() else { return };
         if leading && !c.ha.duties_running() {
-            // Rebuilding the unsealed state as the leader starts the duties.
-            match c.reload_active().await {
-                Ok(_) => tracing::info!("core: this node is the active node"),
-                Err(e) => tracing::error!(error = %e, "core: taking over as active node failed"),
+            match c.active() {
+                // Built as the leader already (this node led when it was unsealed).
+                Ok(active) if active.writable => c.start_duties(&active),
+                // A standby's state becomes the leader's: rebuilt, with the storage upgrades
+                // only a writer runs, which starts the duties.
+                _ => match c.reload_active().await {
+                    Ok(_) => tracing::info!("core: this node is the active node"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "core: taking over as active node failed")
+                    }
+                },
             }
         } else if !leading && c.ha.duties_running() {
             c.ha.stop_duties();
@@ -622,22 +629,33 @@ const SNAPSHOT_MAC_LEN: usize = 32;
 
 /// The key of a snapshot's MAC, derived from the unseal key: a snapshot made by this cluster
 /// verifies; one made under other unseal keys does not (and needs `snapshot-force`).
-fn snapshot_mac_key(core: &Core) -> Result<[u8; 32], CoreError> {
+fn snapshot_mac_key(core: &Core) -> Result<Zeroizing<[u8; 32]>, CoreError> {
     let key = lock(&core.ha.seal_key).clone().ok_or(CoreError::Sealed)?;
-    Ok(crypto::hmac_sha256(&key[..], b"tresor raft snapshot"))
+    Ok(Zeroizing::new(crypto::hmac_sha256(
+        &key[..],
+        b"tresor raft snapshot",
+    )))
 }
 
-/// `GET sys/storage/raft/snapshot`: every stored entry (ciphertext), sealed with a MAC.
+impl Core {
+    /// Every stored entry (ciphertext) as one archive, sealed with a MAC keyed from the unseal
+    /// key: what `GET sys/storage/raft/snapshot` answers and a scheduled snapshot writes.
+    pub async fn raft_snapshot_archive(&self) -> Result<Vec<u8>, CoreError> {
+        let cluster = raft_in_use(self)?;
+        let body = cluster.snapshot().await?;
+        let mac = crypto::hmac_sha256(&snapshot_mac_key(self)?[..], &body);
+        let mut archive = Vec::with_capacity(SNAPSHOT_MAGIC.len() + mac.len() + body.len());
+        archive.extend_from_slice(SNAPSHOT_MAGIC);
+        archive.extend_from_slice(&mac);
+        archive.extend_from_slice(&body);
+        Ok(archive)
+    }
+}
+
+/// `GET sys/storage/raft/snapshot`.
 pub(crate) async fn raft_snapshot(core: &Core) -> Result<tresor_sdk::Response, CoreError> {
-    let cluster = raft_in_use(core)?;
-    let body = cluster.snapshot().await?;
-    let mac = crypto::hmac_sha256(&snapshot_mac_key(core)?, &body);
-    let mut archive = Vec::with_capacity(SNAPSHOT_MAGIC.len() + mac.len() + body.len());
-    archive.extend_from_slice(SNAPSHOT_MAGIC);
-    archive.extend_from_slice(&mac);
-    archive.extend_from_slice(&body);
     Ok(tresor_sdk::Response {
-        binary: Some(archive),
+        binary: Some(core.raft_snapshot_archive().await?),
         ..Default::default()
     })
 }
@@ -662,7 +680,7 @@ pub(crate) async fn raft_restore(
         .ok_or_else(|| CoreError::invalid("the snapshot is not a Tresor raft snapshot"))?;
     let (mac, body) = rest.split_at(SNAPSHOT_MAC_LEN);
     if !force {
-        let expected = crypto::hmac_sha256(&snapshot_mac_key(core)?, body);
+        let expected = crypto::hmac_sha256(&snapshot_mac_key(core)?[..], body);
         if !bool::from(subtle::ConstantTimeEq::ct_eq(&expected[..], mac)) {
             return Err(CoreError::invalid(
                 "could not verify hash file, possibly the snapshot is using a different set of unseal keys; use the snapshot-force API to bypass this check",

@@ -437,3 +437,97 @@ pub fn spawn_retry_join(core: Arc<Core>, leaders: Vec<LeaderInfo>, non_voter: bo
     // One background join per node: a new one replaces the old.
     core.set_join_task(task);
 }
+
+/// Runs every `snapshot_auto` block: on the active node only, every `interval`, a snapshot
+/// written to `<path_prefix>/<file_prefix>-<time>.snap` (0600, written aside and renamed into
+/// place, so a crash leaves no half file under that name), keeping the newest `retain`.
+pub fn spawn_scheduled_snapshots(core: Arc<Core>, schedules: Vec<crate::config::SnapshotAuto>) {
+    for snap in schedules {
+        let core = Arc::clone(&core);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(snap.interval));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let active = core.ha_state().is_some_and(|s| s.is_leader) && !core.is_sealed();
+                if !active {
+                    continue;
+                }
+                match take_scheduled_snapshot(&core, &snap).await {
+                    Ok(path) => {
+                        tracing::info!(name = %snap.name, path = %path.display(), "raft: scheduled snapshot written")
+                    }
+                    Err(e) => {
+                        tracing::error!(name = %snap.name, error = %e, "raft: scheduled snapshot failed")
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn take_scheduled_snapshot(
+    core: &Core,
+    snap: &crate::config::SnapshotAuto,
+) -> Result<std::path::PathBuf, String> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let archive = core
+        .raft_snapshot_archive()
+        .await
+        .map_err(|e| e.to_string())?;
+    let dir = &snap.path_prefix;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    // Sortable by name: the time in UTC down to the millisecond.
+    let now = time::OffsetDateTime::now_utc();
+    let stamp = format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        now.millisecond()
+    );
+    let path = dir.join(format!("{}-{stamp}.snap", snap.file_prefix));
+    let partial = dir.join(format!(".{}-{stamp}.partial", snap.file_prefix));
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&partial)
+            .map_err(|e| format!("writing {}: {e}", partial.display()))?;
+        f.write_all(&archive)
+            .and_then(|_| f.sync_all())
+            .map_err(|e| format!("writing {}: {e}", partial.display()))?;
+    }
+    std::fs::rename(&partial, &path)
+        .map_err(|e| format!("renaming into {}: {e}", path.display()))?;
+    // Retention: the newest `retain` of this schedule's files stay.
+    let prefix = format!("{}-", snap.file_prefix);
+    let mut taken: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".snap"))
+        })
+        .collect();
+    taken.sort();
+    let excess = taken.len().saturating_sub(snap.retain);
+    for old in &taken[..excess] {
+        if let Err(e) = std::fs::remove_file(old) {
+            tracing::warn!(path = %old.display(), error = %e, "raft: removing an old scheduled snapshot failed");
+        }
+    }
+    Ok(path)
+}

@@ -57,8 +57,22 @@ pub struct Config {
     pub log_level: Option<String>,
     pub default_lease_ttl: Option<u64>,
     pub max_lease_ttl: Option<u64>,
+    /// Scheduled snapshots of integrated storage (`snapshot_auto "name" { … }`).
+    pub snapshot_auto: Vec<SnapshotAuto>,
     /// Keys accepted but not used (yet), for the operator to see at start-up.
     pub warnings: Vec<String>,
+}
+
+/// A scheduled snapshot, with the fields of Vault Enterprise's automated snapshots (kept to a
+/// local directory, the one storage Tresor writes them to): every `interval` seconds the active
+/// node writes `<path_prefix>/<file_prefix>-<time>.snap` and keeps the newest `retain`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotAuto {
+    pub name: String,
+    pub interval: u64,
+    pub retain: usize,
+    pub path_prefix: PathBuf,
+    pub file_prefix: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -201,6 +215,7 @@ fn merge(into: &mut Config, from: Config) {
         into.storage = from.storage;
     }
     into.listeners.extend(from.listeners);
+    into.snapshot_auto.extend(from.snapshot_auto);
     macro_rules! take {
         ($($f:ident),*) => { $( if from.$f.is_some() { into.$f = from.$f; } )* };
     }
@@ -476,6 +491,11 @@ fn read_config(src: &Source, root: Map<String, Value>) -> Result<Config, ConfigE
                         .push(read_listener(src, body, &mut cfg.warnings)?);
                 }
             }
+            "snapshot_auto" => {
+                for (name, body) in typed_blocks(src, &key, value)? {
+                    cfg.snapshot_auto.push(read_snapshot_auto(src, name, body)?);
+                }
+            }
             "api_addr" => cfg.api_addr = Some(as_string(src, &key, &value)?),
             "cluster_addr" => cfg.cluster_addr = Some(as_string(src, &key, &value)?),
             "ui" => cfg.ui = as_bool(src, &key, &value)?,
@@ -510,6 +530,53 @@ fn read_config(src: &Source, root: Map<String, Value>) -> Result<Config, ConfigE
         }
     }
     Ok(cfg)
+}
+
+fn read_snapshot_auto(
+    src: &Source,
+    name: String,
+    body: Map<String, Value>,
+) -> Result<SnapshotAuto, ConfigError> {
+    let mut snap = SnapshotAuto {
+        name,
+        interval: 0,
+        retain: 1,
+        path_prefix: PathBuf::new(),
+        file_prefix: "vault-snapshot".into(),
+    };
+    for (key, v) in body {
+        match key.as_str() {
+            "interval" => snap.interval = as_duration(src, &key, &v)?,
+            "retain" => {
+                snap.retain = match tresor_sdk::ttl::parse_value(&v) {
+                    Ok(n) if n > 0 => n as usize,
+                    _ => return Err(src.err(&key, "expected a positive number of snapshots")),
+                }
+            }
+            "path_prefix" => snap.path_prefix = as_string(src, &key, &v)?.into(),
+            "file_prefix" => snap.file_prefix = as_string(src, &key, &v)?,
+            "storage_type" => {
+                let t = as_string(src, &key, &v)?;
+                if t != "local" {
+                    return Err(src.err(
+                        &key,
+                        format!("unsupported snapshot storage_type \"{t}\"; Tresor writes snapshots to a local directory (\"local\")"),
+                    ));
+                }
+            }
+            _ => return Err(src.err(&key, format!("unknown key \"{key}\" in snapshot_auto"))),
+        }
+    }
+    if snap.interval == 0 {
+        return Err(src.err("snapshot_auto", "interval must be set"));
+    }
+    if snap.path_prefix.as_os_str().is_empty() {
+        return Err(src.err("snapshot_auto", "path_prefix must be set"));
+    }
+    if snap.file_prefix.is_empty() || snap.file_prefix.contains('/') {
+        return Err(src.err("file_prefix", "file_prefix must be a file name"));
+    }
+    Ok(snap)
 }
 
 fn read_listener(
@@ -663,6 +730,81 @@ log_level = "Info"
 default_lease_ttl = "768h"
 max_lease_ttl = 3600000
 "#;
+
+    #[test]
+    fn reads_raft_storage_cluster_addresses_and_scheduled_snapshots() {
+        let c = parse(
+            "node.hcl",
+            r#"
+storage "raft" {
+  path = "/var/lib/tresor"
+  node_id = "node1"
+  performance_multiplier = 1
+  retry_join {
+    leader_api_addr = "https://10.0.0.2:8200"
+  }
+  retry_join {
+    leader_api_addr = "https://10.0.0.3:8200"
+  }
+}
+listener "tcp" {
+  address = "0.0.0.0:8200"
+  cluster_address = "0.0.0.0:8201"
+  tls_disable = true
+}
+cluster_addr = "https://10.0.0.1:8201"
+api_addr = "https://10.0.0.1:8200"
+snapshot_auto "daily" {
+  interval = "24h"
+  retain = 7
+  path_prefix = "/var/backups/tresor"
+}
+"#,
+        )
+        .unwrap();
+        let storage = c.storage.as_ref().unwrap();
+        assert_eq!(storage.kind, "raft");
+        assert_eq!(storage.options["node_id"], "node1");
+        assert_eq!(
+            storage.options["retry_join"].as_array().map(Vec::len),
+            Some(2)
+        );
+        assert_eq!(
+            c.listeners[0].cluster_address.as_deref(),
+            Some("0.0.0.0:8201")
+        );
+        assert_eq!(c.cluster_addr.as_deref(), Some("https://10.0.0.1:8201"));
+        assert_eq!(
+            c.snapshot_auto,
+            vec![SnapshotAuto {
+                name: "daily".into(),
+                interval: 86_400,
+                retain: 7,
+                path_prefix: "/var/backups/tresor".into(),
+                file_prefix: "vault-snapshot".into(),
+            }]
+        );
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn scheduled_snapshots_need_an_interval_a_directory_and_local_storage() {
+        for (body, key) in [
+            ("path_prefix = \"/b\"", "interval must be set"),
+            ("interval = \"1h\"", "path_prefix must be set"),
+            (
+                "interval = \"1h\"\npath_prefix = \"/b\"\nstorage_type = \"aws-s3\"",
+                "unsupported snapshot storage_type",
+            ),
+            (
+                "interval = \"1h\"\npath_prefix = \"/b\"\nretain = 0",
+                "positive number",
+            ),
+        ] {
+            let e = parse("s.hcl", &format!("snapshot_auto \"x\" {{\n{body}\n}}\n")).unwrap_err();
+            assert!(e.to_string().contains(key), "{body}: {e}");
+        }
+    }
 
     #[test]
     fn reads_vault_hcl() {

@@ -201,6 +201,12 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
             c.retry_join.clone(),
             c.retry_join_as_non_voter,
         );
+        crate::cluster::spawn_scheduled_snapshots(
+            Arc::clone(&core),
+            opts.config.snapshot_auto.clone(),
+        );
+    } else if !opts.config.snapshot_auto.is_empty() {
+        tracing::warn!("snapshot_auto is set, but only integrated (raft) storage takes snapshots");
     }
 
     for w in &opts.config.warnings {

@@ -27,6 +27,8 @@ struct NodeSpec {
     api: u16,
     cluster: u16,
     retry_join: Option<String>,
+    /// More configuration, appended as it is.
+    extra: String,
 }
 
 impl NodeSpec {
@@ -37,6 +39,7 @@ impl NodeSpec {
             api: free_port(),
             cluster: free_port(),
             retry_join: None,
+            extra: String::new(),
         }
     }
 
@@ -64,7 +67,8 @@ listener "tcp" {{
 api_addr = "http://127.0.0.1:{api}"
 cluster_addr = "https://127.0.0.1:{cluster}"
 disable_mlock = true
-"#,
+{extra}"#,
+            extra = self.extra,
             data = self.dir.join("data").display(),
             name = self.name,
             api = self.api,
@@ -953,6 +957,70 @@ async fn snapshots_restore_on_the_same_cluster_and_into_a_fresh_one() {
     unseal(&b, &keys).await;
     eventually("the original secret on the fresh cluster", 20, || async {
         read_secret(&b, &token, "db").await == Some(json!({"password": "before-snapshot"}))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_snapshots_are_written_kept_and_restorable() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let backups = root.path().join("backups");
+    let mut spec = NodeSpec::new(root.path(), "s1");
+    spec.extra = format!(
+        "snapshot_auto \"often\" {{\n  interval = \"1s\"\n  retain = 2\n  path_prefix = \"{}\"\n  file_prefix = \"tresor\"\n}}\n",
+        backups.display()
+    );
+    let s = spec.start();
+    let (keys, token) = init(&s).await;
+    unseal(&s, &keys).await;
+    eventually("s1 active", 20, || is_active(&s)).await;
+    mount_kv(&s, &token).await;
+    write_secret(&s, &token, "kept", json!({"v": "scheduled"})).await;
+    let snaps = || -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&backups)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        v.sort();
+        v
+    };
+    // Written every second, the newest two kept (and no partial file left behind).
+    eventually("three rounds of snapshots", 20, || async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        snaps().len() == 2
+            && snaps().iter().all(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .starts_with("tresor-")
+            })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let files = snaps();
+    assert_eq!(files.len(), 2, "{files:?}");
+    for f in &files {
+        assert_eq!(
+            std::fs::metadata(f).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(!contains(&std::fs::read(f).unwrap(), b"scheduled"));
+    }
+    // The newest one restores (its MAC verifies with this cluster's keys).
+    write_secret(&s, &token, "kept", json!({"v": "changed"})).await;
+    let newest = files.last().unwrap().to_str().unwrap().to_owned();
+    let (code, out, err) = cli(
+        &spec.api_addr(),
+        &token,
+        &["operator", "raft", "snapshot", "restore", &newest],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    eventually("the scheduled snapshot's state", 20, || async {
+        read_secret(&s, &token, "kept").await == Some(json!({"v": "scheduled"}))
     })
     .await;
 }
