@@ -59,7 +59,23 @@ type Unflushed = Arc<Mutex<BTreeMap<u64, Entry>>>;
 pub struct LogStore {
     db: Arc<Database>,
     unflushed: Unflushed,
-    writer: std_mpsc::Sender<Op>,
+    writer: Arc<Writer>,
+}
+
+/// The writer thread's queue; the last `LogStore` dropped closes it and waits for the thread,
+/// which releases the database file before a reopen in the same process.
+struct Writer {
+    queue: Mutex<Option<std_mpsc::Sender<Op>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
 }
 
 fn read_err(e: impl std::error::Error + 'static) -> StorageError {
@@ -86,14 +102,17 @@ impl LogStore {
         let unflushed: Unflushed = Arc::default();
         let (tx, rx) = std_mpsc::channel();
         let (writer_db, writer_unflushed) = (Arc::clone(&db), Arc::clone(&unflushed));
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("tresor-raft-log".into())
             .spawn(move || write_loop(&writer_db, &writer_unflushed, rx))
             .map_err(|e| tresor_storage::StorageError::Backend(e.to_string()))?;
         Ok(LogStore {
             db,
             unflushed,
-            writer: tx,
+            writer: Arc::new(Writer {
+                queue: Mutex::new(Some(tx)),
+                thread: Mutex::new(Some(thread)),
+            }),
         })
     }
 
@@ -111,6 +130,11 @@ impl LogStore {
 
     fn queue(&self, op: Op) -> Result<(), StorageError> {
         self.writer
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .ok_or_else(|| write_err("the raft log writer has stopped"))?
             .send(op)
             .map_err(|_| write_err("the raft log writer has stopped"))
     }
