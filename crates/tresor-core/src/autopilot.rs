@@ -64,9 +64,10 @@ impl From<&Stored> for Config {
     }
 }
 
+/// Without integrated storage these paths do not exist (a 404, as OpenBao answers).
 fn cluster(core: &Core) -> Result<&dyn tresor_storage::cluster::Cluster, CoreError> {
     core.ha()
-        .ok_or_else(|| CoreError::invalid("raft storage is not in use"))
+        .ok_or(CoreError::Backend(tresor_sdk::Error::UnsupportedPath))
 }
 
 async fn stored(core: &Core) -> Result<Stored, CoreError> {

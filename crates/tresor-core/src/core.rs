@@ -27,6 +27,9 @@ pub struct CoreConfig {
     pub max_lease_ttl: u64,
     /// The time of the core and of every backend it mounts.
     pub clock: tresor_sdk::Clock,
+    /// This server's advertised addresses (`api_addr`, `cluster_addr`), for `sys/ha-status`.
+    pub api_addr: String,
+    pub cluster_addr: String,
 }
 
 impl CoreConfig {
@@ -54,6 +57,8 @@ impl Default for CoreConfig {
             default_lease_ttl: 32 * 24 * 3600,
             max_lease_ttl: 32 * 24 * 3600,
             clock: tresor_sdk::Clock::system(),
+            api_addr: String::new(),
+            cluster_addr: String::new(),
         }
     }
 }

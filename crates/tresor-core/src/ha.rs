@@ -547,9 +547,11 @@ fn rebuilds_everything(key: &str) -> bool {
             && !key.starts_with("core/raft/"))
 }
 
+/// The cluster, for the `sys/storage/raft/*` paths: without integrated storage they do not
+/// exist (OpenBao mounts them only with it), so a 404 "unsupported path".
 fn raft_in_use(core: &Core) -> Result<&dyn Cluster, CoreError> {
     core.ha()
-        .ok_or_else(|| CoreError::invalid("raft storage is not in use"))
+        .ok_or(CoreError::Backend(tresor_sdk::Error::UnsupportedPath))
 }
 
 fn data(v: serde_json::Value) -> tresor_sdk::Response {
@@ -594,9 +596,18 @@ pub(crate) async fn raft_remove_peer(
     Ok(())
 }
 
-/// `sys/ha-status`: every member, which one is active.
+/// `sys/ha-status`: every member, which one is active; a server alone is its own active node.
 pub(crate) async fn ha_status(core: &Core) -> Result<tresor_sdk::Response, CoreError> {
-    let cluster = raft_in_use(core)?;
+    let Some(cluster) = core.ha() else {
+        return Ok(data(json!({ "nodes": [{
+            "hostname": hostname(),
+            "api_address": core.config().api_addr,
+            "cluster_address": core.config().cluster_addr,
+            "active_node": true,
+            "last_echo": null,
+            "version": crate::VAULT_VERSION,
+        }]})));
+    };
     let mut peers = cluster.peers().await?;
     peers.sort_by(|a, b| a.api_addr.cmp(&b.api_addr));
     let hostname = hostname();

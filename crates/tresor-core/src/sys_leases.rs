@@ -345,6 +345,7 @@ mod tests {
                 default_lease_ttl: 3600,
                 max_lease_ttl: 7200,
                 clock: tresor_sdk::Clock::system(),
+                ..CoreConfig::default()
             },
             registry,
         );

@@ -124,6 +124,8 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     if let Some(d) = opts.config.default_lease_ttl {
         core_config.default_lease_ttl = d;
     }
+    core_config.api_addr = api_addr(&opts);
+    core_config.cluster_addr = opts.config.cluster_addr.clone().unwrap_or_default();
     let core = Core::new(
         Arc::clone(&storage),
         core_config,

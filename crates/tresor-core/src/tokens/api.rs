@@ -754,6 +754,7 @@ async fn renew(
             m => m.min(config.max_lease_ttl),
         },
         clock: config.clock.clone(),
+        ..CoreConfig::default()
     };
     let (ttl, warning) = calculate_ttl(
         &limits,
@@ -785,6 +786,7 @@ mod tests {
             default_lease_ttl: 100,
             max_lease_ttl: 1000,
             clock: tresor_sdk::Clock::system(),
+            ..CoreConfig::default()
         };
         assert_eq!(calculate_ttl(&c, 0, 0, 0, 0).unwrap().0, 100);
         assert_eq!(calculate_ttl(&c, 50, 0, 0, 0).unwrap().0, 50);
