@@ -297,6 +297,63 @@ impl Core {
         }))
     }
 
+    /// Runs one request of the join handshake on the active node through the audit log: a
+    /// request entry before (failing closed, as every request does, when no device can write
+    /// it) and a response entry after. These routes take no token, so the entries carry none.
+    pub async fn audited_raft_bootstrap<F, Fut>(
+        &self,
+        path: &str,
+        data: &tresor_sdk::Map,
+        client: Option<std::net::IpAddr>,
+        run: F,
+    ) -> Result<serde_json::Value, CoreError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<serde_json::Value, CoreError>>,
+    {
+        use crate::audit::{Record, ResponseView, Stage};
+        let Ok(active) = self.active() else {
+            return run().await;
+        };
+        let id = crypto::uuid_v4();
+        let record = |stage, response, error| Record {
+            stage,
+            request_id: &id,
+            operation: tresor_sdk::Operation::Update,
+            path,
+            data,
+            remote_addr: client,
+            token: "",
+            auth: None,
+            mount: None,
+            response,
+            error,
+        };
+        active.audit.log(&record(Stage::Request, None, None))?;
+        let answer = run().await;
+        match &answer {
+            Ok(v) => {
+                let body = v.as_object().cloned().unwrap_or_default();
+                let view = ResponseView {
+                    data: Some(&body),
+                    auth: None,
+                    wrap_info: None,
+                    warnings: &[],
+                };
+                active
+                    .audit
+                    .log(&record(Stage::Response, Some(view), None))?;
+            }
+            Err(e) => {
+                let text = e.to_string();
+                active
+                    .audit
+                    .log(&record(Stage::Response, None, Some(&text)))?;
+            }
+        }
+        answer
+    }
+
     /// `sys/storage/raft/join`, on the joining node: keeps the challenge until the unseal keys
     /// arrive. A node that is initialised already has nothing to join.
     pub async fn begin_join(

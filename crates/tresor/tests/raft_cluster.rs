@@ -712,6 +712,17 @@ async fn retry_join_forms_a_cluster_from_configuration() {
     .await;
     let l = b.call("GET", "sys/leader", None, None).await;
     assert_eq!(l.body["leader_address"], first.api_addr());
+    // The join handshake goes through the active node's audit log (its secrets HMAC'd).
+    let audit_log = root.path().join("audit.log");
+    let r = a
+        .call(
+            "PUT",
+            "sys/audit/file",
+            Some(&root_token),
+            Some(json!({"type": "file", "options": {"file_path": audit_log.to_str().unwrap()}})),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
     // A third node joins as a non-voter, and stays one.
     let third = NodeSpec::new(root.path(), "c");
     let c = third.start();
@@ -751,6 +762,27 @@ async fn retry_join_forms_a_cluster_from_configuration() {
         .await;
     assert_eq!(state.body["data"]["non_voters"], json!(["c"]));
     assert_eq!(state.body["data"]["servers"]["c"]["status"], "non-voter");
+    let entries: Vec<Value> = std::fs::read_to_string(&audit_log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for path in [
+        "sys/storage/raft/bootstrap/challenge",
+        "sys/storage/raft/bootstrap/answer",
+    ] {
+        let of_path: Vec<&Value> = entries
+            .iter()
+            .filter(|e| e["request"]["path"] == path)
+            .collect();
+        assert!(of_path.iter().any(|e| e["type"] == "request"), "{path}");
+        assert!(of_path.iter().any(|e| e["type"] == "response"), "{path}");
+    }
+    let keyring = entries
+        .iter()
+        .find_map(|e| e["response"]["data"]["tls_keyring"].as_str())
+        .expect("the answer's keyring in the audit log");
+    assert!(keyring.starts_with("hmac-sha256:"), "{keyring}");
     // A joining node cannot be initialised on its own, nor answer a challenge it did not get.
     let r = b
         .call(

@@ -260,8 +260,16 @@ async fn handle(
     }
     if let Some(sys_path) = path.strip_prefix("sys/") {
         if sys::UNAUTHENTICATED.contains(&sys_path) {
-            return sys::unauthenticated(&state, sys_path, &method, &uri, body, hop.timeout())
-                .await;
+            return sys::unauthenticated(
+                &state,
+                sys_path,
+                &method,
+                &uri,
+                body,
+                hop.timeout(),
+                hop.client(),
+            )
+            .await;
         }
     }
     match dispatch(&state, hop.conn, path, &method, &uri, &headers, body).await {

@@ -36,6 +36,7 @@ pub async fn unauthenticated(
     uri: &Uri,
     body: Body,
     timeout: Option<std::time::Duration>,
+    client: Option<std::net::IpAddr>,
 ) -> Result<Response, ApiError> {
     let m = method.as_str();
     let resp = match (path, m) {
@@ -51,10 +52,10 @@ pub async fn unauthenticated(
             join(state, json_body(body, timeout).await?).await?
         }
         ("storage/raft/bootstrap/challenge", "PUT" | "POST") => {
-            challenge(state, json_body(body, timeout).await?).await?
+            challenge(state, json_body(body, timeout).await?, client).await?
         }
         ("storage/raft/bootstrap/answer", "PUT" | "POST") => {
-            answer(state, json_body(body, timeout).await?).await?
+            answer(state, json_body(body, timeout).await?, client).await?
         }
         _ => return Err(ApiError::bare(StatusCode::METHOD_NOT_ALLOWED)),
     };
@@ -281,8 +282,12 @@ async fn join(state: &AppState, data: tresor_sdk::Map) -> Result<Response, ApiEr
     }
 }
 
-/// `sys/storage/raft/bootstrap/challenge`, on the active node.
-async fn challenge(state: &AppState, data: tresor_sdk::Map) -> Result<Response, ApiError> {
+/// `sys/storage/raft/bootstrap/challenge`, on the active node (audited).
+async fn challenge(
+    state: &AppState,
+    data: tresor_sdk::Map,
+    client: Option<std::net::IpAddr>,
+) -> Result<Response, ApiError> {
     let request = tresor_core::ha::JoinRequest {
         server_id: str_field(&data, "server_id")?.to_owned(),
         public_key: base64::engine::general_purpose::STANDARD
@@ -292,27 +297,43 @@ async fn challenge(state: &AppState, data: tresor_sdk::Map) -> Result<Response, 
         api_addr: str_field(&data, "api_addr")?.to_owned(),
         non_voter: bool_field(&data, "non_voter")?,
     };
-    let (challenge, config) = state.core.raft_challenge(request).await?;
-    Ok(json_ok(json!({
-        "data": {
-            "challenge": challenge,
-            "seal_config": {
-                "type": "shamir",
-                "secret_shares": config.secret_shares,
-                "secret_threshold": config.secret_threshold,
-                "pgp_keys": null,
-                "nonce": "",
-                "backup": false,
+    let core = &state.core;
+    let answer = core
+        .audited_raft_bootstrap(
+            "sys/storage/raft/bootstrap/challenge",
+            &data,
+            client,
+            || async {
+                let (challenge, config) = core.raft_challenge(request).await?;
+                Ok(json!({
+                    "challenge": challenge,
+                    "seal_config": {
+                        "type": "shamir",
+                        "secret_shares": config.secret_shares,
+                        "secret_threshold": config.secret_threshold,
+                        "pgp_keys": null,
+                        "nonce": "",
+                        "backup": false,
+                    },
+                }))
             },
-        },
-    })))
+        )
+        .await?;
+    Ok(json_ok(json!({ "data": answer })))
 }
 
-/// `sys/storage/raft/bootstrap/answer`, on the active node.
-async fn answer(state: &AppState, data: tresor_sdk::Map) -> Result<Response, ApiError> {
-    let grant = state
-        .core
-        .raft_answer(str_field(&data, "server_id")?, str_field(&data, "answer")?)
+/// `sys/storage/raft/bootstrap/answer`, on the active node (audited).
+async fn answer(
+    state: &AppState,
+    data: tresor_sdk::Map,
+    client: Option<std::net::IpAddr>,
+) -> Result<Response, ApiError> {
+    let (server_id, answer) = (str_field(&data, "server_id")?, str_field(&data, "answer")?);
+    let core = &state.core;
+    let grant = core
+        .audited_raft_bootstrap("sys/storage/raft/bootstrap/answer", &data, client, || {
+            core.raft_answer(server_id, answer)
+        })
         .await?;
     Ok(json_ok(json!({ "data": grant })))
 }
