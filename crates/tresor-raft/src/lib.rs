@@ -204,8 +204,8 @@ impl RaftStorage {
 
     /// The cluster port's TLS configuration: bind the listener with it once; it accepts peers
     /// only while this node runs in the cluster.
-    pub fn server_tls(&self) -> Arc<rustls::ServerConfig> {
-        tls::server_config(Arc::clone(&self.inner.tls))
+    pub fn server_tls(&self) -> Result<Arc<rustls::ServerConfig>, StorageError> {
+        Ok(tls::server_config(Arc::clone(&self.inner.tls))?)
     }
 
     /// The HTTPS client that reaches other nodes' cluster ports (for forwarded requests), while
@@ -228,7 +228,7 @@ impl RaftStorage {
             .raft()
             .ok_or_else(|| backend("this node is not running in the cluster"))?;
         let malformed = |e: postcard::Error| backend(format!("malformed {name} request: {e}"));
-        Ok(match name {
+        let answer = match name {
             network::APPEND => encode(&raft.append_entries(decode(body).map_err(malformed)?).await),
             network::VOTE => encode(&raft.vote(decode(body).map_err(malformed)?).await),
             network::PING => {
@@ -244,7 +244,8 @@ impl RaftStorage {
                 encode(&raft.install_full_snapshot(t.vote, snapshot).await)
             }
             other => return Err(backend(format!("unknown cluster RPC {other:?}"))),
-        })
+        };
+        answer.map_err(backend)
     }
 
     async fn write(&self, command: Command) -> Result<(), StorageError> {
@@ -715,7 +716,7 @@ impl Cluster for RaftStorage {
 
     async fn snapshot(&self) -> tresor_storage::Result<Vec<u8>> {
         let entries = self.inner.sm.all_entries().map_err(backend)?;
-        Ok(encode(&SnapshotBody { entries }))
+        encode(&SnapshotBody { entries }).map_err(backend)
     }
 
     async fn restore(&self, archive: &[u8]) -> tresor_storage::Result<()> {

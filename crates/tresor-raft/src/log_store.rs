@@ -219,7 +219,8 @@ fn commit(db: &Database, group: &[Op], durable: bool) -> Result<(), redb::Error>
                 }
                 // `last_purged` and the deletion in one transaction: the log never has a hole.
                 Op::Purge { upto, .. } => {
-                    meta.insert(PURGED, encode(upto).as_slice())?;
+                    let bytes = encode(upto).map_err(|e| redb::Error::Corrupted(e.to_string()))?;
+                    meta.insert(PURGED, bytes.as_slice())?;
                     log.retain_in::<u64, _>(..=upto.index, |_, _| false)?;
                 }
             }
@@ -293,7 +294,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
-        let value = encode(vote);
+        let value = encode(vote).map_err(write_err)?;
         self.queue_and_wait(|done| Op::Meta {
             key: VOTE,
             value,
@@ -312,7 +313,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // worth an fsync of its own: the next append's durable commit carries it.
         self.queue(Op::Meta {
             key: COMMITTED,
-            value: encode(&committed),
+            value: encode(&committed).map_err(write_err)?,
             done: None,
         })
     }
@@ -331,7 +332,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: Send,
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
-        let encoded = entries.iter().map(|e| (e.log_id, encode(e))).collect();
+        let encoded = entries
+            .iter()
+            .map(|e| encode(e).map(|bytes| (e.log_id, bytes)))
+            .collect::<Result<_, _>>()
+            .map_err(write_err)?;
         // Readable from now on; durable when the callback says so.
         {
             let mut pending = lock(&self.unflushed);

@@ -61,10 +61,11 @@ impl Client {
         let client = self
             .get()
             .ok_or_else(|| CallError::Unreachable("this node holds no cluster keyring".into()))?;
+        let body = encode(req).map_err(|e| CallError::Network(format!("encoding: {e}")))?;
         let resp = client
             .post(format!("https://{addr}/raft/{name}"))
             .timeout(timeout)
-            .body(encode(req))
+            .body(body)
             .send()
             .await
             .map_err(|e| CallError::Unreachable(e.to_string()))?;

@@ -120,7 +120,8 @@ impl StateMachine {
         let membership: StoredMembership = self.meta(MEMBERSHIP)?.unwrap_or_default();
         let body = encode(&SnapshotBody {
             entries: self.all_entries()?,
-        });
+        })
+        .map_err(sm_write_err)?;
         let meta = SnapshotMeta {
             last_log_id: applied,
             last_membership: membership,
@@ -212,11 +213,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             {
                 let mut meta = txn.open_table(META).map_err(sm_write_err)?;
                 if let Some(l) = last {
-                    meta.insert(APPLIED, encode(&l).as_slice())
+                    meta.insert(APPLIED, encode(&l).map_err(sm_write_err)?.as_slice())
                         .map_err(sm_write_err)?;
                 }
                 if let Some(m) = membership {
-                    meta.insert(MEMBERSHIP, encode(&m).as_slice())
+                    meta.insert(MEMBERSHIP, encode(&m).map_err(sm_write_err)?.as_slice())
                         .map_err(sm_write_err)?;
                 }
             }
@@ -253,11 +254,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 let mut t = txn.open_table(META).map_err(sm_write_err)?;
                 t.retain(|_, _| false).map_err(sm_write_err)?;
                 if let Some(l) = m.last_log_id {
-                    t.insert(APPLIED, encode(&l).as_slice())
+                    t.insert(APPLIED, encode(&l).map_err(sm_write_err)?.as_slice())
                         .map_err(sm_write_err)?;
                 }
-                t.insert(MEMBERSHIP, encode(&m.last_membership).as_slice())
-                    .map_err(sm_write_err)?;
+                t.insert(
+                    MEMBERSHIP,
+                    encode(&m.last_membership).map_err(sm_write_err)?.as_slice(),
+                )
+                .map_err(sm_write_err)?;
             }
             txn.commit().map_err(sm_write_err)
         })

@@ -44,7 +44,7 @@ async fn node(name: &str) -> Node {
     config.snapshot_threshold = 50;
     config.trailing_logs = 10;
     let storage = RaftStorage::open(config).unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(storage.server_tls());
+    let acceptor = tokio_rustls::TlsAcceptor::from(storage.server_tls().unwrap());
     let app = axum::Router::new()
         .route("/raft/{name}", axum::routing::post(rpc))
         .with_state(storage.clone());

@@ -119,7 +119,7 @@ impl Keyring {
         let active = Arc::new(CertifiedKey::new(vec![cert], signing));
         let verifier = Arc::new(Pinned {
             pinned: pinned.clone(),
-            provider: Arc::clone(&provider),
+            signatures: Signatures(Arc::clone(&provider)),
         });
         let mut client = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_protocol_versions(&[&rustls::version::TLS13])
@@ -160,18 +160,18 @@ impl Current {
 
 /// The cluster port's TLS: the certificate and the accepted peers follow [`Current`], so the
 /// listener is bound once and refuses every handshake while the node holds no keyring.
-pub fn server_config(current: Arc<Current>) -> Arc<rustls::ServerConfig> {
+pub fn server_config(current: Arc<Current>) -> Result<Arc<rustls::ServerConfig>, RaftError> {
     let provider = provider();
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .expect("TLS 1.3 is supported by the default provider")
+        .map_err(tls_err)?
         .with_client_cert_verifier(Arc::new(PeerVerifier {
             current: Arc::clone(&current),
-            provider,
+            signatures: Signatures(provider),
         }))
         .with_cert_resolver(Arc::new(CurrentCert(current)));
     config.alpn_protocols = vec![ALPN.to_vec()];
-    Arc::new(config)
+    Ok(Arc::new(config))
 }
 
 #[derive(Debug)]
@@ -205,10 +205,48 @@ fn is_pinned(pinned: &[CertificateDer<'_>], cert: &CertificateDer<'_>) -> bool {
 }
 
 /// The server side seen from a client: it must present one of the keyring's certificates.
+/// The handshake's signature checks, the same on both sides.
+#[derive(Debug)]
+struct Signatures(Arc<rustls::crypto::CryptoProvider>);
+
+impl Signatures {
+    fn tls12(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn tls13(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 #[derive(Debug)]
 struct Pinned {
     pinned: Vec<CertificateDer<'static>>,
-    provider: Arc<rustls::crypto::CryptoProvider>,
+    signatures: Signatures,
 }
 
 impl ServerCertVerifier for Pinned {
@@ -235,12 +273,7 @@ impl ServerCertVerifier for Pinned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -249,25 +282,18 @@ impl ServerCertVerifier for Pinned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.signatures.schemes()
     }
 }
 
 /// A client of the cluster port must present one of the keyring's certificates.
 struct PeerVerifier {
     current: Arc<Current>,
-    provider: Arc<rustls::crypto::CryptoProvider>,
+    signatures: Signatures,
 }
 
 impl std::fmt::Debug for PeerVerifier {
@@ -301,12 +327,7 @@ impl ClientCertVerifier for PeerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -315,17 +336,10 @@ impl ClientCertVerifier for PeerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.signatures.schemes()
     }
 }

@@ -66,8 +66,8 @@ pub fn node_number(name: &str) -> NodeId {
 }
 
 /// Compact binary encoding of everything that is stored or sent between nodes.
-pub fn encode<T: Serialize>(v: &T) -> Vec<u8> {
-    postcard::to_stdvec(v).expect("encoding into memory does not fail")
+pub fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, postcard::Error> {
+    postcard::to_stdvec(v)
 }
 
 pub fn decode<'a, T: Deserialize<'a>>(b: &'a [u8]) -> Result<T, postcard::Error> {

@@ -193,7 +193,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         let tcp = listener::bind(&c.listen).await?;
         tasks.push(tokio::spawn(listener::serve(
             tcp,
-            Some(c.raft.server_tls()),
+            Some(c.raft.server_tls()?),
             crate::cluster::router(c.raft.clone(), app.clone()),
             crate::limits::HttpLimits::default(),
             stop_rx.clone(),

@@ -336,11 +336,7 @@ impl Client {
                 .header("Content-Type", "application/octet-stream")
                 .body(b);
         }
-        let resp = req.send().await.map_err(|e| ApiError::Transport {
-            method: method.to_owned(),
-            url: url.clone(),
-            cause: transport_cause(&e),
-        })?;
+        let resp = send_request(req, method, &url).await?;
         let code = resp.status().as_u16();
         let bytes = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
         if (200..300).contains(&code) {
@@ -375,11 +371,7 @@ impl Client {
             };
             req = req.header("Content-Type", ctype).body(b.to_string());
         }
-        let resp = req.send().await.map_err(|e| ApiError::Transport {
-            method: method.to_owned(),
-            url: url.clone(),
-            cause: transport_cause(&e),
-        })?;
+        let resp = send_request(req, method, &url).await?;
         let code = resp.status().as_u16();
         let raw = resp.text().await.unwrap_or_default();
         let parsed: Option<Value> = serde_json::from_str(&raw).ok();
@@ -498,4 +490,17 @@ fn errors_of(body: Option<&Value>) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Sends a prepared request; a failure to reach the server becomes Vault's transport error.
+async fn send_request(
+    req: reqwest::RequestBuilder,
+    method: &str,
+    url: &str,
+) -> Result<reqwest::Response, ApiError> {
+    req.send().await.map_err(|e| ApiError::Transport {
+        method: method.to_owned(),
+        url: url.to_owned(),
+        cause: transport_cause(&e),
+    })
 }
